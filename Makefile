@@ -1,0 +1,55 @@
+# Two commands for a newcomer: `make synth` and `make test`. Each sets up what it needs first
+# (pinned Python packages in .venv, pinned CDK CLI and Node.js in node_modules) and skips the
+# set-up when it is already current.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+ENV ?= dev
+VENV := .venv
+BIN := $(VENV)/bin
+
+# The pinned Node.js from npm (node_modules/.bin/node) runs both the CDK CLI and jsii.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
+# Offline by design: no instance-metadata probing, no CLI version checks, notices or telemetry.
+export AWS_EC2_METADATA_DISABLED := true
+export CDK_DISABLE_VERSION_CHECK := true
+export CDK_DISABLE_CLI_TELEMETRY := true
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: setup synth test lint format bench clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+synth: setup
+	rm -rf cdk.out
+	cdk synth --quiet --no-notices -c env=$(ENV)
+	$(BIN)/python -m infra.summary cdk.out
+
+test: setup
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup
+	$(BIN)/python benchmarks/synth.py
+
+clean:
+	rm -rf cdk.out .pytest_cache

@@ -1,0 +1,1 @@
+"""Reusable building blocks: configuration, instance catalog, constructs and rule packs."""

@@ -1,0 +1,46 @@
+"""Static checks on every synth: the public cdk-nag packs, the project's ML pack, and acknowledgments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import aws_cdk as cdk
+import cdk_nag
+from constructs import IConstruct
+
+from infra.rules import PACK_NAME, ml_platform_checks
+
+# Namespaces of the packs as they appear in acknowledgment ids (`<namespace>::<rule id>`).
+AWS_SOLUTIONS = "AwsSolutions"
+HIPAA = "HIPAA.Security"
+NIST = "NIST.800.53.R5"
+PCI = "PCI.DSS.321"
+SERVERLESS = "Serverless"
+ML = PACK_NAME
+PACKS = (AWS_SOLUTIONS, HIPAA, NIST, PCI, SERVERLESS, ML)
+
+
+def enable_checks(app: cdk.App) -> None:
+    """Register every pack as a validation plugin: a finding not acknowledged fails synth."""
+    cdk.Validations.of(app).add_plugins(
+        cdk_nag.AwsSolutionsChecks(),
+        cdk_nag.HIPAASecurityChecks(),
+        cdk_nag.NIST80053R5Checks(),
+        cdk_nag.PCIDSS321Checks(),
+        cdk_nag.ServerlessChecks(),
+        ml_platform_checks(),
+    )
+
+
+def acknowledge(scope: IConstruct, reason: str, rules: Iterable[str]) -> None:
+    """Acknowledge findings on `scope` and its children, with the reason recorded in the report.
+
+    `rules` are namespaced ids such as "AwsSolutions::AwsSolutions-S1": a plain id would be
+    dropped silently by CDK, which is why this helper insists on the namespace.
+    """
+    acks = []
+    for rule in rules:
+        if "::" not in rule:
+            raise ValueError(f"acknowledgment id {rule!r} needs its pack namespace ('<pack>::<rule>')")
+        acks.append(cdk.Acknowledgment(id=rule, reason=reason))
+    cdk.Validations.of(scope).acknowledge(*acks)

@@ -1,0 +1,114 @@
+"""The preventive twin of the ML rule pack: an IAM policy that denies insecure SageMaker requests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from infra import instances
+
+_JOB_DEFINITIONS = (
+    "sagemaker:CreateDataQualityJobDefinition",
+    "sagemaker:CreateModelQualityJobDefinition",
+    "sagemaker:CreateModelBiasJobDefinition",
+    "sagemaker:CreateModelExplainabilityJobDefinition",
+)
+_JOBS = (
+    "sagemaker:CreateTrainingJob",
+    "sagemaker:CreateHyperParameterTuningJob",
+    "sagemaker:CreateProcessingJob",
+    *_JOB_DEFINITIONS,
+)
+
+# Which request carries which condition key, per the SageMaker service authorization reference.
+# CreateTransformJob has no VPC or isolation keys: isolation is enforced on the CreateModel it
+# runs. CreatePipeline has no SageMaker keys at all: the jobs a pipeline starts are requests of
+# its execution role, which carries this policy.
+VPC_ACTIONS = (*_JOBS, "sagemaker:CreateModel")
+ISOLATION_ACTIONS = (*_JOBS, "sagemaker:CreateModel")
+INTER_CONTAINER_ACTIONS = _JOBS
+OUTPUT_KMS_ACTIONS = (*_JOBS, "sagemaker:CreateTransformJob")
+VOLUME_KMS_ACTIONS = (*_JOBS, "sagemaker:CreateTransformJob", "sagemaker:CreateEndpointConfig")
+# A monitoring schedule may reference a job definition instead of inlining one; its network and
+# KMS keys are then absent, so only an explicit `false` is denied there (the definition itself
+# is covered above).
+SCHEDULE_ACTIONS = ("sagemaker:CreateMonitoringSchedule", "sagemaker:UpdateMonitoringSchedule")
+
+
+def guardrail_statements(nvme_patterns: Sequence[str]) -> list[iam.PolicyStatement]:
+    """Deny statements; each stands alone because conditions inside one statement are ANDed."""
+
+    def deny(sid: str, actions: Sequence[str], conditions: dict) -> iam.PolicyStatement:
+        return iam.PolicyStatement(
+            sid=sid,
+            effect=iam.Effect.DENY,
+            actions=sorted(actions),
+            resources=["*"],
+            conditions=conditions,
+        )
+
+    return [
+        deny("DenyWithoutVpcSubnets", VPC_ACTIONS, {"Null": {"sagemaker:VpcSubnets": "true"}}),
+        deny(
+            "DenyWithoutVpcSecurityGroups",
+            VPC_ACTIONS,
+            {"Null": {"sagemaker:VpcSecurityGroupIds": "true"}},
+        ),
+        # BoolIfExists: an omitted flag is as bad as `false`.
+        deny(
+            "DenyWithoutNetworkIsolation",
+            ISOLATION_ACTIONS,
+            {"BoolIfExists": {"sagemaker:NetworkIsolation": "false"}},
+        ),
+        deny(
+            "DenyWithoutInterContainerEncryption",
+            INTER_CONTAINER_ACTIONS,
+            {"BoolIfExists": {"sagemaker:InterContainerTrafficEncryption": "false"}},
+        ),
+        deny(
+            "DenyWithoutOutputKmsKey",
+            OUTPUT_KMS_ACTIONS,
+            {"Null": {"sagemaker:OutputKmsKey": "true"}},
+        ),
+        # SageMaker refuses a volume key on instance types with local NVMe storage (encrypted in
+        # hardware): requests whose instance types all have it are exempt.
+        deny(
+            "DenyWithoutVolumeKmsKey",
+            VOLUME_KMS_ACTIONS,
+            {
+                "Null": {"sagemaker:VolumeKmsKey": "true"},
+                "ForAnyValue:StringNotLike": {"sagemaker:InstanceTypes": list(nvme_patterns)},
+            },
+        ),
+        deny(
+            "DenyScheduleWithoutIsolation",
+            SCHEDULE_ACTIONS,
+            {"Bool": {"sagemaker:NetworkIsolation": "false"}},
+        ),
+        deny(
+            "DenyScheduleWithoutInterContainerEncryption",
+            SCHEDULE_ACTIONS,
+            {"Bool": {"sagemaker:InterContainerTrafficEncryption": "false"}},
+        ),
+    ]
+
+
+class SageMakerGuardrailPolicy(Construct):
+    """A managed policy, attached to every SageMaker execution role, denying insecure requests."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.policy = iam.ManagedPolicy(
+            self,
+            "Policy",
+            description=(
+                "Denies SageMaker jobs, models and endpoint configs without VPC, network isolation, "
+                "inter-container encryption or KMS keys."
+            ),
+            statements=guardrail_statements(instances.local_nvme_patterns()),
+        )
+
+    def attach_to(self, role: iam.IRole) -> None:
+        role.add_managed_policy(self.policy)

@@ -1,0 +1,25 @@
+"""Stack names, derived once from the configuration so that every module agrees on them."""
+
+from __future__ import annotations
+
+from infra.config import PlatformConfig
+
+# Deployment units in dependency order; the names also appear in stack and bucket names.
+STACKS = ("Security", "Network", "DataLake", "Training", "Serving", "Monitoring", "Retraining")
+
+
+def stack_name(config: PlatformConfig, component: str) -> str:
+    """CloudFormation stack name of one component, e.g. 'mlp-dev-Network'."""
+    if component not in STACKS:
+        raise ValueError(f"unknown component {component!r}; known: {', '.join(STACKS)}")
+    return f"{config.prefix}-{component}"
+
+
+def generated_bucket_prefix(config: PlatformConfig, component: str) -> str:
+    """The prefix CloudFormation gives the buckets of a stack it names itself.
+
+    CloudFormation names an unnamed bucket `<stack name>-<logical id>-<suffix>` in lower case,
+    so a stack's buckets can be matched by prefix (e.g. in CloudTrail selectors) without a
+    cross-stack reference that would tie the stacks' lifecycles together.
+    """
+    return f"{stack_name(config, component).lower()}-"

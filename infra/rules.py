@@ -1,0 +1,275 @@
+"""The project's own rule pack for ML resources, which the public cdk-nag packs do not inspect."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from infra import instances
+
+PACK_NAME = "MLPlatform"
+
+# The four Model Monitor job definition types share one shape: <Kind>JobInput / JobResources /
+# NetworkConfig / <Kind>JobOutputConfig.
+MONITOR_JOB_DEFINITIONS = {
+    "AWS::SageMaker::DataQualityJobDefinition": "DataQualityJobOutputConfig",
+    "AWS::SageMaker::ModelQualityJobDefinition": "ModelQualityJobOutputConfig",
+    "AWS::SageMaker::ModelBiasJobDefinition": "ModelBiasJobOutputConfig",
+    "AWS::SageMaker::ModelExplainabilityJobDefinition": "ModelExplainabilityJobOutputConfig",
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check: its id, what it demands, how to fix it, and the function that finds problems."""
+
+    id: str
+    description: str
+    fix: str
+    resource_types: tuple[str, ...]
+    # (resource type, properties) -> one line per problem; an empty list means compliant.
+    check: Callable[[str, Mapping[str, Any]], list[str]]
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: Rule
+    logical_id: str
+    problems: tuple[str, ...]
+
+
+def _present(value: Any) -> bool:
+    """A value counts as set if it is a non-empty literal or any intrinsic function."""
+    if value is None:
+        return False
+    if isinstance(value, (str, list, dict)):
+        return len(value) > 0
+    return True
+
+
+def _true(value: Any) -> bool:
+    # Intrinsics (e.g. a condition) are accepted: their value is decided at deploy time.
+    return value is True or value == "true" or isinstance(value, dict)
+
+
+def _instance_types_need_key(types: list[Any]) -> tuple[bool, list[str]]:
+    """(needs a KMS volume key, the local-NVMe types that forbid one) for a list of instance types."""
+    nvme = [t for t in types if isinstance(t, str) and instances.has_local_nvme(t)]
+    return (not nvme, nvme)
+
+
+def _vpc_problems(vpc: Any, where: str) -> list[str]:
+    if not isinstance(vpc, dict):
+        return [f"{where} is missing"]
+    problems = []
+    if not _present(vpc.get("Subnets")):
+        problems.append(f"{where}.Subnets is empty")
+    if not _present(vpc.get("SecurityGroupIds")):
+        problems.append(f"{where}.SecurityGroupIds is empty")
+    return problems
+
+
+def _model_vpc(props: Mapping[str, Any]) -> list[str]:
+    return _vpc_problems(props.get("VpcConfig"), "VpcConfig")
+
+
+def _model_isolation(props: Mapping[str, Any]) -> list[str]:
+    return [] if _true(props.get("EnableNetworkIsolation")) else ["EnableNetworkIsolation is not true"]
+
+
+def _endpoint_config_kms(props: Mapping[str, Any]) -> list[str]:
+    variants = list(props.get("ProductionVariants") or []) + list(props.get("ShadowProductionVariants") or [])
+    types = [v.get("InstanceType") for v in variants if isinstance(v, dict) and v.get("InstanceType")]
+    needs_key, nvme = _instance_types_need_key(types)
+    if _present(props.get("KmsKeyId")):
+        if nvme:
+            return [f"KmsKeyId is set but {', '.join(nvme)} has local NVMe storage, where SageMaker refuses it"]
+        return []
+    return ["KmsKeyId is missing"] if needs_key else []
+
+
+def _network_config(props: Mapping[str, Any], where: str = "NetworkConfig") -> list[str]:
+    network = props.get("NetworkConfig")
+    if not isinstance(network, dict):
+        return [f"{where} is missing"]
+    problems = _vpc_problems(network.get("VpcConfig"), f"{where}.VpcConfig")
+    if not _true(network.get("EnableNetworkIsolation")):
+        problems.append(f"{where}.EnableNetworkIsolation is not true")
+    if not _true(network.get("EnableInterContainerTrafficEncryption")):
+        problems.append(f"{where}.EnableInterContainerTrafficEncryption is not true")
+    return problems
+
+
+def _job_kms(cluster: Any, output: Any, where: str) -> list[str]:
+    problems = []
+    cluster = cluster if isinstance(cluster, dict) else {}
+    needs_key, nvme = _instance_types_need_key([cluster.get("InstanceType")])
+    if _present(cluster.get("VolumeKmsKeyId")) and nvme:
+        problems.append(f"{where}ClusterConfig.VolumeKmsKeyId is set on {nvme[0]}, which has local NVMe storage")
+    elif needs_key and not _present(cluster.get("VolumeKmsKeyId")):
+        problems.append(f"{where}ClusterConfig.VolumeKmsKeyId is missing")
+    if not _present((output or {}).get("KmsKeyId") if isinstance(output, dict) else None):
+        problems.append(f"{where}output KmsKeyId is missing")
+    return problems
+
+
+def _inline_schedule(props: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    config = props.get("MonitoringScheduleConfig")
+    definition = config.get("MonitoringJobDefinition") if isinstance(config, dict) else None
+    return definition if isinstance(definition, dict) else None
+
+
+def _schedule_network(props: Mapping[str, Any]) -> list[str]:
+    definition = _inline_schedule(props)
+    if definition is None:  # it references a job definition, which is checked itself
+        return []
+    return _network_config(definition, "MonitoringJobDefinition.NetworkConfig")
+
+
+def _schedule_kms(props: Mapping[str, Any]) -> list[str]:
+    definition = _inline_schedule(props)
+    if definition is None:
+        return []
+    cluster = (definition.get("MonitoringResources") or {}).get("ClusterConfig")
+    return _job_kms(cluster, definition.get("MonitoringOutputConfig"), "MonitoringJobDefinition.")
+
+
+def _monitor_network(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    if resource_type == "AWS::SageMaker::MonitoringSchedule":
+        return _schedule_network(props)
+    return _network_config(props)
+
+
+def _monitor_kms(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    if resource_type == "AWS::SageMaker::MonitoringSchedule":
+        return _schedule_kms(props)
+    cluster = (props.get("JobResources") or {}).get("ClusterConfig")
+    return _job_kms(cluster, props.get(MONITOR_JOB_DEFINITIONS[resource_type]), "JobResources.")
+
+
+RULES: list[Rule] = [
+    Rule(
+        id="MLP-SM1",
+        description="SageMaker models run in the platform VPC.",
+        fix="Set VpcConfig with the platform's isolated subnets and workload security group.",
+        resource_types=("AWS::SageMaker::Model",),
+        check=lambda _type, props: _model_vpc(props),
+    ),
+    Rule(
+        id="MLP-SM2",
+        description="SageMaker models run with network isolation.",
+        fix="Set EnableNetworkIsolation: true.",
+        resource_types=("AWS::SageMaker::Model",),
+        check=lambda _type, props: _model_isolation(props),
+    ),
+    Rule(
+        id="MLP-SM3",
+        description=(
+            "SageMaker endpoint configs encrypt storage with a customer-managed KMS key, except on "
+            "local-NVMe instance types, where SageMaker refuses one."
+        ),
+        fix=(
+            "Set KmsKeyId; leave it out only when a variant runs on a local-NVMe instance type "
+            "(see infra/instances.py)."
+        ),
+        resource_types=("AWS::SageMaker::EndpointConfig",),
+        check=lambda _type, props: _endpoint_config_kms(props),
+    ),
+    Rule(
+        id="MLP-SM4",
+        description=(
+            "SageMaker monitoring jobs run in the VPC with network isolation and inter-container "
+            "traffic encryption."
+        ),
+        fix=(
+            "Set NetworkConfig.VpcConfig (subnets, security groups), EnableNetworkIsolation and "
+            "EnableInterContainerTrafficEncryption to true."
+        ),
+        resource_types=(*MONITOR_JOB_DEFINITIONS, "AWS::SageMaker::MonitoringSchedule"),
+        check=_monitor_network,
+    ),
+    Rule(
+        id="MLP-SM5",
+        description=(
+            "SageMaker monitoring jobs encrypt their volumes (unless the instance has local NVMe "
+            "storage) and their outputs with a customer-managed KMS key."
+        ),
+        fix="Set ClusterConfig.VolumeKmsKeyId (not on local-NVMe instance types) and the output KmsKeyId.",
+        resource_types=(*MONITOR_JOB_DEFINITIONS, "AWS::SageMaker::MonitoringSchedule"),
+        check=_monitor_kms,
+    ),
+]
+
+
+def check_template(template: Mapping[str, Any]) -> Iterator[Finding]:
+    """Every rule over every resource of a CloudFormation template."""
+    resources = template.get("Resources") or {}
+    for rule in RULES:
+        for logical_id, resource in resources.items():
+            resource_type = resource.get("Type")
+            if resource_type not in rule.resource_types:
+                continue
+            problems = rule.check(resource_type, resource.get("Properties") or {})
+            if problems:
+                yield Finding(rule=rule, logical_id=logical_id, problems=tuple(problems))
+
+
+def _plugin_class() -> type:
+    """Build the CDK validation plugin lazily so the rule logic above imports without jsii."""
+    import aws_cdk as cdk
+    import jsii
+
+    @jsii.implements(cdk.IPolicyValidationPlugin)
+    class MLPlatformChecks:
+        """CDK policy-validation plugin that runs RULES over every synthesized template."""
+
+        @property
+        def name(self) -> str:
+            return PACK_NAME
+
+        @property
+        def version(self) -> str:
+            return "1.0.0"
+
+        @property
+        def rule_ids(self) -> list[str]:
+            return [rule.id for rule in RULES]
+
+        def validate(self, context: cdk.IPolicyValidationContext) -> cdk.PolicyValidationPluginReport:
+            by_rule: dict[str, list[cdk.PolicyViolatingResource]] = {}
+            rules = {rule.id: rule for rule in RULES}
+            details: dict[str, list[str]] = {}
+            for stack in context.stack_templates:
+                with open(stack.template_path, encoding="utf-8") as handle:
+                    template = json.load(handle)
+                for finding in check_template(template):
+                    by_rule.setdefault(finding.rule.id, []).append(
+                        cdk.PolicyViolatingResource(
+                            resource_logical_id=finding.logical_id,
+                            template_path=stack.template_path,
+                            locations=list(finding.problems),
+                        )
+                    )
+                    details.setdefault(finding.rule.id, []).extend(
+                        f"{finding.logical_id}: {p}" for p in finding.problems
+                    )
+            violations = [
+                cdk.PolicyViolation(
+                    rule_name=rule_id,
+                    description=f"{rules[rule_id].description} ({'; '.join(details[rule_id])})",
+                    fix=rules[rule_id].fix,
+                    violating_resources=resources,
+                    severity="error",
+                )
+                for rule_id, resources in by_rule.items()
+            ]
+            return cdk.PolicyValidationPluginReport(success=not violations, violations=violations)
+
+    return MLPlatformChecks
+
+
+def ml_platform_checks() -> Any:
+    """A new instance of the project's validation plugin, for `Validations.of(app).add_plugins`."""
+    return _plugin_class()()

@@ -1,0 +1,42 @@
+"""Wires the platform's stacks for one environment; app.py and the tests both call it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+
+from infra.compliance import enable_checks
+from infra.config import PlatformConfig
+from stacks.network import NetworkStack
+from stacks.security import SecurityStack
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The stacks of one environment, for tests and for later stacks to wire against."""
+
+    security: SecurityStack
+    network: NetworkStack
+
+    @property
+    def stacks(self) -> list[cdk.Stack]:
+        return [self.security, self.network]
+
+
+def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
+    """Create every stack of the environment and register all static checks."""
+    security = SecurityStack(app, "Security", config=config)
+    network = NetworkStack(app, "Network", config=config, logs_key=security.keys.logs)
+    tags = {
+        "project": config.project,
+        "environment": config.environment,
+        "owner": config.tags.owner,
+        "platform": config.prefix,
+    }
+    if config.tags.cost_center:
+        tags["cost-center"] = config.tags.cost_center
+    for key, value in tags.items():
+        cdk.Tags.of(app).add(key, value)
+    enable_checks(app)
+    return Platform(security=security, network=network)

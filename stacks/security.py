@@ -1,0 +1,311 @@
+"""Security stack: KMS keys, the audit trail, the alert topic, the budget and the SageMaker guardrail."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_budgets as budgets
+from aws_cdk import aws_cloudtrail as cloudtrail
+from aws_cdk import aws_config as config_rules
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from infra.compliance import AWS_SOLUTIONS, HIPAA, NIST, PCI, acknowledge
+from infra.config import PlatformConfig
+from infra.guardrails import SageMakerGuardrailPolicy
+from infra.naming import generated_bucket_prefix
+from stacks.base import PlatformStack, log_retention, retention
+
+
+class PlatformKeys(Construct):
+    """Customer-managed KMS keys with rotation: data lake, ML artifacts, and logs/alerts."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig) -> None:
+        super().__init__(scope, construct_id)
+        removal = retention(config)
+        pending = cdk.Duration.days(config.security.kms.pending_window_days)
+
+        def key(name: str, description: str) -> kms.Key:
+            return kms.Key(
+                self,
+                name.capitalize(),
+                alias=f"alias/{config.prefix}-{name}",
+                description=description,
+                enable_key_rotation=True,
+                pending_window=pending,
+                removal_policy=removal,
+            )
+
+        self.data = key("data", "Data lake buckets (raw, curated, analytics) and Athena results")
+        self.artifacts = key("artifacts", "ML artifacts: SageMaker volumes, outputs, models, data capture")
+        self.logs = key("logs", "Audit and operations telemetry: CloudTrail, CloudWatch Logs, alert topic")
+
+        region, account, partition = cdk.Aws.REGION, cdk.Aws.ACCOUNT_ID, cdk.Aws.PARTITION
+        # CloudWatch Logs encrypts log groups of this account and region only.
+        self.logs.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchLogs",
+                principals=[iam.ServicePrincipal(f"logs.{region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account}:log-group:*"
+                    }
+                },
+            )
+        )
+        # CloudTrail encrypts log files of this account's trails only.
+        self.logs.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudTrailEncrypt",
+                principals=[iam.ServicePrincipal("cloudtrail.amazonaws.com")],
+                actions=["kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={
+                    "StringLike": {
+                        "kms:EncryptionContext:aws:cloudtrail:arn": f"arn:{partition}:cloudtrail:*:{account}:trail/*"
+                    },
+                    "StringEquals": {"aws:SourceAccount": account},
+                },
+            )
+        )
+        self.logs.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudTrailDescribe",
+                principals=[iam.ServicePrincipal("cloudtrail.amazonaws.com")],
+                actions=["kms:DescribeKey"],
+                resources=["*"],
+            )
+        )
+        # Alarms, EventBridge rules and budgets publish to the encrypted alert topic.
+        self.logs.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowAlertPublishers",
+                principals=[
+                    iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+                    iam.ServicePrincipal("events.amazonaws.com"),
+                    iam.ServicePrincipal("budgets.amazonaws.com"),
+                ],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+            )
+        )
+
+
+class AuditTrail(Construct):
+    """CloudTrail with log file validation, KMS, CloudWatch Logs delivery and lake data events."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, key: kms.IKey) -> None:
+        super().__init__(scope, construct_id)
+        removal = retention(config)
+        auto_delete = config.destroy_data_on_delete
+
+        # Target of the trail bucket's server access logs. S3 log delivery only writes to
+        # SSE-S3 buckets, hence no KMS here.
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=removal,
+            auto_delete_objects=auto_delete,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    transitions=[
+                        s3.Transition(storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=cdk.Duration.days(90))
+                    ],
+                    noncurrent_version_expiration=cdk.Duration.days(90),
+                )
+            ],
+        )
+        acknowledge(
+            self.access_logs,
+            "This is the server access log target itself; logging it into itself would loop.",
+            [f"{AWS_SOLUTIONS}::AwsSolutions-S1", f"{HIPAA}::HIPAA.Security-S3BucketLoggingEnabled",
+             f"{NIST}::NIST.800.53.R5-S3BucketLoggingEnabled", f"{PCI}::PCI.DSS.321-S3BucketLoggingEnabled"],
+        )
+        acknowledge(
+            self.access_logs,
+            "S3 server access log delivery supports SSE-S3 target buckets only, not SSE-KMS.",
+            [f"{HIPAA}::HIPAA.Security-S3DefaultEncryptionKMS", f"{NIST}::NIST.800.53.R5-S3DefaultEncryptionKMS",
+             f"{PCI}::PCI.DSS.321-S3DefaultEncryptionKMS"],
+        )
+
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="trail/",
+            removal_policy=removal,
+            auto_delete_objects=auto_delete,
+        )
+        for bucket in (self.access_logs, self.bucket):
+            acknowledge(
+                bucket,
+                "Audit logs stay in the home region; cross-region replication belongs to the "
+                "organization's log archive account, not to this platform.",
+                [f"{HIPAA}::HIPAA.Security-S3BucketReplicationEnabled", f"{NIST}::NIST.800.53.R5-S3BucketReplicationEnabled",
+                 f"{PCI}::PCI.DSS.321-S3BucketReplicationEnabled"],
+            )
+
+        trail_config = config.security.cloudtrail
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            encryption_key=key,
+            retention=log_retention(trail_config.log_retention_days),
+            removal_policy=removal,
+        )
+        self.trail = cloudtrail.Trail(
+            self,
+            "Trail",
+            bucket=self.bucket,
+            encryption_key=key,
+            enable_file_validation=True,
+            include_global_service_events=True,
+            is_multi_region_trail=trail_config.multi_region,
+            send_to_cloud_watch_logs=True,
+            cloud_watch_log_group=self.log_group,
+        )
+        self.trail.node.add_dependency(key)
+        logs_role = self.trail.node.try_find_child("LogsRole")
+        if logs_role is not None:
+            acknowledge(
+                logs_role,
+                "CDK-generated policy of the trail's delivery role, scoped to this one log group; "
+                "an inline policy lives and dies with its role.",
+                [f"{HIPAA}::HIPAA.Security-IAMNoInlinePolicy", f"{NIST}::NIST.800.53.R5-IAMNoInlinePolicy",
+                 f"{PCI}::PCI.DSS.321-IAMNoInlinePolicy"],
+            )
+        if trail_config.lake_data_events:
+            cfn_trail: cloudtrail.CfnTrail = self.trail.node.default_child  # type: ignore[assignment]
+            # Advanced selectors: management events plus S3 object events of the data lake's
+            # buckets, matched by the name prefix CloudFormation gives them.
+            lake = generated_bucket_prefix(config, "DataLake")
+            cfn_trail.add_property_override(
+                "AdvancedEventSelectors",
+                [
+                    {
+                        "Name": "Management events",
+                        "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}],
+                    },
+                    {
+                        "Name": "Data lake object events",
+                        "FieldSelectors": [
+                            {"Field": "eventCategory", "Equals": ["Data"]},
+                            {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+                            {
+                                "Field": "resources.ARN",
+                                "StartsWith": [cdk.Fn.sub(f"arn:${{AWS::Partition}}:s3:::{lake}")],
+                            },
+                        ],
+                    },
+                ],
+            )
+
+
+class AlertTopic(Construct):
+    """The encrypted, TLS-only SNS topic every alarm and budget notifies."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, key: kms.IKey) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = sns.Topic(self, "Topic", master_key=key, enforce_ssl=True)
+        for email in config.security.alert_emails:
+            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+        account = cdk.Aws.ACCOUNT_ID
+        for service in ("budgets.amazonaws.com", "events.amazonaws.com", "cloudwatch.amazonaws.com"):
+            self.topic.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=f"Allow{service.split('.')[0].capitalize()}Publish",
+                    principals=[iam.ServicePrincipal(service)],
+                    actions=["sns:Publish"],
+                    resources=[self.topic.topic_arn],
+                    conditions={"StringEquals": {"aws:SourceAccount": account}},
+                )
+            )
+
+
+class CostBudget(Construct):
+    """A monthly budget over the resources tagged with this environment, alerting at thresholds."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, topic: sns.ITopic) -> None:
+        super().__init__(scope, construct_id)
+        budget = config.security.budget
+        assert budget is not None
+        subscribers = [budgets.CfnBudget.SubscriberProperty(subscription_type="SNS", address=topic.topic_arn)]
+        subscribers += [
+            budgets.CfnBudget.SubscriberProperty(subscription_type="EMAIL", address=email)
+            for email in config.security.alert_emails
+        ]
+        self.budget = budgets.CfnBudget(
+            self,
+            "Budget",
+            budget=budgets.CfnBudget.BudgetDataProperty(
+                budget_type="COST",
+                time_unit="MONTHLY",
+                budget_limit=budgets.CfnBudget.SpendProperty(amount=budget.monthly_limit_usd, unit="USD"),
+                # Needs the `platform` tag activated as a cost allocation tag in Billing.
+                cost_filters={"TagKeyValue": [f"user:platform${config.prefix}"]},
+            ),
+            notifications_with_subscribers=[
+                budgets.CfnBudget.NotificationWithSubscribersProperty(
+                    notification=budgets.CfnBudget.NotificationProperty(
+                        comparison_operator="GREATER_THAN",
+                        notification_type="ACTUAL",
+                        threshold=threshold,
+                        threshold_type="PERCENTAGE",
+                    ),
+                    subscribers=subscribers,
+                )
+                for threshold in budget.alert_thresholds_percent
+            ],
+        )
+
+
+# Detective twins of the ML rule pack and the guardrail, evaluated by AWS Config on live resources.
+SAGEMAKER_CONFIG_RULES = (
+    "SAGEMAKER_MODEL_IN_VPC",
+    "SAGEMAKER_MODEL_ISOLATION_ENABLED",
+    "SAGEMAKER_ENDPOINT_CONFIGURATION_KMS_KEY_CONFIGURED",
+    "SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET_ACCESS",
+    "SAGEMAKER_NOTEBOOK_INSTANCE_KMS_KEY_CONFIGURED",
+)
+
+
+class SecurityStack(PlatformStack):
+    """Keys, audit trail, alert topic, budget, SageMaker guardrail policy and Config rules."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs) -> None:
+        super().__init__(scope, construct_id, config=config, **kwargs)
+        self.keys = PlatformKeys(self, "Keys", config=config)
+        self.alerts = AlertTopic(self, "Alerts", config=config, key=self.keys.logs)
+        self.audit = (
+            AuditTrail(self, "Audit", config=config, key=self.keys.logs) if config.security.cloudtrail.enabled else None
+        )
+        self.budget = (
+            CostBudget(self, "Budget", config=config, topic=self.alerts.topic) if config.security.budget else None
+        )
+        self.guardrail = SageMakerGuardrailPolicy(self, "SageMakerGuardrail")
+        if config.security.config_rules:
+            for identifier in SAGEMAKER_CONFIG_RULES:
+                config_rules.ManagedRule(
+                    self,
+                    identifier.title().replace("_", ""),
+                    identifier=identifier,
+                    description=f"AWS Config managed rule {identifier} (detective twin of the guardrail)",
+                )

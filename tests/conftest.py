@@ -1,0 +1,108 @@
+"""Shared fixtures: an offline environment, and each distinct config synthesized once per session."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# urllib3 probes IPv6 support with a socket at import time; import it before sockets are blocked.
+import botocore.session  # noqa: F401  isort: skip
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Nothing may find credentials, a profile or the instance-metadata service: a call to AWS must
+# fail at once (sockets are also refused by pytest-socket, see pyproject.toml).
+for _name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+    os.environ.pop(_name, None)
+os.environ["AWS_CONFIG_FILE"] = os.devnull
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+# jsii must run on the pinned Node.js from node_modules, as `make` does.
+_node_bin = ROOT / "node_modules" / ".bin"
+if _node_bin.is_dir():
+    os.environ["PATH"] = f"{_node_bin}{os.pathsep}{os.environ['PATH']}"
+
+
+def cdk_context() -> dict[str, Any]:
+    """The feature flags and context of cdk.json, so tests synthesize exactly what the CLI does."""
+    return json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+@dataclass
+class Synthesized:
+    """One synthesized app: its stacks by id, their templates as dicts, and the validation report."""
+
+    platform: Any
+    outdir: Path
+    templates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _assertions: dict[str, Any] = field(default_factory=dict)
+
+    def template(self, stack_id: str):
+        """`aws_cdk.assertions.Template` of one stack, built once from the written template."""
+        from aws_cdk import assertions
+
+        if stack_id not in self._assertions:
+            self._assertions[stack_id] = assertions.Template.from_json(self.templates[stack_id])
+        return self._assertions[stack_id]
+
+    def resources(self, stack_id: str, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {
+            logical_id: resource
+            for logical_id, resource in self.templates[stack_id]["Resources"].items()
+            if resource["Type"] == resource_type
+        }
+
+    @property
+    def report(self) -> dict[str, Any]:
+        path = self.outdir / "validation-report.json"
+        return json.loads(path.read_text()) if path.exists() else {"pluginReports": []}
+
+
+def synthesize(config, outdir: Path) -> Synthesized:
+    """Build and synthesize the platform for one config, the way app.py does."""
+    import aws_cdk as cdk
+
+    from stacks.platform import build_platform
+
+    app = cdk.App(outdir=str(outdir), context=cdk_context(), builtin_cloud_formation_validation=False)
+    platform = build_platform(app, config)
+    assembly = app.synth()
+    result = Synthesized(platform=platform, outdir=outdir)
+    for stack in platform.stacks:
+        artifact = assembly.get_stack_artifact(stack.artifact_id)
+        result.templates[stack.node.id] = artifact.template
+    return result
+
+
+_CACHE: dict[str, Synthesized] = {}
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory):
+    """`synth("dev")` / `synth("prod")` / `synth(config)`: each distinct config once per session."""
+    from infra.config import PlatformConfig, load_config
+
+    def get(env_or_config: str | PlatformConfig) -> Synthesized:
+        config = load_config(env_or_config) if isinstance(env_or_config, str) else env_or_config
+        key = config.model_dump_json()
+        if key not in _CACHE:
+            _CACHE[key] = synthesize(config, tmp_path_factory.mktemp(f"cdk-{config.environment}"))
+        return _CACHE[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def dev(synth) -> Synthesized:
+    return synth("dev")
+
+
+@pytest.fixture(scope="session")
+def prod(synth) -> Synthesized:
+    return synth("prod")

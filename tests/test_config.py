@@ -1,0 +1,226 @@
+"""Configuration: the shipped files load, and every kind of bad input gives exact one-line errors."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.config import (
+    ConfigError,
+    PlatformConfig,
+    available_environments,
+    load_config,
+    load_config_file,
+    parse_config,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV = yaml.safe_load((ROOT / "config" / "dev.yaml").read_text())
+SOURCE = "config/x.yaml"
+
+
+def _mutated(change) -> dict:
+    data = copy.deepcopy(DEV)
+    change(data)
+    return data
+
+
+def test_shipped_configs_load():
+    assert {"dev", "prod"} <= set(available_environments())
+    dev, prod = load_config(), load_config("prod")
+    assert (dev.environment, dev.account, dev.region) == ("dev", None, None)
+    assert dev.network.max_azs == 1 and dev.network.egress == "isolated"
+    assert prod.network.max_azs == 3 and prod.region == "eu-west-1" and prod.account == "111111111111"
+    assert prod.destroy_data_on_delete is False and prod.security.config_rules is True
+
+
+def test_config_path_context_reads_any_file(tmp_path):
+    path = tmp_path / "sandbox.yaml"
+    path.write_text(yaml.safe_dump({**DEV, "environment": "sandbox", "destroy_data_on_delete": True}))
+    config = load_config(config=str(path))
+    assert config.environment == "sandbox" and config.destroy_data_on_delete is True
+    assert config.prefix == "mlp-sandbox"
+
+
+def test_defaults_are_secure():
+    config = PlatformConfig.model_validate({"project": "mlp", "environment": "qa", "tags": {"owner": "a@b.io"}})
+    assert config.destroy_data_on_delete is False
+    assert config.network.egress == "isolated" and config.network.nat_gateway_count == 0
+    assert config.security.cloudtrail.enabled and config.security.cloudtrail.lake_data_events
+
+
+BAD_CONFIGS = [
+    (
+        "unknown top-level key",
+        lambda d: d.update(vpc={}),
+        "vpc = {}: unknown key; allowed keys: project, environment, account, region, destroy_data_on_delete, "
+        "tags, network, security",
+    ),
+    (
+        "misspelt nested key",
+        lambda d: d["network"].update(natgateways=1),
+        "network.natgateways = 1: unknown key; allowed keys: cidr, max_azs, egress, nat_gateways, "
+        "flow_logs_retention_days",
+    ),
+    ("wrong type", lambda d: d["network"].update(max_azs="two"), "network.max_azs = 'two': allowed: an integer from 1 to 6"),
+    ("out of range", lambda d: d["network"].update(max_azs=7), "network.max_azs = 7: allowed: an integer from 1 to 6"),
+    (
+        "not one of the choices",
+        lambda d: d["network"].update(egress="open"),
+        "network.egress = 'open': allowed: 'isolated' (no internet path) or 'controlled' (NAT gateway egress)",
+    ),
+    (
+        "public CIDR",
+        lambda d: d["network"].update(cidr="8.8.0.0/16"),
+        "network.cidr = '8.8.0.0/16': allowed: a private (RFC 1918) IPv4 network in CIDR notation with a prefix "
+        "from /16 to /24",
+    ),
+    (
+        "retention CloudWatch does not offer",
+        lambda d: d["network"].update(flow_logs_retention_days=10),
+        "network.flow_logs_retention_days = 10: allowed: a CloudWatch Logs retention period: 1, 3, 5, 7, 14, 30, "
+        "60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653",
+    ),
+    (
+        "short account id",
+        lambda d: d.update(account="12345", region="eu-west-1"),
+        "account = '12345': allowed: 12 digits, or omit for an environment-agnostic app",
+    ),
+    (
+        "unknown region",
+        lambda d: d.update(account="123456789012", region="eu-west-9"),
+        "region = 'eu-west-9': allowed: an AWS region name such as eu-west-1, or omit for an environment-agnostic app",
+    ),
+    (
+        "account without region",
+        lambda d: d.update(account="123456789012"),
+        "region = null: allowed: set account and region together, or neither",
+    ),
+    (
+        "NAT gateways in isolated mode",
+        lambda d: d["network"].update(nat_gateways=1),
+        "network.nat_gateways = 1: allowed: only with egress 'controlled'; remove it for 'isolated'",
+    ),
+    (
+        "more NAT gateways than AZs",
+        lambda d: d["network"].update(egress="controlled", nat_gateways=2),
+        "network.nat_gateways = 2: allowed: at most max_azs (1), one per AZ",
+    ),
+    (
+        "VPC too small for its subnets",
+        lambda d: d["network"].update(cidr="10.40.0.0/24", max_azs=6, egress="controlled"),
+        "network.cidr = '10.40.0.0/24': allowed: a network large enough for 12 subnets of /26 or larger",
+    ),
+    (
+        "prod that may destroy data",
+        lambda d: d.update(environment="prod", destroy_data_on_delete=True),
+        "destroy_data_on_delete = true: allowed: false for environment 'prod' (protected: prod, production, staging)",
+    ),
+    (
+        "missing owner tag",
+        lambda d: d["tags"].pop("owner"),
+        "tags.owner: missing; required: an e-mail address of the owning team",
+    ),
+    (
+        "duplicate budget thresholds",
+        lambda d: d["security"]["budget"].update(alert_thresholds_percent=[80, 80]),
+        "security.budget.alert_thresholds_percent = [80, 80]: allowed: 1 to 5 distinct integers from 1 to 1000 "
+        "(percent of the limit)",
+    ),
+    (
+        "zero budget",
+        lambda d: d["security"]["budget"].update(monthly_limit_usd=0),
+        "security.budget.monthly_limit_usd = 0: allowed: a number of US dollars above 0",
+    ),
+    (
+        "project name with capitals",
+        lambda d: d.update(project="ML_Platform"),
+        "project = 'ML_Platform': allowed: 2-20 characters: lowercase letters, digits and '-', starting with a letter",
+    ),
+    (
+        "section that is not a mapping",
+        lambda d: d.update(security=["kms"]),
+        'security = ["kms"]: allowed: a mapping with keys: kms, cloudtrail, alert_emails, budget, config_rules',
+    ),
+    (
+        "KMS deletion window too short",
+        lambda d: d["security"]["kms"].update(pending_window_days=3),
+        "security.kms.pending_window_days = 3: allowed: an integer from 7 to 30",
+    ),
+    (
+        "not an e-mail address",
+        lambda d: d["security"].update(alert_emails=["oncall"]),
+        'security.alert_emails = ["oncall"]: allowed: a list of e-mail addresses subscribed to the alert topic',
+    ),
+    (
+        "boolean that is not one",
+        lambda d: d.update(destroy_data_on_delete="maybe"),
+        "destroy_data_on_delete = 'maybe': allowed: true or false (true deletes buckets, keys and logs with the "
+        "stack: throwaway environments only)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), [c[1:] for c in BAD_CONFIGS], ids=[c[0] for c in BAD_CONFIGS])
+def test_bad_config_gives_one_exact_line(change, message):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(_mutated(change), SOURCE)
+    assert caught.value.problems == [f"{SOURCE}: {message}"]
+
+
+def test_every_problem_gets_its_own_line():
+    data = _mutated(lambda d: (d.update(project="X", foo=1), d["network"].update(max_azs=0, egress="x")))
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, SOURCE)
+    assert len(caught.value.problems) == 4
+    assert all(line.startswith(SOURCE + ": ") and "\n" not in line for line in caught.value.problems)
+
+
+def test_duplicate_yaml_key_is_rejected(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("project: mlp\nproject: other\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config_file(path)
+    assert caught.value.problems == [f"{path}: invalid YAML at line 2, column 1: duplicate key 'project'"]
+
+
+def test_invalid_yaml_names_the_position(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("project: mlp\nnetwork: [unclosed\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config_file(path)
+    (line,) = caught.value.problems
+    assert line.startswith(f"{path}: invalid YAML at line 3")
+
+
+def test_top_level_must_be_a_mapping():
+    with pytest.raises(ConfigError) as caught:
+        parse_config(["a"], SOURCE)
+    assert caught.value.problems == [f'{SOURCE}: (top level) = ["a"]: allowed: a mapping of settings']
+
+
+def test_unknown_environment_lists_the_known_ones():
+    with pytest.raises(ConfigError) as caught:
+        load_config("staging2")
+    envs = ", ".join(available_environments())
+    assert caught.value.problems == [
+        f"context: env = 'staging2': allowed: one of {envs} (files in config/), or -c config=PATH"
+    ]
+
+
+def test_env_and_config_together_are_ambiguous():
+    with pytest.raises(ConfigError) as caught:
+        load_config("dev", "config/prod.yaml")
+    assert caught.value.problems == [
+        "context: env = 'dev' and config = 'config/prod.yaml': allowed: one of -c env=NAME or -c config=PATH"
+    ]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_config(config=str(tmp_path / "nope.yaml"))
+    (line,) = caught.value.problems
+    assert "nope.yaml: cannot read the file" in line

@@ -1,0 +1,203 @@
+"""The project's ML rule pack: each rule on a compliant and a non-compliant fixture, and in a synth."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from infra.rules import RULES, check_template
+
+VPC = {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}
+NETWORK = {"VpcConfig": VPC, "EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True}
+KEY = {"Ref": "Key"}
+
+
+def _model(**props):
+    return {"Type": "AWS::SageMaker::Model", "Properties": {"ExecutionRoleArn": "arn", **props}}
+
+
+def _endpoint_config(instance_type=None, **props):
+    variant = {"VariantName": "AllTraffic", "ModelName": "m", "InitialInstanceCount": 1}
+    if instance_type:
+        variant["InstanceType"] = instance_type
+    else:
+        variant["ServerlessConfig"] = {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+    return {"Type": "AWS::SageMaker::EndpointConfig", "Properties": {"ProductionVariants": [variant], **props}}
+
+
+def _data_quality(instance_type="ml.m5.xlarge", volume_key=KEY, output_key=KEY, network=NETWORK):
+    cluster = {"InstanceCount": 1, "InstanceType": instance_type, "VolumeSizeInGB": 20}
+    if volume_key is not None:
+        cluster["VolumeKmsKeyId"] = volume_key
+    output = {"MonitoringOutputs": []}
+    if output_key is not None:
+        output["KmsKeyId"] = output_key
+    props = {"JobResources": {"ClusterConfig": cluster}, "DataQualityJobOutputConfig": output}
+    if network is not None:
+        props["NetworkConfig"] = network
+    return {"Type": "AWS::SageMaker::DataQualityJobDefinition", "Properties": props}
+
+
+def _schedule(definition):
+    return {
+        "Type": "AWS::SageMaker::MonitoringSchedule",
+        "Properties": {"MonitoringScheduleConfig": definition},
+    }
+
+
+def _findings(resource) -> dict[str, list[str]]:
+    return {f.rule.id: list(f.problems) for f in check_template({"Resources": {"R": resource}})}
+
+
+COMPLIANT = {
+    "model": _model(VpcConfig=VPC, EnableNetworkIsolation=True),
+    "endpoint config with key (CPU)": _endpoint_config("ml.m5.xlarge", KmsKeyId=KEY),
+    "endpoint config with key (Inferentia2)": _endpoint_config("ml.inf2.xlarge", KmsKeyId=KEY),
+    "endpoint config without key on local NVMe (g5)": _endpoint_config("ml.g5.xlarge"),
+    "data quality job definition": _data_quality(),
+    "job definition on local NVMe without volume key": _data_quality("ml.g5.xlarge", volume_key=None),
+    "schedule referencing a job definition": _schedule({"MonitoringJobDefinitionName": "def"}),
+    "schedule with a compliant inline definition": _schedule(
+        {
+            "MonitoringJobDefinition": {
+                "NetworkConfig": NETWORK,
+                "MonitoringResources": {"ClusterConfig": {"InstanceType": "ml.m5.large", "VolumeKmsKeyId": KEY}},
+                "MonitoringOutputConfig": {"KmsKeyId": KEY},
+            }
+        }
+    ),
+}
+
+
+@pytest.mark.parametrize("resource", COMPLIANT.values(), ids=COMPLIANT.keys())
+def test_compliant_fixture_has_no_findings(resource):
+    assert _findings(resource) == {}
+
+
+NON_COMPLIANT = {
+    "model outside the VPC": (
+        _model(EnableNetworkIsolation=True),
+        {"MLP-SM1": ["VpcConfig is missing"]},
+    ),
+    "model with empty security groups": (
+        _model(VpcConfig={"Subnets": ["s"], "SecurityGroupIds": []}, EnableNetworkIsolation=True),
+        {"MLP-SM1": ["VpcConfig.SecurityGroupIds is empty"]},
+    ),
+    "model without isolation": (
+        _model(VpcConfig=VPC, EnableNetworkIsolation=False),
+        {"MLP-SM2": ["EnableNetworkIsolation is not true"]},
+    ),
+    "endpoint config without key on CPU": (
+        _endpoint_config("ml.m5.xlarge"),
+        {"MLP-SM3": ["KmsKeyId is missing"]},
+    ),
+    "endpoint config without key on Inferentia2": (
+        _endpoint_config("ml.inf2.xlarge"),
+        {"MLP-SM3": ["KmsKeyId is missing"]},
+    ),
+    "endpoint config with key on local NVMe (deploy would fail)": (
+        _endpoint_config("ml.g5.xlarge", KmsKeyId=KEY),
+        {"MLP-SM3": ["KmsKeyId is set but ml.g5.xlarge has local NVMe storage, where SageMaker refuses it"]},
+    ),
+    "serverless endpoint config without key (an exception to acknowledge)": (
+        _endpoint_config(None),
+        {"MLP-SM3": ["KmsKeyId is missing"]},
+    ),
+    "job definition without network config": (
+        _data_quality(network=None),
+        {"MLP-SM4": ["NetworkConfig is missing"]},
+    ),
+    "job definition without isolation and encryption": (
+        _data_quality(network={"VpcConfig": VPC}),
+        {
+            "MLP-SM4": [
+                "NetworkConfig.EnableNetworkIsolation is not true",
+                "NetworkConfig.EnableInterContainerTrafficEncryption is not true",
+            ]
+        },
+    ),
+    "job definition without keys": (
+        _data_quality(volume_key=None, output_key=None),
+        {
+            "MLP-SM5": [
+                "JobResources.ClusterConfig.VolumeKmsKeyId is missing",
+                "JobResources.output KmsKeyId is missing",
+            ]
+        },
+    ),
+    "job definition with a volume key on local NVMe": (
+        _data_quality("ml.g6.xlarge"),
+        {"MLP-SM5": ["JobResources.ClusterConfig.VolumeKmsKeyId is set on ml.g6.xlarge, which has local NVMe storage"]},
+    ),
+    "schedule with an insecure inline definition": (
+        _schedule({"MonitoringJobDefinition": {"MonitoringResources": {"ClusterConfig": {"InstanceType": "ml.m5.large"}}}}),
+        {
+            "MLP-SM4": ["MonitoringJobDefinition.NetworkConfig is missing"],
+            "MLP-SM5": [
+                "MonitoringJobDefinition.ClusterConfig.VolumeKmsKeyId is missing",
+                "MonitoringJobDefinition.output KmsKeyId is missing",
+            ],
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize(("resource", "expected"), NON_COMPLIANT.values(), ids=NON_COMPLIANT.keys())
+def test_non_compliant_fixture_is_reported(resource, expected):
+    assert _findings(resource) == expected
+
+
+def test_intrinsics_count_as_set():
+    model = _model(VpcConfig={"Subnets": {"Ref": "Subnets"}, "SecurityGroupIds": [{"Ref": "Sg"}]},
+                   EnableNetworkIsolation={"Fn::If": ["c", True, True]})
+    assert _findings(model) == {}
+
+
+def test_every_job_definition_type_is_checked():
+    for resource_type in (
+        "AWS::SageMaker::DataQualityJobDefinition",
+        "AWS::SageMaker::ModelQualityJobDefinition",
+        "AWS::SageMaker::ModelBiasJobDefinition",
+        "AWS::SageMaker::ModelExplainabilityJobDefinition",
+    ):
+        resource = copy.deepcopy(_data_quality(network=None))
+        resource["Type"] = resource_type
+        assert "MLP-SM4" in _findings(resource), resource_type
+    assert sorted(rule.id for rule in RULES) == ["MLP-SM1", "MLP-SM2", "MLP-SM3", "MLP-SM4", "MLP-SM5"]
+
+
+def test_plugin_fails_synth_and_acknowledgment_records_reason(tmp_path):
+    """The pack runs as a CDK validation plugin: a finding fails synth, a namespaced ack clears it."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_sagemaker as sagemaker
+
+    from infra.compliance import acknowledge
+    from infra.rules import ml_platform_checks
+
+    def build(outdir, ack: bool):
+        app = cdk.App(outdir=str(outdir), builtin_cloud_formation_validation=False)
+        stack = cdk.Stack(app, "Fixture")
+        model = sagemaker.CfnModel(
+            stack,
+            "Model",
+            execution_role_arn="arn:aws:iam::123456789012:role/r",
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(image="img"),
+        )
+        if ack:
+            acknowledge(model, "fixture: a documented exception", ["MLPlatform::MLP-SM1", "MLPlatform::MLP-SM2"])
+        cdk.Validations.of(app).add_plugins(ml_platform_checks())
+        return app.synth()
+
+    with pytest.raises(Exception, match="ValidationFailed") as caught:
+        build(tmp_path / "fails", ack=False)
+    assert "MLP-SM1" in str(caught.value) and "MLP-SM2" in str(caught.value)
+
+    build(tmp_path / "acked", ack=True)
+    import json
+
+    report = json.loads((tmp_path / "acked" / "validation-report.json").read_text())
+    (ml,) = [r for r in report["pluginReports"] if r["pluginName"] == "MLPlatform"]
+    assert ml["violations"] == []
+    reasons = {s["ruleName"]: s.get("reason") for s in ml["suppressedViolations"]}
+    assert reasons == {"MLP-SM1": "fixture: a documented exception", "MLP-SM2": "fixture: a documented exception"}
