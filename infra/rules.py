@@ -54,9 +54,17 @@ def _true(value: Any) -> bool:
     return value is True or value == "true" or isinstance(value, dict)
 
 
+def _has_local_nvme(instance_type: str) -> bool:
+    try:
+        return instances.has_local_nvme(instance_type)
+    except instances.UnknownInstanceType:
+        # Not in the catalog: assume EBS storage, so the key stays required (the safe default).
+        return False
+
+
 def _instance_types_need_key(types: list[Any]) -> tuple[bool, list[str]]:
     """(needs a KMS volume key, the local-NVMe types that forbid one) for a list of instance types."""
-    nvme = [t for t in types if isinstance(t, str) and instances.has_local_nvme(t)]
+    nvme = [t for t in types if isinstance(t, str) and _has_local_nvme(t)]
     return (not nvme, nvme)
 
 

@@ -197,5 +197,8 @@ class NetworkStack(PlatformStack):
                 "gateways; workloads stay in private subnets without public IPs.",
                 [f"{NIST}::NIST.800.53.R5-VPCSubnetAutoAssignPublicIpDisabled",
                  f"{HIPAA}::HIPAA.Security-VPCSubnetAutoAssignPublicIpDisabled",
-                 f"{PCI}::PCI.DSS.321-VPCSubnetAutoAssignPublicIpDisabled"],
+                 f"{PCI}::PCI.DSS.321-VPCSubnetAutoAssignPublicIpDisabled",
+                 f"{NIST}::NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW",
+                 f"{HIPAA}::HIPAA.Security-VPCNoUnrestrictedRouteToIGW",
+                 f"{PCI}::PCI.DSS.321-VPCNoUnrestrictedRouteToIGW"],
             )

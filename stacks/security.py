@@ -12,9 +12,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.compliance import AWS_SOLUTIONS, HIPAA, NIST, PCI, acknowledge
+from infra.compliance import AWS_SOLUTIONS, HIPAA, NIST, PCI, SERVERLESS, acknowledge
 from infra.config import PlatformConfig
 from infra.guardrails import SageMakerGuardrailPolicy
 from infra.naming import generated_bucket_prefix
@@ -90,6 +91,8 @@ class PlatformKeys(Construct):
                     iam.ServicePrincipal("cloudwatch.amazonaws.com"),
                     iam.ServicePrincipal("events.amazonaws.com"),
                     iam.ServicePrincipal("budgets.amazonaws.com"),
+                    # SNS moves undeliverable alerts into the encrypted dead-letter queue.
+                    iam.ServicePrincipal("sns.amazonaws.com"),
                 ],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
@@ -197,6 +200,7 @@ class AuditTrail(Construct):
             # Advanced selectors: management events plus S3 object events of the data lake's
             # buckets, matched by the name prefix CloudFormation gives them.
             lake = generated_bucket_prefix(config, "DataLake")
+            cfn_trail.add_property_deletion_override("EventSelectors")
             cfn_trail.add_property_override(
                 "AdvancedEventSelectors",
                 [
@@ -225,8 +229,25 @@ class AlertTopic(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(self, "Topic", master_key=key, enforce_ssl=True)
+        # Alerts SNS could not deliver (e.g. a bounced address) land here instead of vanishing.
+        self.dead_letters = None
+        if config.security.alert_emails:
+            self.dead_letters = sqs.Queue(
+                self,
+                "UndeliveredAlerts",
+                encryption=sqs.QueueEncryption.KMS,
+                encryption_master_key=key,
+                enforce_ssl=True,
+                retention_period=cdk.Duration.days(14),
+            )
+            acknowledge(
+                self.dead_letters,
+                "This queue is itself the dead-letter queue of the alert subscriptions; a queue "
+                "behind it would never be read either.",
+                [f"{AWS_SOLUTIONS}::AwsSolutions-SQS3", f"{SERVERLESS}::Serverless-SQSRedrivePolicy"],
+            )
         for email in config.security.alert_emails:
-            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+            self.topic.add_subscription(subscriptions.EmailSubscription(email, dead_letter_queue=self.dead_letters))
         account = cdk.Aws.ACCOUNT_ID
         for service in ("budgets.amazonaws.com", "events.amazonaws.com", "cloudwatch.amazonaws.com"):
             self.topic.add_to_resource_policy(

@@ -1,0 +1,24 @@
+"""Configs shared by several test modules (each distinct config is synthesized once per session)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+from infra.config import PlatformConfig, parse_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def dev_data() -> dict:
+    return yaml.safe_load((ROOT / "config" / "dev.yaml").read_text())
+
+
+def sandbox_config() -> PlatformConfig:
+    """A throwaway environment: data may be destroyed, and egress goes through a NAT gateway."""
+    data = copy.deepcopy(dev_data())
+    data.update(environment="sandbox", destroy_data_on_delete=True)
+    data["network"].update(egress="controlled", max_azs=2, nat_gateways=1)
+    return parse_config(data, "sandbox")
