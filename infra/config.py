@@ -57,11 +57,7 @@ def aws_regions() -> Mapping[str, str]:
     import botocore.loaders  # local import: only region validation needs botocore
 
     data = botocore.loaders.create_loader().load_data("endpoints")
-    return {
-        region: partition["partition"]
-        for partition in data["partitions"]
-        for region in partition["regions"]
-    }
+    return {region: partition["partition"] for partition in data["partitions"] for region in partition["regions"]}
 
 
 class _Strict(BaseModel):
@@ -138,17 +134,13 @@ class NetworkConfig(_Strict):
                 ("nat_gateways", self.nat_gateways, "only with egress 'controlled'; remove it for 'isolated'")
             )
         if self.nat_gateways is not None and self.nat_gateways > self.max_azs:
-            problems.append(
-                ("nat_gateways", self.nat_gateways, f"at most max_azs ({self.max_azs}), one per AZ")
-            )
+            problems.append(("nat_gateways", self.nat_gateways, f"at most max_azs ({self.max_azs}), one per AZ"))
         # One isolated subnet per AZ (plus a public one per AZ for controlled egress) must fit
         # into the VPC with at least /28 each, the smallest subnet AWS allows.
         subnets = self.max_azs * (2 if self.egress == "controlled" else 1)
         prefix = ipaddress.IPv4Network(self.cidr).prefixlen + math.ceil(math.log2(max(subnets, 1)))
         if prefix > 26:
-            problems.append(
-                ("cidr", self.cidr, f"a network large enough for {subnets} subnets of /26 or larger")
-            )
+            problems.append(("cidr", self.cidr, f"a network large enough for {subnets} subnets of /26 or larger"))
         _combination(problems)
         return self
 
@@ -171,9 +163,7 @@ class CloudTrailConfig(_Strict):
 
     enabled: bool = Field(default=True, **_allowed("true or false"))
     multi_region: bool = Field(default=True, **_allowed("true or false"))
-    lake_data_events: bool = Field(
-        default=True, **_allowed("true or false (S3 data events on the data lake buckets)")
-    )
+    lake_data_events: bool = Field(default=True, **_allowed("true or false (S3 data events on the data lake buckets)"))
     log_retention_days: int = Field(
         default=365, **_allowed("a CloudWatch Logs retention period: " + ", ".join(map(str, LOG_RETENTION_DAYS)))
     )
@@ -265,7 +255,8 @@ class PlatformConfig(_Strict):
                 (
                     "destroy_data_on_delete",
                     True,
-                    f"false for environment '{self.environment}' (protected: {', '.join(sorted(PROTECTED_ENVIRONMENTS))})",
+                    f"false for environment '{self.environment}' "
+                    f"(protected: {', '.join(sorted(PROTECTED_ENVIRONMENTS))})",
                 )
             )
         _combination(problems)
@@ -294,9 +285,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}'", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
         seen[key] = True
     return loader.construct_mapping(node, deep=deep)
 
@@ -365,7 +354,7 @@ def format_errors(error: ValidationError, model: type[BaseModel] = PlatformConfi
         loc = tuple(err["loc"])
         if err["type"] == "combination":
             for field, value, allowed in err["ctx"]["problems"]:
-                lines.append(f"{_path(loc + (field,))} = {_show(value)}: allowed: {allowed}")
+                lines.append(f"{_path((*loc, field))} = {_show(value)}: allowed: {allowed}")
             continue
         if err["type"] == "extra_forbidden":
             holder = _holder_model(model, loc[:-1])
@@ -429,7 +418,10 @@ def resolve_config_path(env: str | None, config: str | None) -> Path:
     path = CONFIG_DIR / f"{name}.yaml"
     if not re.match(r"^[A-Za-z0-9_-]+$", name) or not path.is_file():
         raise ConfigError(
-            [f"context: env = {_show(name)}: allowed: one of {', '.join(available_environments())} (files in config/), or -c config=PATH"]
+            [
+                f"context: env = {_show(name)}: allowed: one of {', '.join(available_environments())} "
+                "(files in config/), or -c config=PATH"
+            ]
         )
     return path
 

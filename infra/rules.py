@@ -188,8 +188,7 @@ RULES: list[Rule] = [
     Rule(
         id="MLP-SM4",
         description=(
-            "SageMaker monitoring jobs run in the VPC with network isolation and inter-container "
-            "traffic encryption."
+            "SageMaker monitoring jobs run in the VPC with network isolation and inter-container traffic encryption."
         ),
         fix=(
             "Set NetworkConfig.VpcConfig (subnets, security groups), EnableNetworkIsolation and "

@@ -44,15 +44,11 @@ class PlatformNetwork(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, logs_key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
         net = config.network
-        subnets = [
-            ec2.SubnetConfiguration(name="Isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
-        ]
+        subnets = [ec2.SubnetConfiguration(name="Isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)]
         if net.egress == "controlled":
             subnets = [
                 ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC),
-                ec2.SubnetConfiguration(
-                    name="Isolated", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS
-                ),
+                ec2.SubnetConfiguration(name="Isolated", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
             ]
         self.flow_log_group = logs.LogGroup(
             self,
@@ -83,11 +79,16 @@ class PlatformNetwork(Construct):
             self.vpc.node.find_child("All"),
             "CDK-generated policy of the flow log delivery role, scoped to this one log group; "
             "an inline policy lives and dies with its role.",
-            [f"{HIPAA}::HIPAA.Security-IAMNoInlinePolicy", f"{NIST}::NIST.800.53.R5-IAMNoInlinePolicy",
-             f"{PCI}::PCI.DSS.321-IAMNoInlinePolicy"],
+            [
+                f"{HIPAA}::HIPAA.Security-IAMNoInlinePolicy",
+                f"{NIST}::NIST.800.53.R5-IAMNoInlinePolicy",
+                f"{PCI}::PCI.DSS.321-IAMNoInlinePolicy",
+            ],
         )
         self.subnets = ec2.SubnetSelection(
-            subnet_type=ec2.SubnetType.PRIVATE_ISOLATED if net.egress == "isolated" else ec2.SubnetType.PRIVATE_WITH_EGRESS
+            subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
+            if net.egress == "isolated"
+            else ec2.SubnetType.PRIVATE_WITH_EGRESS
         )
 
         # Workloads (SageMaker jobs and models, Lambdas, Glue) share one group: HTTPS out, and all
@@ -105,8 +106,11 @@ class PlatformNetwork(Construct):
             self.workload_sg,
             "The all-traffic ingress comes only from this security group itself (peers of one "
             "distributed job, EFA, Glue workers), never from a CIDR.",
-            [f"{HIPAA}::HIPAA.Security-EC2RestrictedCommonPorts", f"{NIST}::NIST.800.53.R5-EC2RestrictedCommonPorts",
-             f"{PCI}::PCI.DSS.321-EC2RestrictedCommonPorts"],
+            [
+                f"{HIPAA}::HIPAA.Security-EC2RestrictedCommonPorts",
+                f"{NIST}::NIST.800.53.R5-EC2RestrictedCommonPorts",
+                f"{PCI}::PCI.DSS.321-EC2RestrictedCommonPorts",
+            ],
         )
         # The subnets have no route to the internet (isolated mode), so 443 reaches only the
         # interface endpoints and the S3/DynamoDB gateway endpoints' prefix lists.
@@ -186,7 +190,9 @@ class PlatformNetwork(Construct):
 class NetworkStack(PlatformStack):
     """The platform's VPC and everything that controls traffic in and out of it."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, logs_key: kms.IKey, **kwargs) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: PlatformConfig, logs_key: kms.IKey, **kwargs
+    ) -> None:
         super().__init__(scope, construct_id, config=config, **kwargs)
         self.network = PlatformNetwork(self, "Network", config=config, logs_key=logs_key)
         self.vpc = self.network.vpc
@@ -195,10 +201,12 @@ class NetworkStack(PlatformStack):
                 self.network.vpc,
                 "Controlled-egress mode was chosen in config: public subnets hold only the NAT "
                 "gateways; workloads stay in private subnets without public IPs.",
-                [f"{NIST}::NIST.800.53.R5-VPCSubnetAutoAssignPublicIpDisabled",
-                 f"{HIPAA}::HIPAA.Security-VPCSubnetAutoAssignPublicIpDisabled",
-                 f"{PCI}::PCI.DSS.321-VPCSubnetAutoAssignPublicIpDisabled",
-                 f"{NIST}::NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW",
-                 f"{HIPAA}::HIPAA.Security-VPCNoUnrestrictedRouteToIGW",
-                 f"{PCI}::PCI.DSS.321-VPCNoUnrestrictedRouteToIGW"],
+                [
+                    f"{NIST}::NIST.800.53.R5-VPCSubnetAutoAssignPublicIpDisabled",
+                    f"{HIPAA}::HIPAA.Security-VPCSubnetAutoAssignPublicIpDisabled",
+                    f"{PCI}::PCI.DSS.321-VPCSubnetAutoAssignPublicIpDisabled",
+                    f"{NIST}::NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW",
+                    f"{HIPAA}::HIPAA.Security-VPCNoUnrestrictedRouteToIGW",
+                    f"{PCI}::PCI.DSS.321-VPCNoUnrestrictedRouteToIGW",
+                ],
             )

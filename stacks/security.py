@@ -123,7 +123,9 @@ class AuditTrail(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(
                     transitions=[
-                        s3.Transition(storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=cdk.Duration.days(90))
+                        s3.Transition(
+                            storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=cdk.Duration.days(90)
+                        )
                     ],
                     noncurrent_version_expiration=cdk.Duration.days(90),
                 )
@@ -132,14 +134,21 @@ class AuditTrail(Construct):
         acknowledge(
             self.access_logs,
             "This is the server access log target itself; logging it into itself would loop.",
-            [f"{AWS_SOLUTIONS}::AwsSolutions-S1", f"{HIPAA}::HIPAA.Security-S3BucketLoggingEnabled",
-             f"{NIST}::NIST.800.53.R5-S3BucketLoggingEnabled", f"{PCI}::PCI.DSS.321-S3BucketLoggingEnabled"],
+            [
+                f"{AWS_SOLUTIONS}::AwsSolutions-S1",
+                f"{HIPAA}::HIPAA.Security-S3BucketLoggingEnabled",
+                f"{NIST}::NIST.800.53.R5-S3BucketLoggingEnabled",
+                f"{PCI}::PCI.DSS.321-S3BucketLoggingEnabled",
+            ],
         )
         acknowledge(
             self.access_logs,
             "S3 server access log delivery supports SSE-S3 target buckets only, not SSE-KMS.",
-            [f"{HIPAA}::HIPAA.Security-S3DefaultEncryptionKMS", f"{NIST}::NIST.800.53.R5-S3DefaultEncryptionKMS",
-             f"{PCI}::PCI.DSS.321-S3DefaultEncryptionKMS"],
+            [
+                f"{HIPAA}::HIPAA.Security-S3DefaultEncryptionKMS",
+                f"{NIST}::NIST.800.53.R5-S3DefaultEncryptionKMS",
+                f"{PCI}::PCI.DSS.321-S3DefaultEncryptionKMS",
+            ],
         )
 
         self.bucket = s3.Bucket(
@@ -162,8 +171,11 @@ class AuditTrail(Construct):
                 bucket,
                 "Audit logs stay in the home region; cross-region replication belongs to the "
                 "organization's log archive account, not to this platform.",
-                [f"{HIPAA}::HIPAA.Security-S3BucketReplicationEnabled", f"{NIST}::NIST.800.53.R5-S3BucketReplicationEnabled",
-                 f"{PCI}::PCI.DSS.321-S3BucketReplicationEnabled"],
+                [
+                    f"{HIPAA}::HIPAA.Security-S3BucketReplicationEnabled",
+                    f"{NIST}::NIST.800.53.R5-S3BucketReplicationEnabled",
+                    f"{PCI}::PCI.DSS.321-S3BucketReplicationEnabled",
+                ],
             )
 
         trail_config = config.security.cloudtrail
@@ -192,8 +204,11 @@ class AuditTrail(Construct):
                 logs_role,
                 "CDK-generated policy of the trail's delivery role, scoped to this one log group; "
                 "an inline policy lives and dies with its role.",
-                [f"{HIPAA}::HIPAA.Security-IAMNoInlinePolicy", f"{NIST}::NIST.800.53.R5-IAMNoInlinePolicy",
-                 f"{PCI}::PCI.DSS.321-IAMNoInlinePolicy"],
+                [
+                    f"{HIPAA}::HIPAA.Security-IAMNoInlinePolicy",
+                    f"{NIST}::NIST.800.53.R5-IAMNoInlinePolicy",
+                    f"{PCI}::PCI.DSS.321-IAMNoInlinePolicy",
+                ],
             )
         if trail_config.lake_data_events:
             cfn_trail: cloudtrail.CfnTrail = self.trail.node.default_child  # type: ignore[assignment]

@@ -65,7 +65,11 @@ BAD_CONFIGS = [
         "network.natgateways = 1: unknown key; allowed keys: cidr, max_azs, egress, nat_gateways, "
         "flow_logs_retention_days",
     ),
-    ("wrong type", lambda d: d["network"].update(max_azs="two"), "network.max_azs = 'two': allowed: an integer from 1 to 6"),
+    (
+        "wrong type",
+        lambda d: d["network"].update(max_azs="two"),
+        "network.max_azs = 'two': allowed: an integer from 1 to 6",
+    ),
     ("out of range", lambda d: d["network"].update(max_azs=7), "network.max_azs = 7: allowed: an integer from 1 to 6"),
     (
         "not one of the choices",

@@ -10,7 +10,8 @@ from infra import instances
 @pytest.fixture(scope="module")
 def statements(dev):
     (policy,) = [
-        r for logical_id, r in dev.resources("Security", "AWS::IAM::ManagedPolicy").items()
+        r
+        for logical_id, r in dev.resources("Security", "AWS::IAM::ManagedPolicy").items()
         if logical_id.startswith("SageMakerGuardrail")
     ]
     return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
@@ -39,8 +40,10 @@ def test_every_statement_is_a_deny_on_all_resources(statements):
 
 
 def test_vpc_is_required_for_jobs_and_models(statements):
-    for sid, key in (("DenyWithoutVpcSubnets", "sagemaker:VpcSubnets"),
-                     ("DenyWithoutVpcSecurityGroups", "sagemaker:VpcSecurityGroupIds")):
+    for sid, key in (
+        ("DenyWithoutVpcSubnets", "sagemaker:VpcSubnets"),
+        ("DenyWithoutVpcSecurityGroups", "sagemaker:VpcSecurityGroupIds"),
+    ):
         assert _actions(statements[sid]) == JOBS | {"sagemaker:CreateModel"}
         assert statements[sid]["Condition"] == {"Null": {key: "true"}}
 

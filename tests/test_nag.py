@@ -9,8 +9,14 @@ import pytest
 from infra.compliance import PACKS, acknowledge, enable_checks
 
 # cdk-nag rule ids start with the pack name, the project's own with MLP-.
-RULE_PREFIX = {"AwsSolutions": "AwsSolutions-", "HIPAA.Security": "HIPAA.Security-", "NIST.800.53.R5": "NIST.800.53.R5-",
-               "PCI.DSS.321": "PCI.DSS.321-", "Serverless": "Serverless-", "MLPlatform": "MLP-"}
+RULE_PREFIX = {
+    "AwsSolutions": "AwsSolutions-",
+    "HIPAA.Security": "HIPAA.Security-",
+    "NIST.800.53.R5": "NIST.800.53.R5-",
+    "PCI.DSS.321": "PCI.DSS.321-",
+    "Serverless": "Serverless-",
+    "MLPlatform": "MLP-",
+}
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
@@ -43,7 +49,9 @@ def test_every_pack_is_active(tmp_path):
     app = cdk.App(outdir=str(tmp_path), builtin_cloud_formation_validation=False)
     stack = cdk.Stack(app, "Bad")
     s3.Bucket(stack, "Bucket")
-    lambda_.Function(stack, "Fn", runtime=lambda_.Runtime.PYTHON_3_12, handler="i.h", code=lambda_.Code.from_inline("x"))
+    lambda_.Function(
+        stack, "Fn", runtime=lambda_.Runtime.PYTHON_3_12, handler="i.h", code=lambda_.Code.from_inline("x")
+    )
     sagemaker.CfnModel(stack, "Model", execution_role_arn="arn:aws:iam::123456789012:role/r")
     enable_checks(app)
     with pytest.raises(Exception, match="ValidationFailed"):

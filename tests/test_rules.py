@@ -131,7 +131,9 @@ NON_COMPLIANT = {
         {"MLP-SM5": ["JobResources.ClusterConfig.VolumeKmsKeyId is set on ml.g6.xlarge, which has local NVMe storage"]},
     ),
     "schedule with an insecure inline definition": (
-        _schedule({"MonitoringJobDefinition": {"MonitoringResources": {"ClusterConfig": {"InstanceType": "ml.m5.large"}}}}),
+        _schedule(
+            {"MonitoringJobDefinition": {"MonitoringResources": {"ClusterConfig": {"InstanceType": "ml.m5.large"}}}}
+        ),
         {
             "MLP-SM4": ["MonitoringJobDefinition.NetworkConfig is missing"],
             "MLP-SM5": [
@@ -149,8 +151,10 @@ def test_non_compliant_fixture_is_reported(resource, expected):
 
 
 def test_intrinsics_count_as_set():
-    model = _model(VpcConfig={"Subnets": {"Ref": "Subnets"}, "SecurityGroupIds": [{"Ref": "Sg"}]},
-                   EnableNetworkIsolation={"Fn::If": ["c", True, True]})
+    model = _model(
+        VpcConfig={"Subnets": {"Ref": "Subnets"}, "SecurityGroupIds": [{"Ref": "Sg"}]},
+        EnableNetworkIsolation={"Fn::If": ["c", True, True]},
+    )
     assert _findings(model) == {}
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
 from aws_cdk.assertions import Match
 
 from tests.helpers import sandbox_config
@@ -37,8 +36,12 @@ def test_logs_key_lets_only_the_services_that_need_it(dev):
     assert "kms:EncryptionContext:aws:cloudtrail:arn" in trail["Condition"]["StringLike"]
     assert trail["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
     publishers = {p for p in statements["AllowAlertPublishers"]["Principal"]["Service"]}
-    assert publishers == {"cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com",
-                          "sns.amazonaws.com"}
+    assert publishers == {
+        "cloudwatch.amazonaws.com",
+        "events.amazonaws.com",
+        "budgets.amazonaws.com",
+        "sns.amazonaws.com",
+    }
 
 
 def test_trail_validates_encrypts_and_records_lake_data_events(dev):
@@ -67,7 +70,10 @@ def test_audit_buckets_are_private_tls_only_versioned_and_retained(dev):
     for bucket in buckets.values():
         props = bucket["Properties"]
         assert props["PublicAccessBlockConfiguration"] == {
-            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
         }
         assert props["VersioningConfiguration"] == {"Status": "Enabled"}
         assert bucket["DeletionPolicy"] == "Retain"
@@ -77,8 +83,13 @@ def test_audit_buckets_are_private_tls_only_versioned_and_retained(dev):
     assert trail_bucket["Properties"]["LoggingConfiguration"]["LogFilePrefix"] == "trail/"
     dev.template("Security").resource_properties_count_is(
         "AWS::S3::BucketPolicy",
-        {"PolicyDocument": {"Statement": Match.array_with([Match.object_like(
-            {"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}},
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                )
+            }
+        },
         2,
     )
 
@@ -88,16 +99,25 @@ def test_alert_topic_is_encrypted_tls_only_and_open_to_publishers_of_this_accoun
     template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
     (policy,) = prod.resources("Security", "AWS::SNS::TopicPolicy").values()
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-               for s in statements)
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+    )
     publishers = [s for s in statements if s.get("Sid", "").endswith("Publish")]
     assert {s["Principal"]["Service"] for s in publishers} == {
-        "budgets.amazonaws.com", "events.amazonaws.com", "cloudwatch.amazonaws.com"}
+        "budgets.amazonaws.com",
+        "events.amazonaws.com",
+        "cloudwatch.amazonaws.com",
+    }
     for statement in publishers:
         assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
-    template.has_resource_properties("AWS::SNS::Subscription", {
-        "Protocol": "email", "Endpoint": "ml-platform-oncall@example.com",
-        "RedrivePolicy": {"deadLetterTargetArn": Match.any_value()}})
+    template.has_resource_properties(
+        "AWS::SNS::Subscription",
+        {
+            "Protocol": "email",
+            "Endpoint": "ml-platform-oncall@example.com",
+            "RedrivePolicy": {"deadLetterTargetArn": Match.any_value()},
+        },
+    )
     template.has_resource_properties("AWS::SQS::Queue", {"KmsMasterKeyId": Match.any_value()})
 
 
@@ -115,12 +135,17 @@ def test_budget_alerts_at_configured_thresholds(prod):
 
 def test_config_rules_only_where_enabled(dev, prod):
     assert dev.resources("Security", "AWS::Config::ConfigRule") == {}
-    identifiers = {r["Properties"]["Source"]["SourceIdentifier"]
-                   for r in prod.resources("Security", "AWS::Config::ConfigRule").values()}
+    identifiers = {
+        r["Properties"]["Source"]["SourceIdentifier"]
+        for r in prod.resources("Security", "AWS::Config::ConfigRule").values()
+    }
     assert identifiers == {
-        "SAGEMAKER_MODEL_IN_VPC", "SAGEMAKER_MODEL_ISOLATION_ENABLED",
-        "SAGEMAKER_ENDPOINT_CONFIGURATION_KMS_KEY_CONFIGURED", "SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET_ACCESS",
-        "SAGEMAKER_NOTEBOOK_INSTANCE_KMS_KEY_CONFIGURED"}
+        "SAGEMAKER_MODEL_IN_VPC",
+        "SAGEMAKER_MODEL_ISOLATION_ENABLED",
+        "SAGEMAKER_ENDPOINT_CONFIGURATION_KMS_KEY_CONFIGURED",
+        "SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET_ACCESS",
+        "SAGEMAKER_NOTEBOOK_INSTANCE_KMS_KEY_CONFIGURED",
+    }
 
 
 def test_no_hard_coded_partition(dev, prod):
@@ -133,8 +158,13 @@ def test_no_hard_coded_partition(dev, prod):
 
 
 def test_cost_allocation_tags_on_every_taggable_resource(prod):
-    expected = {"project": "mlp", "environment": "prod", "owner": "ml-platform@example.com",
-                "platform": "mlp-prod", "cost-center": "ml-prod"}
+    expected = {
+        "project": "mlp",
+        "environment": "prod",
+        "owner": "ml-platform@example.com",
+        "platform": "mlp-prod",
+        "cost-center": "ml-prod",
+    }
     checked = 0
     for stack_id in ("Security", "Network"):
         for logical_id, resource in prod.templates[stack_id]["Resources"].items():
