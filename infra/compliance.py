@@ -32,6 +32,11 @@ def enable_checks(app: cdk.App) -> None:
     )
 
 
+def in_hipaa_nist_pci(rule: str) -> list[str]:
+    """The namespaced ids of a rule the HIPAA, NIST 800-53 R5 and PCI DSS packs share by name."""
+    return [f"{HIPAA}::{HIPAA}-{rule}", f"{NIST}::{NIST}-{rule}", f"{PCI}::{PCI}-{rule}"]
+
+
 def acknowledge(scope: IConstruct, reason: str, rules: Iterable[str]) -> None:
     """Acknowledge findings on `scope` and its children, with the reason recorded in the report.
 

@@ -9,10 +9,11 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -36,6 +37,17 @@ _NAME_ALLOWED = "2-20 characters: lowercase letters, digits and '-', starting wi
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 # Environments with these names hold data someone depends on: no config may let it be destroyed.
 PROTECTED_ENVIRONMENTS = frozenset({"prod", "production", "staging"})
+
+
+def _check_retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        raise PydanticCustomError("retention", "not a CloudWatch Logs retention period")
+    return value
+
+
+# A log retention in days, limited to the periods CloudWatch Logs offers.
+RetentionDays = Annotated[int, AfterValidator(_check_retention)]
+_RETENTION_ALLOWED = "a CloudWatch Logs retention period: " + ", ".join(map(str, LOG_RETENTION_DAYS))
 
 
 class ConfigError(Exception):
@@ -102,9 +114,7 @@ class NetworkConfig(_Strict):
     nat_gateways: int | None = Field(
         default=None, ge=1, le=6, **_allowed("an integer from 1 to 6, only with egress 'controlled'")
     )
-    flow_logs_retention_days: int = Field(
-        default=365, **_allowed("a CloudWatch Logs retention period: " + ", ".join(map(str, LOG_RETENTION_DAYS)))
-    )
+    flow_logs_retention_days: RetentionDays = Field(default=365, **_allowed(_RETENTION_ALLOWED))
 
     @field_validator("cidr")
     @classmethod
@@ -118,13 +128,6 @@ class NetworkConfig(_Strict):
         if not network.is_private:
             raise PydanticCustomError("cidr", "not a private range")
         return str(network)
-
-    @field_validator("flow_logs_retention_days")
-    @classmethod
-    def _retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise PydanticCustomError("retention", "not a CloudWatch Logs retention period")
-        return value
 
     @model_validator(mode="after")
     def _combinations(self) -> NetworkConfig:
@@ -164,16 +167,7 @@ class CloudTrailConfig(_Strict):
     enabled: bool = Field(default=True, **_allowed("true or false"))
     multi_region: bool = Field(default=True, **_allowed("true or false"))
     lake_data_events: bool = Field(default=True, **_allowed("true or false (S3 data events on the data lake buckets)"))
-    log_retention_days: int = Field(
-        default=365, **_allowed("a CloudWatch Logs retention period: " + ", ".join(map(str, LOG_RETENTION_DAYS)))
-    )
-
-    @field_validator("log_retention_days")
-    @classmethod
-    def _retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise PydanticCustomError("retention", "not a CloudWatch Logs retention period")
-        return value
+    log_retention_days: RetentionDays = Field(default=365, **_allowed(_RETENTION_ALLOWED))
 
 
 class BudgetConfig(_Strict):

@@ -9,7 +9,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.compliance import HIPAA, NIST, PCI, acknowledge
+from infra.compliance import acknowledge, in_hipaa_nist_pci
 from infra.config import PlatformConfig
 from stacks.base import PlatformStack, log_retention, retention
 
@@ -79,11 +79,7 @@ class PlatformNetwork(Construct):
             self.vpc.node.find_child("All"),
             "CDK-generated policy of the flow log delivery role, scoped to this one log group; "
             "an inline policy lives and dies with its role.",
-            [
-                f"{HIPAA}::HIPAA.Security-IAMNoInlinePolicy",
-                f"{NIST}::NIST.800.53.R5-IAMNoInlinePolicy",
-                f"{PCI}::PCI.DSS.321-IAMNoInlinePolicy",
-            ],
+            in_hipaa_nist_pci("IAMNoInlinePolicy"),
         )
         self.subnets = ec2.SubnetSelection(
             subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
@@ -106,11 +102,7 @@ class PlatformNetwork(Construct):
             self.workload_sg,
             "The all-traffic ingress comes only from this security group itself (peers of one "
             "distributed job, EFA, Glue workers), never from a CIDR.",
-            [
-                f"{HIPAA}::HIPAA.Security-EC2RestrictedCommonPorts",
-                f"{NIST}::NIST.800.53.R5-EC2RestrictedCommonPorts",
-                f"{PCI}::PCI.DSS.321-EC2RestrictedCommonPorts",
-            ],
+            in_hipaa_nist_pci("EC2RestrictedCommonPorts"),
         )
         # The subnets have no route to the internet (isolated mode), so 443 reaches only the
         # interface endpoints and the S3/DynamoDB gateway endpoints' prefix lists.
@@ -202,11 +194,7 @@ class NetworkStack(PlatformStack):
                 "Controlled-egress mode was chosen in config: public subnets hold only the NAT "
                 "gateways; workloads stay in private subnets without public IPs.",
                 [
-                    f"{NIST}::NIST.800.53.R5-VPCSubnetAutoAssignPublicIpDisabled",
-                    f"{HIPAA}::HIPAA.Security-VPCSubnetAutoAssignPublicIpDisabled",
-                    f"{PCI}::PCI.DSS.321-VPCSubnetAutoAssignPublicIpDisabled",
-                    f"{NIST}::NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW",
-                    f"{HIPAA}::HIPAA.Security-VPCNoUnrestrictedRouteToIGW",
-                    f"{PCI}::PCI.DSS.321-VPCNoUnrestrictedRouteToIGW",
+                    *in_hipaa_nist_pci("VPCSubnetAutoAssignPublicIpDisabled"),
+                    *in_hipaa_nist_pci("VPCNoUnrestrictedRouteToIGW"),
                 ],
             )

@@ -15,7 +15,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.compliance import AWS_SOLUTIONS, HIPAA, NIST, PCI, SERVERLESS, acknowledge
+from infra.compliance import AWS_SOLUTIONS, SERVERLESS, acknowledge, in_hipaa_nist_pci
 from infra.config import PlatformConfig
 from infra.guardrails import SageMakerGuardrailPolicy
 from infra.naming import generated_bucket_prefix
@@ -135,11 +135,7 @@ class AuditTrail(Construct):
         acknowledge(
             self.access_logs,
             "S3 server access log delivery supports SSE-S3 target buckets only, not SSE-KMS.",
-            [
-                f"{HIPAA}::HIPAA.Security-S3DefaultEncryptionKMS",
-                f"{NIST}::NIST.800.53.R5-S3DefaultEncryptionKMS",
-                f"{PCI}::PCI.DSS.321-S3DefaultEncryptionKMS",
-            ],
+            in_hipaa_nist_pci("S3DefaultEncryptionKMS"),
         )
 
         self.bucket = s3.Bucket(
@@ -162,11 +158,7 @@ class AuditTrail(Construct):
                 bucket,
                 "Audit logs stay in the home region; cross-region replication belongs to the "
                 "organization's log archive account, not to this platform.",
-                [
-                    f"{HIPAA}::HIPAA.Security-S3BucketReplicationEnabled",
-                    f"{NIST}::NIST.800.53.R5-S3BucketReplicationEnabled",
-                    f"{PCI}::PCI.DSS.321-S3BucketReplicationEnabled",
-                ],
+                in_hipaa_nist_pci("S3BucketReplicationEnabled"),
             )
 
         trail_config = config.security.cloudtrail
@@ -195,11 +187,7 @@ class AuditTrail(Construct):
                 logs_role,
                 "CDK-generated policy of the trail's delivery role, scoped to this one log group; "
                 "an inline policy lives and dies with its role.",
-                [
-                    f"{HIPAA}::HIPAA.Security-IAMNoInlinePolicy",
-                    f"{NIST}::NIST.800.53.R5-IAMNoInlinePolicy",
-                    f"{PCI}::PCI.DSS.321-IAMNoInlinePolicy",
-                ],
+                in_hipaa_nist_pci("IAMNoInlinePolicy"),
             )
         if trail_config.lake_data_events:
             cfn_trail: cloudtrail.CfnTrail = self.trail.node.default_child  # type: ignore[assignment]
