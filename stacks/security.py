@@ -180,7 +180,6 @@ class AuditTrail(Construct):
             send_to_cloud_watch_logs=True,
             cloud_watch_log_group=self.log_group,
         )
-        self.trail.node.add_dependency(key)
         logs_role = self.trail.node.try_find_child("LogsRole")
         if logs_role is not None:
             acknowledge(
