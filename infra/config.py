@@ -139,7 +139,7 @@ class NetworkConfig(_Strict):
         if self.nat_gateways is not None and self.nat_gateways > self.max_azs:
             problems.append(("nat_gateways", self.nat_gateways, f"at most max_azs ({self.max_azs}), one per AZ"))
         # One isolated subnet per AZ (plus a public one per AZ for controlled egress) must fit
-        # into the VPC with at least /28 each, the smallest subnet AWS allows.
+        # into the VPC at /26 or larger: enough addresses for endpoint ENIs and job instances.
         subnets = self.max_azs * (2 if self.egress == "controlled" else 1)
         prefix = ipaddress.IPv4Network(self.cidr).prefixlen + math.ceil(math.log2(max(subnets, 1)))
         if prefix > 26:

@@ -232,6 +232,7 @@ class AlertTopic(Construct):
                 encryption_master_key=key,
                 enforce_ssl=True,
                 retention_period=cdk.Duration.days(14),
+                removal_policy=retention(config),
             )
             acknowledge(
                 self.dead_letters,
