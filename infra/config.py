@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
@@ -212,6 +213,267 @@ class SecurityConfig(_Strict):
         return value
 
 
+# ---------------------------------------------------------------------------------------------
+# Data lake
+
+ZONES = ("raw", "curated", "analytics")
+COLUMN_TYPES = ("string", "int", "bigint", "double", "float", "boolean", "date", "timestamp")
+NUMERIC_TYPES = frozenset({"int", "bigint", "double", "float"})
+# The ETL job adds this partition column to the curated table; no dataset column may take it.
+PARTITION_COLUMN = "ingest_date"
+_COLUMN = r"^[a-z_][a-z0-9_]{0,127}$"
+_ROLE = r"^(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$"
+_ROLE_ALLOWED = "IAM role names of this account, with their path if any (e.g. 'DataScientist')"
+
+
+def _check_role(value: str) -> str:
+    # A name, not an ARN: the stack builds the ARN with the deploy-time partition and account.
+    if not re.match(_ROLE, value) or value.startswith("arn:"):
+        raise PydanticCustomError("role", "not a role name")
+    return value
+
+
+def _unique(cls: type, value: list[str]) -> list[str]:
+    if len(set(value)) != len(value):
+        raise PydanticCustomError("unique", "duplicate entries")
+    return value
+
+
+RoleName = Annotated[str, AfterValidator(_check_role)]
+AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
+
+
+class LifecycleConfig(_Strict):
+    """S3 lifecycle of one zone: storage-class transitions and expirations, in days."""
+
+    infrequent_access_after_days: int | None = Field(
+        default=None, ge=30, le=36500, **_allowed("30 to 36500 days (S3 Standard-IA needs 30 at least), or null")
+    )
+    glacier_after_days: int | None = Field(
+        default=None, ge=1, le=36500, **_allowed("1 to 36500 days, or null (no Glacier transition)")
+    )
+    expire_after_days: int | None = Field(
+        default=None, ge=1, le=36500, **_allowed("1 to 36500 days, or null (objects are kept)")
+    )
+    noncurrent_expire_after_days: int = Field(
+        default=90, ge=1, le=36500, **_allowed("1 to 36500 days (old object versions are deleted after this)")
+    )
+
+    @model_validator(mode="after")
+    def _order(self) -> LifecycleConfig:
+        problems: list[tuple[str, Any, str]] = []
+        ia, glacier, expire = self.infrequent_access_after_days, self.glacier_after_days, self.expire_after_days
+        # S3 rejects a Glacier transition less than 30 days after the Standard-IA one.
+        if ia is not None and glacier is not None and glacier < ia + 30:
+            problems.append(("glacier_after_days", glacier, f"at least infrequent_access_after_days + 30 ({ia + 30})"))
+        last = max((d for d in (ia, glacier) if d is not None), default=None)
+        if expire is not None and last is not None and expire <= last:
+            problems.append(("expire_after_days", expire, f"more than the last transition ({last} days)"))
+        _combination(problems)
+        return self
+
+
+class ZonesConfig(_Strict):
+    """Lifecycle of each data lake zone."""
+
+    raw: LifecycleConfig = Field(
+        default_factory=lambda: LifecycleConfig(infrequent_access_after_days=30, glacier_after_days=90)
+    )
+    curated: LifecycleConfig = Field(default_factory=lambda: LifecycleConfig(infrequent_access_after_days=90))
+    analytics: LifecycleConfig = Field(default_factory=LifecycleConfig)
+
+
+class ColumnConfig(_Strict):
+    """A column of the dataset's curated table."""
+
+    name: str = Field(pattern=_COLUMN, **_allowed("lowercase letters, digits and '_', starting with a letter or '_'"))
+    type: Literal["string", "int", "bigint", "double", "float", "boolean", "date", "timestamp"] = Field(
+        **_allowed("one of " + ", ".join(COLUMN_TYPES))
+    )
+    sensitive: bool = Field(
+        default=False, **_allowed("true or false (true tags the column sensitive: hidden from data scientists)")
+    )
+    description: str | None = Field(default=None, max_length=255, **_allowed("up to 255 characters"))
+
+
+class QualityRule(_Strict):
+    """One data quality check on a curated column, turned into DQDL at synth time."""
+
+    check: Literal["completeness", "uniqueness", "range", "allowed_values"] = Field(
+        **_allowed("one of completeness, uniqueness, range, allowed_values")
+    )
+    column: str = Field(**_allowed("a column of the dataset"))
+    min: float | None = Field(
+        default=None,
+        **_allowed("a ratio from 0 to 1 for completeness/uniqueness, the lowest value for range"),
+    )
+    max: float | None = Field(default=None, **_allowed("the highest value, for range only"))
+    values: list[str | int | float] | None = Field(
+        default=None, min_length=1, max_length=100, **_allowed("1 to 100 allowed values, for allowed_values only")
+    )
+
+    @model_validator(mode="after")
+    def _shape(self) -> QualityRule:
+        problems: list[tuple[str, Any, str]] = []
+        if self.check in ("completeness", "uniqueness"):
+            if self.min is None or not 0 < self.min <= 1:
+                problems.append(("min", self.min, f"a ratio above 0 and at most 1 for {self.check}"))
+            if self.max is not None or self.values is not None:
+                field = "max" if self.max is not None else "values"
+                problems.append((field, getattr(self, field), f"nothing for {self.check}; use min"))
+        elif self.check == "range":
+            if self.min is None and self.max is None:
+                problems.append(("min", None, "min, max or both for range"))
+            elif self.min is not None and self.max is not None and self.min > self.max:
+                problems.append(("max", self.max, f"at least min ({self.min:g})"))
+            if self.values is not None:
+                problems.append(("values", self.values, "nothing for range; use min and max"))
+        else:
+            if self.values is None:
+                problems.append(("values", None, "a list of allowed values for allowed_values"))
+            elif any(isinstance(v, str) and not re.fullmatch(r"[^\x00-\x1f\"\\]{1,256}", v) for v in self.values):
+                problems.append(("values", self.values, "texts of 1-256 characters without quotes, '\\' or newlines"))
+            if self.min is not None or self.max is not None:
+                field = "min" if self.min is not None else "max"
+                problems.append((field, getattr(self, field), "nothing for allowed_values; use values"))
+        _combination(problems)
+        return self
+
+
+class DatasetConfig(_Strict):
+    """The dataset the lake ingests: raw files in, a typed and checked curated table out."""
+
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{0,62}$",
+        **_allowed("1-63 lowercase letters, digits and '_', starting with a letter (a Glue table name)"),
+    )
+    raw_format: Literal["csv", "json", "parquet"] = Field(default="csv", **_allowed("csv, json or parquet"))
+    columns: list[ColumnConfig] = Field(min_length=1, max_length=500, **_allowed("1 to 500 columns"))
+    key_columns: list[str] = Field(
+        min_length=1, max_length=10, **_allowed("1 to 10 columns of the dataset that identify a record")
+    )
+    quality_rules: list[QualityRule] = Field(
+        default_factory=list, max_length=100, **_allowed("up to 100 data quality rules")
+    )
+    min_row_count: int = Field(default=1, ge=0, **_allowed("an integer of 0 or more (rows expected per run)"))
+
+    @model_validator(mode="after")
+    def _references(self) -> DatasetConfig:
+        problems: list[tuple[str, Any, str]] = []
+        types = {c.name: c.type for c in self.columns}
+        names = [c.name for c in self.columns]
+        known = ", ".join(names)
+        for i, column in enumerate(self.columns):
+            if names.count(column.name) > 1 and names.index(column.name) != i:
+                problems.append((f"columns[{i}].name", column.name, "a name not used by another column"))
+            if column.name == PARTITION_COLUMN:
+                problems.append((f"columns[{i}].name", column.name, f"any name but '{PARTITION_COLUMN}' (reserved)"))
+        for i, key in enumerate(self.key_columns):
+            if key not in types:
+                problems.append((f"key_columns[{i}]", key, f"a column of the dataset: {known}"))
+        for i, rule in enumerate(self.quality_rules):
+            where = f"quality_rules[{i}]"
+            if rule.column not in types:
+                problems.append((f"{where}.column", rule.column, f"a column of the dataset: {known}"))
+                continue
+            kind = types[rule.column]
+            if rule.check == "range" and kind not in NUMERIC_TYPES:
+                problems.append((f"{where}.column", rule.column, f"a numeric column for range (it is {kind})"))
+            if rule.check == "allowed_values" and rule.values is not None:
+                numeric = kind in NUMERIC_TYPES
+                bad = [v for v in rule.values if isinstance(v, str) == numeric]
+                if kind not in (*NUMERIC_TYPES, "string"):
+                    problems.append((f"{where}.column", rule.column, f"a string or numeric column (it is {kind})"))
+                elif bad:
+                    what = "numbers" if numeric else "strings"
+                    problems.append((f"{where}.values", rule.values, f"{what} only, for {kind} column {rule.column}"))
+        _combination(problems)
+        return self
+
+    @property
+    def sensitive_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.sensitive]
+
+
+class PersonaConfig(_Strict):
+    """IAM roles of one persona; Lake Formation grants come from the persona's kind."""
+
+    roles: list[RoleName] = Field(min_length=1, max_length=20, **_allowed(_ROLE_ALLOWED))
+    attach_policy: bool = Field(
+        default=True,
+        **_allowed(
+            "true or false (false for roles the stack must not modify, e.g. IAM Identity Center roles: "
+            "attach the exported managed policy yourself)"
+        ),
+    )
+
+    _unique_roles = field_validator("roles")(_unique)
+
+
+class PersonasConfig(_Strict):
+    """Who may use the lake: engineers write raw and curated; scientists read curated and analytics."""
+
+    data_engineer: PersonaConfig | None = Field(default=None, **_allowed("a persona section or null"))
+    data_scientist: PersonaConfig | None = Field(default=None, **_allowed("a persona section or null"))
+
+
+class SharingConfig(_Strict):
+    """Lake Formation cross-account share of one database (read-only, sensitive columns excluded)."""
+
+    consumer_accounts: list[AccountId] = Field(
+        min_length=1, max_length=20, **_allowed("1 to 20 distinct AWS account ids of 12 digits each")
+    )
+    database: Literal["curated", "analytics"] = Field(default="curated", **_allowed("curated or analytics"))
+
+    _unique_accounts = field_validator("consumer_accounts")(_unique)
+
+
+class AthenaConfig(_Strict):
+    """The lake's Athena workgroup."""
+
+    bytes_scanned_cutoff_mb: int = Field(
+        default=10_240,
+        ge=10,
+        le=100_000_000,
+        **_allowed("10 to 100000000 MB scanned per query (Athena's minimum is 10)"),
+    )
+    results_retention_days: int = Field(
+        default=30, ge=1, le=3650, **_allowed("1 to 3650 days (query results are deleted after this)")
+    )
+
+
+class EtlConfig(_Strict):
+    """The Glue Spark job that turns raw files into the curated table."""
+
+    glue_version: Literal["4.0", "5.0"] = Field(default="5.0", **_allowed("'4.0' or '5.0'"))
+    worker_type: Literal["G.1X", "G.2X", "G.4X", "G.8X"] = Field(default="G.1X", **_allowed("G.1X, G.2X, G.4X or G.8X"))
+    workers: int = Field(default=2, ge=2, le=299, **_allowed("2 to 299 workers"))
+    timeout_minutes: int = Field(default=60, ge=1, le=2880, **_allowed("1 to 2880 minutes"))
+    schedule: str | None = Field(
+        default=None,
+        pattern=r"^cron\([^()]+\)$",
+        **_allowed("a Glue cron expression such as 'cron(0 2 * * ? *)', or null (run on demand/by events)"),
+    )
+
+
+class DataLakeConfig(_Strict):
+    """Zones, catalog, governance, quality and query settings of the data lake."""
+
+    admins: list[RoleName] = Field(
+        default_factory=list,
+        max_length=20,
+        **_allowed(_ROLE_ALLOWED + "; the CDK deployment role is always added"),
+    )
+    zones: ZonesConfig = Field(default_factory=ZonesConfig)
+    dataset: DatasetConfig
+    personas: PersonasConfig = Field(default_factory=PersonasConfig)
+    sharing: SharingConfig | None = Field(default=None, **_allowed("a sharing section or null"))
+    athena: AthenaConfig = Field(default_factory=AthenaConfig)
+    etl: EtlConfig = Field(default_factory=EtlConfig)
+
+    _unique_admins = field_validator("admins")(_unique)
+
+
 class PlatformConfig(_Strict):
     """Everything one environment of the platform is built from."""
 
@@ -230,6 +492,7 @@ class PlatformConfig(_Strict):
     tags: Tags
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
+    data_lake: DataLakeConfig = Field(**_allowed("a data_lake section with at least a dataset"))
 
     @field_validator("region")
     @classmethod
@@ -252,6 +515,10 @@ class PlatformConfig(_Strict):
                     f"false for environment '{self.environment}' "
                     f"(protected: {', '.join(sorted(PROTECTED_ENVIRONMENTS))})",
                 )
+            )
+        if self.data_lake.sharing and self.account in self.data_lake.sharing.consumer_accounts:
+            problems.append(
+                ("data_lake.sharing.consumer_accounts", self.account, "accounts other than this environment's own")
             )
         _combination(problems)
         return self

@@ -9,12 +9,12 @@ from aws_cdk import aws_config as config_rules
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.buckets import AccessLogsBucket, EncryptedBucket
 from infra.compliance import AWS_SOLUTIONS, SERVERLESS, acknowledge, in_hipaa_nist_pci
 from infra.config import PlatformConfig
 from infra.guardrails import SageMakerGuardrailPolicy
@@ -106,60 +106,17 @@ class AuditTrail(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
         removal = retention(config)
-        auto_delete = config.destroy_data_on_delete
-
-        # Target of the trail bucket's server access logs. S3 log delivery only writes to
-        # SSE-S3 buckets, hence no KMS here.
-        self.access_logs = s3.Bucket(
-            self,
-            "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=removal,
-            auto_delete_objects=auto_delete,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    transitions=[
-                        s3.Transition(
-                            storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=cdk.Duration.days(90)
-                        )
-                    ],
-                    noncurrent_version_expiration=cdk.Duration.days(90),
-                )
-            ],
-        )
-        # cdk-nag recognizes a bucket that receives server access logs: no logging finding here.
-        acknowledge(
-            self.access_logs,
-            "S3 server access log delivery supports SSE-S3 target buckets only, not SSE-KMS.",
-            in_hipaa_nist_pci("S3DefaultEncryptionKMS"),
-        )
-
-        self.bucket = s3.Bucket(
+        self.access_logs = AccessLogsBucket(self, "AccessLogs", config=config)
+        # CloudTrail names the trail's key in each write; the bucket still refuses non-KMS uploads.
+        self.bucket = EncryptedBucket(
             self,
             "Bucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="trail/",
-            removal_policy=removal,
-            auto_delete_objects=auto_delete,
+            config=config,
+            key=key,
+            access_logs=self.access_logs,
+            access_logs_prefix="trail/",
+            pin_key=False,
         )
-        for bucket in (self.access_logs, self.bucket):
-            acknowledge(
-                bucket,
-                "Audit logs stay in the home region; cross-region replication belongs to the "
-                "organization's log archive account, not to this platform.",
-                in_hipaa_nist_pci("S3BucketReplicationEnabled"),
-            )
 
         trail_config = config.security.cloudtrail
         self.log_group = logs.LogGroup(

@@ -46,10 +46,16 @@ def test_config_path_context_reads_any_file(tmp_path):
 
 
 def test_defaults_are_secure():
-    config = PlatformConfig.model_validate({"project": "mlp", "environment": "qa", "tags": {"owner": "a@b.io"}})
+    dataset = {"name": "events", "columns": [{"name": "id", "type": "string"}], "key_columns": ["id"]}
+    config = PlatformConfig.model_validate(
+        {"project": "mlp", "environment": "qa", "tags": {"owner": "a@b.io"}, "data_lake": {"dataset": dataset}}
+    )
     assert config.destroy_data_on_delete is False
     assert config.network.egress == "isolated" and config.network.nat_gateway_count == 0
     assert config.security.cloudtrail.enabled and config.security.cloudtrail.lake_data_events
+    lake = config.data_lake
+    assert lake.sharing is None and lake.personas.data_scientist is None
+    assert lake.zones.raw.glacier_after_days == 90 and lake.zones.raw.noncurrent_expire_after_days == 90
 
 
 BAD_CONFIGS = [
@@ -57,7 +63,7 @@ BAD_CONFIGS = [
         "unknown top-level key",
         lambda d: d.update(vpc={}),
         "vpc = {}: unknown key; allowed keys: project, environment, account, region, destroy_data_on_delete, "
-        "tags, network, security",
+        "tags, network, security, data_lake",
     ),
     (
         "misspelt nested key",
@@ -164,6 +170,125 @@ BAD_CONFIGS = [
         lambda d: d.update(destroy_data_on_delete="maybe"),
         "destroy_data_on_delete = 'maybe': allowed: true or false (true deletes buckets, keys and logs with the "
         "stack: throwaway environments only)",
+    ),
+    # Data lake
+    (
+        "unknown persona",
+        lambda d: d["data_lake"]["personas"].update(ml_engineer={"roles": ["MlEngineer"]}),
+        'data_lake.personas.ml_engineer = {"roles": ["MlEngineer"]}: unknown key; allowed keys: data_engineer, '
+        "data_scientist",
+    ),
+    (
+        "persona role given as an ARN",
+        lambda d: d["data_lake"]["personas"]["data_scientist"].update(roles=["arn:aws:iam::1:role/X"]),
+        "data_lake.personas.data_scientist.roles[0] = 'arn:aws:iam::1:role/X': allowed: IAM role names of this "
+        "account, with their path if any (e.g. 'DataScientist')",
+    ),
+    (
+        "quality rule on a column that does not exist",
+        lambda d: d["data_lake"]["dataset"]["quality_rules"].append(
+            {"check": "completeness", "column": "price", "min": 1}
+        ),
+        "data_lake.dataset.quality_rules[5].column = 'price': allowed: a column of the dataset: transaction_id, "
+        "customer_id, customer_email, amount, merchant_category, event_time, is_fraud",
+    ),
+    (
+        "range rule on a text column",
+        lambda d: d["data_lake"]["dataset"]["quality_rules"].append(
+            {"check": "range", "column": "customer_id", "min": 0}
+        ),
+        "data_lake.dataset.quality_rules[5].column = 'customer_id': allowed: a numeric column for range (it is string)",
+    ),
+    (
+        "range rule with min above max",
+        lambda d: d["data_lake"]["dataset"]["quality_rules"].append(
+            {"check": "range", "column": "amount", "min": 10, "max": 1}
+        ),
+        "data_lake.dataset.quality_rules[5].max = 1.0: allowed: at least min (10)",
+    ),
+    (
+        "completeness above 100%",
+        lambda d: d["data_lake"]["dataset"]["quality_rules"].append(
+            {"check": "completeness", "column": "amount", "min": 1.5}
+        ),
+        "data_lake.dataset.quality_rules[5].min = 1.5: allowed: a ratio above 0 and at most 1 for completeness",
+    ),
+    (
+        "allowed values of the wrong type",
+        lambda d: d["data_lake"]["dataset"]["quality_rules"].append(
+            {"check": "allowed_values", "column": "is_fraud", "values": ["yes"]}
+        ),
+        'data_lake.dataset.quality_rules[5].values = ["yes"]: allowed: numbers only, for int column is_fraud',
+    ),
+    (
+        "unknown quality check",
+        lambda d: d["data_lake"]["dataset"]["quality_rules"].append({"check": "freshness", "column": "amount"}),
+        "data_lake.dataset.quality_rules[5].check = 'freshness': allowed: one of completeness, uniqueness, range, "
+        "allowed_values",
+    ),
+    (
+        "key column that does not exist",
+        lambda d: d["data_lake"]["dataset"].update(key_columns=["id"]),
+        "data_lake.dataset.key_columns[0] = 'id': allowed: a column of the dataset: transaction_id, customer_id, "
+        "customer_email, amount, merchant_category, event_time, is_fraud",
+    ),
+    (
+        "column named like the partition column",
+        lambda d: d["data_lake"]["dataset"]["columns"].append({"name": "ingest_date", "type": "date"}),
+        "data_lake.dataset.columns[7].name = 'ingest_date': allowed: any name but 'ingest_date' (reserved)",
+    ),
+    (
+        "unsupported column type",
+        lambda d: d["data_lake"]["dataset"]["columns"].append({"name": "note", "type": "varchar"}),
+        "data_lake.dataset.columns[7].type = 'varchar': allowed: one of string, int, bigint, double, float, boolean, "
+        "date, timestamp",
+    ),
+    (
+        "lifecycle: Glacier too soon after Standard-IA",
+        lambda d: d["data_lake"]["zones"]["raw"].update(glacier_after_days=45),
+        "data_lake.zones.raw.glacier_after_days = 45: allowed: at least infrequent_access_after_days + 30 (60)",
+    ),
+    (
+        "lifecycle: expiry before the last transition",
+        lambda d: d["data_lake"]["zones"]["raw"].update(expire_after_days=60),
+        "data_lake.zones.raw.expire_after_days = 60: allowed: more than the last transition (90 days)",
+    ),
+    (
+        "lifecycle: Standard-IA before 30 days",
+        lambda d: d["data_lake"]["zones"]["curated"].update(infrequent_access_after_days=7),
+        "data_lake.zones.curated.infrequent_access_after_days = 7: allowed: 30 to 36500 days (S3 Standard-IA needs "
+        "30 at least), or null",
+    ),
+    (
+        "consumer account id that is not 12 digits",
+        lambda d: d["data_lake"].update(sharing={"consumer_accounts": ["22222222222"]}),
+        "data_lake.sharing.consumer_accounts[0] = '22222222222': allowed: 1 to 20 distinct AWS account ids of 12 "
+        "digits each",
+    ),
+    (
+        "sharing with the environment's own account",
+        lambda d: (
+            d.update(account="123456789012", region="eu-west-1"),
+            d["data_lake"].update(sharing={"consumer_accounts": ["123456789012"]}),
+        ),
+        "data_lake.sharing.consumer_accounts = '123456789012': allowed: accounts other than this environment's own",
+    ),
+    (
+        "Athena scan limit below Athena's minimum",
+        lambda d: d["data_lake"]["athena"].update(bytes_scanned_cutoff_mb=5),
+        "data_lake.athena.bytes_scanned_cutoff_mb = 5: allowed: 10 to 100000000 MB scanned per query (Athena's "
+        "minimum is 10)",
+    ),
+    (
+        "ETL schedule that is not a Glue cron expression",
+        lambda d: d["data_lake"]["etl"].update(schedule="0 2 * * *"),
+        "data_lake.etl.schedule = '0 2 * * *': allowed: a Glue cron expression such as 'cron(0 2 * * ? *)', or null "
+        "(run on demand/by events)",
+    ),
+    (
+        "missing data lake section",
+        lambda d: d.pop("data_lake"),
+        "data_lake: missing; required: a data_lake section with at least a dataset",
     ),
 ]
 

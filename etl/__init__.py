@@ -1,0 +1,1 @@
+"""AWS Glue job scripts of the data lake: standard library at import time, Glue and Spark only inside main()."""
