@@ -265,9 +265,8 @@ def deduplicate(records: Iterable[Mapping[str, Any]], key_columns: Iterable[str]
 
 
 def _check_ingest_date(ingest_date: str) -> None:
-    if not ISO_DATE.match(ingest_date):
-        raise ValueError(f"ingest date {ingest_date!r} must be YYYY-MM-DD")
-    date.fromisoformat(ingest_date)
+    if not (ISO_DATE.match(ingest_date) and _parse_iso(date.fromisoformat, ingest_date)):
+        raise ValueError(f"ingest date {ingest_date!r} must be a YYYY-MM-DD date")
 
 
 def transform(

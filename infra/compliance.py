@@ -49,3 +49,36 @@ def acknowledge(scope: IConstruct, reason: str, rules: Iterable[str]) -> None:
             raise ValueError(f"acknowledgment id {rule!r} needs its pack namespace ('<pack>::<rule>')")
         acks.append(cdk.Acknowledgment(id=rule, reason=reason))
     cdk.Validations.of(scope).acknowledge(*acks)
+
+
+def nag_text(scope: IConstruct, value: str) -> str:
+    """A string as cdk-nag names it in findings: `Ref X` -> `<X>`, `GetAtt X.Arn` -> `<X.Arn>`."""
+    return _render(cdk.Stack.of(scope).resolve(value))
+
+
+def _render(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        (function, argument), *_ = value.items()
+        if function == "Ref":
+            return f"<{argument}>"
+        if function == "Fn::GetAtt":
+            return f"<{'.'.join(argument)}>"
+        if function == "Fn::Join":
+            separator, parts = argument
+            return separator.join(_render(part) for part in parts)
+    raise ValueError(f"cannot name {value!r} the way cdk-nag does")
+
+
+def acknowledge_wildcards(
+    scope: IConstruct, reason: str, *, actions: Iterable[str] = (), resources: Iterable[str] = ()
+) -> None:
+    """Acknowledge AwsSolutions-IAM5 findings one wildcard at a time (cdk-nag 3 has no rule-wide ack).
+
+    `resources` may hold tokens such as `bucket.arn_for_objects("*")`; they are named the way
+    the finding names them, so a renamed resource makes a stale acknowledgment visible.
+    """
+    ids = [f"{AWS_SOLUTIONS}::AwsSolutions-IAM5[Action::{action}]" for action in actions]
+    ids += [f"{AWS_SOLUTIONS}::AwsSolutions-IAM5[Resource::{nag_text(scope, r)}]" for r in resources]
+    acknowledge(scope, reason, ids)

@@ -8,6 +8,7 @@ import aws_cdk as cdk
 
 from infra.compliance import enable_checks
 from infra.config import PlatformConfig
+from stacks.datalake import DataLakeStack
 from stacks.network import NetworkStack
 from stacks.security import SecurityStack
 
@@ -18,16 +19,27 @@ class Platform:
 
     security: SecurityStack
     network: NetworkStack
+    data_lake: DataLakeStack
 
     @property
     def stacks(self) -> list[cdk.Stack]:
-        return [self.security, self.network]
+        return [self.security, self.network, self.data_lake]
 
 
 def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
     """Create every stack of the environment and register all static checks."""
     security = SecurityStack(app, "Security", config=config)
     network = NetworkStack(app, "Network", config=config, logs_key=security.keys.logs)
+    data_lake = DataLakeStack(
+        app,
+        "DataLake",
+        config=config,
+        data_key=security.keys.data,
+        logs_key=security.keys.logs,
+        vpc=network.vpc,
+        subnets=network.network.subnets,
+        security_group=network.network.workload_sg,
+    )
     tags = {
         "project": config.project,
         "environment": config.environment,
@@ -39,4 +51,4 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
     for key, value in tags.items():
         cdk.Tags.of(app).add(key, value)
     enable_checks(app)
-    return Platform(security=security, network=network)
+    return Platform(security=security, network=network, data_lake=data_lake)

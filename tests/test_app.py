@@ -31,6 +31,7 @@ def test_bad_config_exits_with_one_line_per_problem_and_no_traceback(tmp_path):
         f"config error: {bad}: network.max_azs = 9: allowed: an integer from 1 to 6",
         f"config error: {bad}: network.egress = 'open': allowed: 'isolated' (no internet path) or 'controlled' "
         "(NAT gateway egress)",
+        f"config error: {bad}: data_lake: missing; required: a data_lake section with at least a dataset",
     ]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out" / "manifest.json").exists(), "nothing may be half-synthesized"

@@ -385,8 +385,10 @@ def test_transform_of_nothing(settings: etl.JobSettings):
 
 @pytest.mark.parametrize("day", ["2024-5-2", "2024/05/02", "2024-02-30", ""])
 def test_transform_rejects_a_bad_ingest_date(settings: etl.JobSettings, day: str):
-    with pytest.raises(ValueError):
+    with _raises(f"ingest date {day!r} must be a YYYY-MM-DD date"):
         etl.transform([_order()], settings, day)
+    with _raises(f"ingest date {day!r} must be a YYYY-MM-DD date"):
+        next(etl.clean_partition([_order()], settings, day))
 
 
 def test_clean_partition_yields_tuples_in_spark_field_order(settings: etl.JobSettings):

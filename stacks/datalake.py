@@ -1,0 +1,1045 @@
+"""DataLake stack: S3 zones, Lake Formation governance, the Glue catalog, ETL and data quality, Athena."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_athena as athena
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lakeformation as lf
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as assets
+from constructs import Construct, IConstruct
+
+from infra.buckets import AccessLogsBucket, EncryptedBucket, lifecycle_rules
+from infra.compliance import acknowledge, acknowledge_wildcards, in_hipaa_nist_pci
+from infra.config import PARTITION_COLUMN, ZONES, DataLakeConfig, PlatformConfig
+from infra.quality import ruleset
+from stacks.base import PlatformStack, retention
+
+# `key.grant_encrypt_decrypt` grants these action families; cdk-nag reports each wildcard.
+KMS_GRANT_WILDCARDS = ("kms:GenerateDataKey*", "kms:ReEncrypt*")
+INLINE_POLICY_REASON = (
+    "CDK's default policy of a role this stack creates for one service: it lives and dies with the role, "
+    "which is what an inline policy is for."
+)
+ETL_SCRIPT = Path(__file__).resolve().parent.parent / "etl" / "raw_to_curated.py"
+ATHENA_RESULTS = "athena-results/"
+
+# Lake Formation permission sets, named for what they let a principal do.
+DB_WRITE = ["CREATE_TABLE", "ALTER", "DESCRIBE"]
+TABLE_WRITE = ["SELECT", "INSERT", "DELETE", "ALTER", "DESCRIBE"]
+TABLE_READ = ["SELECT", "DESCRIBE"]
+DESCRIBE = ["DESCRIBE"]
+# Values of the sensitivity LF-Tag: columns tagged sensitive are hidden from readers.
+GENERAL, SENSITIVE = "general", "sensitive"
+
+
+def _glue_name(config: PlatformConfig, zone: str) -> str:
+    # Glue and Athena prefer underscores: 'mlp-dev' + 'raw' -> 'mlp_dev_raw'.
+    return f"{config.prefix}_{zone}".replace("-", "_")
+
+
+def role_arn(scope: Construct, name: str) -> str:
+    """ARN of a role of the deploying account from its name (with path), partition-agnostic."""
+    return cdk.Stack.of(scope).format_arn(
+        service="iam", region="", resource="role", resource_name=name, arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME
+    )
+
+
+def _principal(arn: str) -> lf.CfnPrincipalPermissions.DataLakePrincipalProperty:
+    return lf.CfnPrincipalPermissions.DataLakePrincipalProperty(data_lake_principal_identifier=arn)
+
+
+class LakeBuckets(Construct):
+    """The raw, curated and analytics zones plus their server-access-log bucket."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, key: kms.IKey) -> None:
+        super().__init__(scope, construct_id)
+        lake = config.data_lake
+        self.access_logs = AccessLogsBucket(self, "AccessLogs", config=config)
+        self.zones: dict[str, s3.Bucket] = {}
+        for zone in ZONES:
+            rules = lifecycle_rules(getattr(lake.zones, zone))
+            if zone == "analytics":
+                rules.append(
+                    s3.LifecycleRule(
+                        id="AthenaResults",
+                        prefix=ATHENA_RESULTS,
+                        expiration=cdk.Duration.days(lake.athena.results_retention_days),
+                        noncurrent_version_expiration=cdk.Duration.days(1),
+                    )
+                )
+            self.zones[zone] = EncryptedBucket(
+                self,
+                zone.capitalize(),
+                config=config,
+                key=key,
+                access_logs=self.access_logs,
+                access_logs_prefix=f"{zone}/",
+                lifecycle=rules,
+                # New raw objects reach EventBridge, where the retraining loop listens.
+                event_bridge=zone == "raw",
+            )
+
+
+class LakeGovernance(Construct):
+    """Lake Formation settings, registered locations and the LF-Tags of the access model.
+
+    Everything else in the stack that Lake Formation checks must come after `settings`: until
+    they exist the deployment role is no data lake administrator. `after_settings` orders it.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: PlatformConfig, buckets: LakeBuckets, key: kms.IKey
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        self.catalog_id = stack.account
+        lake = config.data_lake
+        synthesizer = stack.synthesizer
+        assert isinstance(synthesizer, cdk.DefaultStackSynthesizer)
+        # The role CloudFormation deploys with must administer the lake to create the rest.
+        self.deployment_role = cdk.Fn.sub(synthesizer.cloud_formation_execution_role_arn)
+        admins = [self.deployment_role, *(role_arn(self, name) for name in lake.admins)]
+        empty: list = []
+        self.settings = lf.CfnDataLakeSettings(
+            self,
+            "Settings",
+            admins=[lf.CfnDataLakeSettings.DataLakePrincipalProperty(data_lake_principal_identifier=a) for a in admins],
+            # APPEND adds these administrators to the account's; REPLACE would drop the others.
+            mutation_type="APPEND",
+            # Lake Formation permissions only: no IAM_ALLOWED_PRINCIPALS grant on new databases/tables.
+            create_database_default_permissions=empty,
+            create_table_default_permissions=empty,
+            # Version 4 shares through AWS RAM, with LF-Tags and hybrid access.
+            parameters={"CROSS_ACCOUNT_VERSION": "4"} if lake.sharing else None,
+        )
+        self.settings.apply_removal_policy(retention(config))
+
+        # Lake Formation reads and writes registered locations with this role, not the
+        # service-linked one, so the KMS key it needs is granted here, visibly.
+        self.location_role = iam.Role(
+            self,
+            "LocationRole",
+            assumed_by=iam.ServicePrincipal("lakeformation.amazonaws.com").with_conditions(
+                {"StringEquals": {"aws:SourceAccount": stack.account}}
+            ),
+            description="Lake Formation credential vending for the data lake zones",
+        )
+        self.locations: dict[str, lf.CfnResource] = {}
+        zones = buckets.zones
+        self.location_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                resources=[bucket.arn_for_objects("*") for bucket in zones.values()],
+            )
+        )
+        self.location_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                resources=[bucket.bucket_arn for bucket in zones.values()],
+            )
+        )
+        key.grant_encrypt_decrypt(self.location_role)
+        for zone, bucket in zones.items():
+            location = lf.CfnResource(
+                self,
+                f"{zone.capitalize()}Location",
+                resource_arn=bucket.bucket_arn,
+                use_service_linked_role=False,
+                role_arn=self.location_role.role_arn,
+                hybrid_access_enabled=False,
+            )
+            self.after_settings(location)
+            location.node.add_dependency(self.location_role)
+            self.locations[zone] = location
+        acknowledge_wildcards(
+            self.location_role,
+            "Lake Formation vends credentials for any object of a registered zone, so the role "
+            "needs each zone bucket's objects; KMS action wildcards come from CDK's key grant.",
+            actions=KMS_GRANT_WILDCARDS,
+            resources=[bucket.arn_for_objects("*") for bucket in zones.values()],
+        )
+        acknowledge(self.location_role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
+
+        # LF-Tag keys are catalog-wide: the environment prefix keeps two environments of one
+        # account from fighting over the same key.
+        self.zone_tag = f"{config.prefix}:zone"
+        self.sensitivity_tag = f"{config.prefix}:sensitivity"
+        self.tags: dict[str, lf.CfnTag] = {}
+        for tag_key, values in ((self.zone_tag, list(ZONES)), (self.sensitivity_tag, [GENERAL, SENSITIVE])):
+            tag = lf.CfnTag(self, tag_key.split(":")[1].capitalize() + "Tag", tag_key=tag_key, tag_values=values)
+            tag.add_property_override("CatalogId", self.catalog_id)
+            self.after_settings(tag)
+            self.tags[tag_key] = tag
+
+    def after_settings(self, *resources: IConstruct) -> None:
+        """Order resources after the data lake settings (DependsOn in the template)."""
+        for resource in resources:
+            resource.node.add_dependency(self.settings)
+
+    def lf_tag(self, key: str, values: Sequence[str]) -> lf.CfnTagAssociation.LFTagPairProperty:
+        return lf.CfnTagAssociation.LFTagPairProperty(catalog_id=self.catalog_id, tag_key=key, tag_values=list(values))
+
+    def grant(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        principal: str,
+        resource: lf.CfnPrincipalPermissions.ResourceProperty,
+        permissions: Sequence[str],
+        grantable: bool = False,
+        after: Iterable[IConstruct] = (),
+    ) -> lf.CfnPrincipalPermissions:
+        """One Lake Formation grant, ordered after the settings and whatever it refers to."""
+        permission = lf.CfnPrincipalPermissions(
+            scope,
+            construct_id,
+            catalog=self.catalog_id,
+            principal=_principal(principal),
+            resource=resource,
+            permissions=list(permissions),
+            permissions_with_grant_option=list(permissions) if grantable else [],
+        )
+        self.after_settings(permission)
+        for dependency in after:
+            permission.node.add_dependency(dependency)
+        return permission
+
+    # Resource shapes of the grants.
+    def database(self, name: str) -> lf.CfnPrincipalPermissions.ResourceProperty:
+        return lf.CfnPrincipalPermissions.ResourceProperty(
+            database=lf.CfnPrincipalPermissions.DatabaseResourceProperty(catalog_id=self.catalog_id, name=name)
+        )
+
+    def table(self, database: str, name: str | None = None) -> lf.CfnPrincipalPermissions.ResourceProperty:
+        return lf.CfnPrincipalPermissions.ResourceProperty(
+            table=lf.CfnPrincipalPermissions.TableResourceProperty(
+                catalog_id=self.catalog_id, database_name=database, name=name, table_wildcard=None if name else {}
+            )
+        )
+
+    def location(self, bucket: s3.IBucket) -> lf.CfnPrincipalPermissions.ResourceProperty:
+        return lf.CfnPrincipalPermissions.ResourceProperty(
+            data_location=lf.CfnPrincipalPermissions.DataLocationResourceProperty(
+                catalog_id=self.catalog_id, resource_arn=bucket.bucket_arn
+            )
+        )
+
+    def tag_policy(self, resource_type: str, expression: dict[str, Sequence[str]]):
+        return lf.CfnPrincipalPermissions.ResourceProperty(
+            lf_tag_policy=lf.CfnPrincipalPermissions.LFTagPolicyResourceProperty(
+                catalog_id=self.catalog_id,
+                resource_type=resource_type,
+                expression=[
+                    lf.CfnPrincipalPermissions.LFTagProperty(tag_key=k, tag_values=list(v))
+                    for k, v in expression.items()
+                ],
+            )
+        )
+
+    def tag_key(self, key: str, values: Sequence[str]) -> lf.CfnPrincipalPermissions.ResourceProperty:
+        return lf.CfnPrincipalPermissions.ResourceProperty(
+            lf_tag=lf.CfnPrincipalPermissions.LFTagKeyResourceProperty(
+                catalog_id=self.catalog_id, tag_key=key, tag_values=list(values)
+            )
+        )
+
+
+class LakeCatalog(Construct):
+    """Glue databases per zone, the curated table with its column tags, and its data quality ruleset."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        buckets: LakeBuckets,
+        governance: LakeGovernance,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        lake, gov, removal = config.data_lake, governance, retention(config)
+        dataset = lake.dataset
+        self.databases: dict[str, glue.CfnDatabase] = {}
+        self.names: dict[str, str] = {}
+        for zone in ZONES:
+            name = _glue_name(config, zone)
+            database = glue.CfnDatabase(
+                self,
+                zone.capitalize(),
+                catalog_id=gov.catalog_id,
+                database_input=glue.CfnDatabase.DatabaseInputProperty(
+                    name=name,
+                    description=f"{zone} zone of the {config.prefix} data lake",
+                    location_uri=f"s3://{buckets.zones[zone].bucket_name}/",
+                    # Tables created here get no IAM_ALLOWED_PRINCIPALS grant, whatever the account default.
+                    create_table_default_permissions=[],
+                ),
+            )
+            database.apply_removal_policy(removal)
+            gov.after_settings(database)
+            # Unclassified raw data counts as sensitive until the ETL job has typed it.
+            association = lf.CfnTagAssociation(
+                self,
+                f"{zone.capitalize()}Tags",
+                resource=lf.CfnTagAssociation.ResourceProperty(
+                    database=lf.CfnTagAssociation.DatabaseResourceProperty(catalog_id=gov.catalog_id, name=name)
+                ),
+                lf_tags=[
+                    gov.lf_tag(gov.zone_tag, [zone]),
+                    gov.lf_tag(gov.sensitivity_tag, [SENSITIVE if zone == "raw" else GENERAL]),
+                ],
+            )
+            association.node.add_dependency(database, *gov.tags.values())
+            self.databases[zone], self.names[zone] = database, name
+
+        curated = buckets.zones["curated"]
+        self.table_location = f"s3://{curated.bucket_name}/{dataset.name}/"
+        self.table = glue.CfnTable(
+            self,
+            "CuratedTable",
+            catalog_id=gov.catalog_id,
+            database_name=self.names["curated"],
+            table_input=glue.CfnTable.TableInputProperty(
+                name=dataset.name,
+                description=f"{dataset.name}: typed, deduplicated and checked by the ETL job",
+                table_type="EXTERNAL_TABLE",
+                parameters={"classification": "parquet", "parquet.compression": "SNAPPY", "EXTERNAL": "TRUE"},
+                partition_keys=[glue.CfnTable.ColumnProperty(name=PARTITION_COLUMN, type="string")],
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    columns=[
+                        glue.CfnTable.ColumnProperty(name=c.name, type=c.type, comment=c.description)
+                        for c in dataset.columns
+                    ],
+                    location=self.table_location,
+                    input_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+                    output_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+                    serde_info=glue.CfnTable.SerdeInfoProperty(
+                        serialization_library="org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+                    ),
+                ),
+            ),
+        )
+        self.table.apply_removal_policy(removal)
+        self.table.node.add_dependency(self.databases["curated"])
+        gov.after_settings(self.table)
+        self.column_tags = None
+        if dataset.sensitive_columns:
+            # Column tags override the table's inherited `general`: tag-based readers lose these columns.
+            self.column_tags = lf.CfnTagAssociation(
+                self,
+                "SensitiveColumns",
+                resource=lf.CfnTagAssociation.ResourceProperty(
+                    table_with_columns=lf.CfnTagAssociation.TableWithColumnsResourceProperty(
+                        catalog_id=gov.catalog_id,
+                        database_name=self.names["curated"],
+                        name=dataset.name,
+                        column_names=dataset.sensitive_columns,
+                    )
+                ),
+                lf_tags=[gov.lf_tag(gov.sensitivity_tag, [SENSITIVE])],
+            )
+            self.column_tags.node.add_dependency(self.table, *gov.tags.values())
+
+        self.ruleset = glue.CfnDataQualityRuleset(
+            self,
+            "Quality",
+            name=f"{config.prefix}-{dataset.name}",
+            description=f"Checks of {dataset.name} in the curated zone, generated from the platform config",
+            ruleset=ruleset(dataset),
+            target_table=glue.CfnDataQualityRuleset.DataQualityTargetTableProperty(
+                database_name=self.names["curated"], table_name=dataset.name
+            ),
+        )
+        self.ruleset.node.add_dependency(self.table)
+
+
+class GlueJobs(Construct):
+    """The VPC connection, security configuration, crawlers and the raw -> curated ETL job."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        buckets: LakeBuckets,
+        governance: LakeGovernance,
+        catalog: LakeCatalog,
+        data_key: kms.IKey,
+        logs_key: kms.IKey,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        lake, gov = config.data_lake, governance
+        dataset = lake.dataset
+        partition, region, account = stack.partition, stack.region, stack.account
+
+        # Glue workers get their ENIs in the platform's private subnets, so crawlers and jobs
+        # reach S3 and AWS APIs only through the VPC endpoints.
+        subnet = vpc.select_subnets(subnet_type=subnets.subnet_type).subnets[0]
+        self.connection = glue.CfnConnection(
+            self,
+            "VpcConnection",
+            catalog_id=gov.catalog_id,
+            connection_input=glue.CfnConnection.ConnectionInputProperty(
+                name=f"{config.prefix}-lake-vpc",
+                description="Private subnet and security group of the data lake's Glue jobs and crawlers",
+                connection_type="NETWORK",
+                physical_connection_requirements=glue.CfnConnection.PhysicalConnectionRequirementsProperty(
+                    subnet_id=subnet.subnet_id,
+                    availability_zone=subnet.availability_zone,
+                    security_group_id_list=[security_group.security_group_id],
+                ),
+            ),
+        )
+        connection_name = f"{config.prefix}-lake-vpc"
+        self.security_configuration = glue.CfnSecurityConfiguration(
+            self,
+            "SecurityConfiguration",
+            name=f"{config.prefix}-lake",
+            encryption_configuration=glue.CfnSecurityConfiguration.EncryptionConfigurationProperty(
+                s3_encryptions=[
+                    glue.CfnSecurityConfiguration.S3EncryptionProperty(
+                        s3_encryption_mode="SSE-KMS", kms_key_arn=data_key.key_arn
+                    )
+                ],
+                cloud_watch_encryption=glue.CfnSecurityConfiguration.CloudWatchEncryptionProperty(
+                    cloud_watch_encryption_mode="SSE-KMS", kms_key_arn=logs_key.key_arn
+                ),
+                job_bookmarks_encryption=glue.CfnSecurityConfiguration.JobBookmarksEncryptionProperty(
+                    job_bookmarks_encryption_mode="CSE-KMS", kms_key_arn=data_key.key_arn
+                ),
+            ),
+        )
+        sc_name = f"{config.prefix}-lake"
+
+        read_catalog = [
+            "glue:GetDatabase",
+            "glue:GetTable",
+            "glue:GetTables",
+            "glue:GetPartition",
+            "glue:GetPartitions",
+        ]
+        write_partitions = [
+            "glue:UpdateTable",
+            "glue:BatchGetPartition",
+            "glue:CreatePartition",
+            "glue:BatchCreatePartition",
+            "glue:UpdatePartition",
+            "glue:BatchUpdatePartition",
+        ]
+
+        def glue_role(
+            name: str,
+            description: str,
+            *,
+            log_prefix: str,
+            database: str,
+            catalog_actions: list[str],
+            object_wildcards: Sequence[str] = (),
+        ) -> iam.Role:
+            """A Glue service role: logs, keys, VPC ENIs, Lake Formation data access, one database."""
+            log_groups = f"arn:{partition}:logs:{region}:{account}:log-group:/aws-glue/{log_prefix}*"
+            tables = f"arn:{partition}:glue:{region}:{account}:table/{database}/*"
+            role = iam.Role(
+                self,
+                name,
+                assumed_by=iam.ServicePrincipal("glue.amazonaws.com").with_conditions(
+                    {"StringEquals": {"aws:SourceAccount": account}}
+                ),
+                description=description,
+            )
+            # Logs of Glue runs, encrypted with the logs key through the security configuration.
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=[
+                        "logs:CreateLogGroup",
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                        "logs:AssociateKmsKey",
+                    ],
+                    resources=[log_groups],
+                )
+            )
+            logs_key.grant_encrypt_decrypt(role)
+            data_key.grant_encrypt_decrypt(role)
+            # ENIs in the VPC: EC2 describe calls support no resource-level permissions.
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=[
+                        "ec2:DescribeVpcEndpoints",
+                        "ec2:DescribeRouteTables",
+                        "ec2:DescribeNetworkInterfaces",
+                        "ec2:DescribeSecurityGroups",
+                        "ec2:DescribeSubnets",
+                        "ec2:DescribeVpcAttribute",
+                        "ec2:CreateNetworkInterface",
+                        "ec2:DeleteNetworkInterface",
+                        "ec2:CreateTags",
+                        "ec2:DeleteTags",
+                    ],
+                    resources=["*"],
+                )
+            )
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["glue:GetConnection", "glue:GetSecurityConfiguration"],
+                    resources=[
+                        f"arn:{partition}:glue:{region}:{account}:catalog",
+                        f"arn:{partition}:glue:{region}:{account}:connection/{connection_name}",
+                    ],
+                )
+            )
+            # Lake Formation vends S3 credentials for registered locations; this action has no resource.
+            role.add_to_policy(iam.PolicyStatement(actions=["lakeformation:GetDataAccess"], resources=["*"]))
+            # Catalog actions on one database and its tables, whose names the crawlers/job choose.
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=catalog_actions,
+                    resources=[
+                        f"arn:{partition}:glue:{region}:{account}:catalog",
+                        f"arn:{partition}:glue:{region}:{account}:database/{database}",
+                        tables,
+                    ],
+                )
+            )
+            acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
+            acknowledge_wildcards(
+                role,
+                "Only where nothing narrower exists: EC2 ENI calls and lakeformation:GetDataAccess "
+                "take no resource ARN; Glue names its log streams and the tables it discovers at run "
+                "time; KMS action families come from CDK's grants on the two platform keys.",
+                actions=KMS_GRANT_WILDCARDS,
+                resources=["*", log_groups, tables, *object_wildcards],
+            )
+            return role
+
+        # Raw crawler: discovers the raw files' schema into the raw database, with Lake Formation
+        # credentials for the raw location and nothing else.
+        raw_db, curated_db = catalog.names["raw"], catalog.names["curated"]
+        self.raw_crawler_role = glue_role(
+            "RawCrawlerRole",
+            "Crawler of the raw zone",
+            log_prefix="crawlers",
+            database=raw_db,
+            catalog_actions=[*read_catalog, "glue:CreateTable", *write_partitions],
+        )
+        raw_grants = [
+            gov.grant(
+                self,
+                "RawCrawlerLocation",
+                principal=self.raw_crawler_role.role_arn,
+                resource=gov.location(buckets.zones["raw"]),
+                permissions=["DATA_LOCATION_ACCESS"],
+                after=[gov.locations["raw"]],
+            ),
+            gov.grant(
+                self,
+                "RawCrawlerDatabase",
+                principal=self.raw_crawler_role.role_arn,
+                resource=gov.database(raw_db),
+                permissions=DB_WRITE,
+                after=[catalog.databases["raw"]],
+            ),
+        ]
+        crawler_config = json.dumps(
+            {
+                "Version": 1.0,
+                "Grouping": {"TableGroupingPolicy": "CombineCompatibleSchemas"},
+                "CreatePartitionIndex": True,
+            }
+        )
+        self.raw_crawler = glue.CfnCrawler(
+            self,
+            "RawCrawler",
+            role=self.raw_crawler_role.role_arn,
+            database_name=raw_db,
+            description=f"Schema discovery of raw {dataset.name} files",
+            targets=glue.CfnCrawler.TargetsProperty(
+                s3_targets=[
+                    glue.CfnCrawler.S3TargetProperty(
+                        path=f"s3://{buckets.zones['raw'].bucket_name}/{dataset.name}/",
+                        connection_name=connection_name,
+                    )
+                ]
+            ),
+            lake_formation_configuration=glue.CfnCrawler.LakeFormationConfigurationProperty(
+                use_lake_formation_credentials=True, account_id=account
+            ),
+            schema_change_policy=glue.CfnCrawler.SchemaChangePolicyProperty(
+                update_behavior="UPDATE_IN_DATABASE", delete_behavior="LOG"
+            ),
+            crawler_security_configuration=sc_name,
+            configuration=crawler_config,
+        )
+        self.raw_crawler.node.add_dependency(*raw_grants, self.connection, self.security_configuration)
+
+        # Curated crawler: adds new partitions to the governed table, never changes its schema.
+        self.curated_crawler_role = glue_role(
+            "CuratedCrawlerRole",
+            "Crawler of the curated zone",
+            log_prefix="crawlers",
+            database=curated_db,
+            catalog_actions=[*read_catalog, *write_partitions],
+        )
+        curated_grants = [
+            gov.grant(
+                self,
+                "CuratedCrawlerLocation",
+                principal=self.curated_crawler_role.role_arn,
+                resource=gov.location(buckets.zones["curated"]),
+                permissions=["DATA_LOCATION_ACCESS"],
+                after=[gov.locations["curated"]],
+            ),
+            gov.grant(
+                self,
+                "CuratedCrawlerTable",
+                principal=self.curated_crawler_role.role_arn,
+                resource=gov.table(curated_db, dataset.name),
+                permissions=["SELECT", "INSERT", "ALTER", "DESCRIBE"],
+                after=[catalog.table],
+            ),
+        ]
+        self.curated_crawler = glue.CfnCrawler(
+            self,
+            "CuratedCrawler",
+            role=self.curated_crawler_role.role_arn,
+            description=f"Partitions of the curated {dataset.name} table",
+            targets=glue.CfnCrawler.TargetsProperty(
+                catalog_targets=[
+                    glue.CfnCrawler.CatalogTargetProperty(
+                        database_name=curated_db, tables=[dataset.name], connection_name=connection_name
+                    )
+                ]
+            ),
+            lake_formation_configuration=glue.CfnCrawler.LakeFormationConfigurationProperty(
+                use_lake_formation_credentials=True, account_id=account
+            ),
+            # Catalog targets must only log deletions; LOG on updates keeps the governed schema.
+            schema_change_policy=glue.CfnCrawler.SchemaChangePolicyProperty(
+                update_behavior="LOG", delete_behavior="LOG"
+            ),
+            crawler_security_configuration=sc_name,
+            configuration=json.dumps(
+                {"Version": 1.0, "CrawlerOutput": {"Partitions": {"AddOrUpdateBehavior": "InheritFromTable"}}}
+            ),
+        )
+        self.curated_crawler.node.add_dependency(*curated_grants, self.connection, self.security_configuration)
+
+        # ETL job: reads raw files (bookmarks remember which), writes the typed curated table.
+        script = assets.Asset(self, "EtlScript", path=str(ETL_SCRIPT))
+        raw_objects = buckets.zones["raw"].arn_for_objects(f"{dataset.name}/*")
+        curated_objects = buckets.zones["curated"].arn_for_objects(f"{dataset.name}/*")
+        self.job_role = glue_role(
+            "EtlJobRole",
+            f"ETL job raw -> curated {dataset.name}",
+            log_prefix="jobs",
+            database=curated_db,
+            catalog_actions=[*read_catalog, *write_partitions],
+            object_wildcards=[raw_objects, curated_objects],
+        )
+        # Exactly the script object, the dataset's raw files, and its curated prefix.
+        self.job_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[f"arn:{partition}:s3:::{script.s3_bucket_name}/{script.s3_object_key}", raw_objects],
+            )
+        )
+        self.job_role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:PutObject", "s3:DeleteObject"], resources=[curated_objects])
+        )
+        self.job_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[buckets.zones["raw"].bucket_arn, buckets.zones["curated"].bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{dataset.name}/*", dataset.name]}},
+            )
+        )
+        job_grants = [
+            gov.grant(
+                self,
+                "EtlJobLocation",
+                principal=self.job_role.role_arn,
+                resource=gov.location(buckets.zones["curated"]),
+                permissions=["DATA_LOCATION_ACCESS"],
+                after=[gov.locations["curated"]],
+            ),
+            gov.grant(
+                self,
+                "EtlJobTable",
+                principal=self.job_role.role_arn,
+                resource=gov.table(curated_db, dataset.name),
+                permissions=["SELECT", "INSERT", "ALTER", "DESCRIBE"],
+                after=[catalog.table],
+            ),
+        ]
+        etl = lake.etl
+        self.job = glue.CfnJob(
+            self,
+            "EtlJob",
+            role=self.job_role.role_arn,
+            description=f"raw -> curated {dataset.name}: typed, deduplicated, partitioned Parquet",
+            command=glue.CfnJob.JobCommandProperty(
+                name="glueetl", python_version="3", script_location=script.s3_object_url
+            ),
+            glue_version=etl.glue_version,
+            worker_type=etl.worker_type,
+            number_of_workers=etl.workers,
+            timeout=etl.timeout_minutes,
+            max_retries=1,
+            # Bookmarks track processed files per job: concurrent runs would process files twice.
+            execution_property=glue.CfnJob.ExecutionPropertyProperty(max_concurrent_runs=1),
+            connections=glue.CfnJob.ConnectionsListProperty(connections=[connection_name]),
+            security_configuration=sc_name,
+            default_arguments={
+                "--job-language": "python",
+                "--job-bookmark-option": "job-bookmark-enable",
+                "--enable-metrics": "true",
+                "--enable-continuous-cloudwatch-log": "true",
+                "--enable-glue-datacatalog": "true",
+                "--raw_path": f"s3://{buckets.zones['raw'].bucket_name}/{dataset.name}/",
+                "--raw_format": dataset.raw_format,
+                "--curated_database": curated_db,
+                "--curated_table": dataset.name,
+                "--curated_path": catalog.table_location,
+                "--schema": json.dumps([{"name": c.name, "type": c.type} for c in dataset.columns]),
+                "--key_columns": ",".join(dataset.key_columns),
+                "--partition_column": PARTITION_COLUMN,
+            },
+        )
+        self.job.node.add_dependency(*job_grants, self.connection, self.security_configuration)
+        self.trigger = None
+        if etl.schedule:
+            self.trigger = glue.CfnTrigger(
+                self,
+                "EtlSchedule",
+                type="SCHEDULED",
+                schedule=etl.schedule,
+                start_on_creation=True,
+                description=f"Scheduled raw -> curated run of {dataset.name}",
+                actions=[glue.CfnTrigger.ActionProperty(job_name=self.job.ref)],
+            )
+
+
+class LakeAccess(Construct):
+    """Tag-based Lake Formation grants and IAM policies of the personas, and the cross-account share."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        buckets: LakeBuckets,
+        governance: LakeGovernance,
+        catalog: LakeCatalog,
+        workgroup: athena.CfnWorkGroup,
+        data_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        lake, gov = config.data_lake, governance
+        tags = list(gov.tags.values())
+        self.policies: dict[str, iam.ManagedPolicy] = {}
+        personas = lake.personas
+        for persona, settings, zones, write in (
+            ("data_engineer", personas.data_engineer, ("raw", "curated"), True),
+            ("data_scientist", personas.data_scientist, ("curated", "analytics"), False),
+        ):
+            if settings is None:
+                continue
+            name = "".join(part.capitalize() for part in persona.split("_"))
+            persona_scope = Construct(self, name)
+            for role in settings.roles:
+                arn = role_arn(self, role)
+                # Access/<Persona>/<role name>/...: CDK folds a repeated name out of the logical id.
+                role_scope = Construct(persona_scope, role.split("/")[-1])
+                gov.grant(
+                    role_scope,
+                    "Databases",
+                    principal=arn,
+                    resource=gov.tag_policy("DATABASE", {gov.zone_tag: zones}),
+                    permissions=DB_WRITE if write else DESCRIBE,
+                    after=tags,
+                )
+                # Readers match only `general` columns: columns tagged sensitive drop out of SELECT.
+                expression = {gov.zone_tag: zones} if write else {gov.zone_tag: zones, gov.sensitivity_tag: [GENERAL]}
+                gov.grant(
+                    role_scope,
+                    "Tables",
+                    principal=arn,
+                    resource=gov.tag_policy("TABLE", expression),
+                    permissions=TABLE_WRITE if write else TABLE_READ,
+                    after=tags,
+                )
+                if write:
+                    for zone in zones:
+                        gov.grant(
+                            role_scope,
+                            f"{zone.capitalize()}Location",
+                            principal=arn,
+                            resource=gov.location(buckets.zones[zone]),
+                            permissions=["DATA_LOCATION_ACCESS"],
+                            after=[gov.locations[zone]],
+                        )
+                    # Engineers classify new columns with the sensitivity tag.
+                    gov.grant(
+                        role_scope,
+                        "Classify",
+                        principal=arn,
+                        resource=gov.tag_key(gov.sensitivity_tag, [GENERAL, SENSITIVE]),
+                        permissions=["DESCRIBE", "ASSOCIATE"],
+                        after=tags,
+                    )
+            self.policies[persona] = self._policy(
+                name, config=config, zones=zones, write=write, buckets=buckets, catalog=catalog,
+                workgroup=workgroup, data_key=data_key, roles=settings.roles if settings.attach_policy else [],
+            )  # fmt: skip
+
+        self.shares: list[lf.CfnPrincipalPermissions] = []
+        if lake.sharing:
+            zone = lake.sharing.database
+            database = catalog.names[zone]
+            for account in lake.sharing.consumer_accounts:
+                self.shares.append(
+                    gov.grant(
+                        self,
+                        f"Share{zone.capitalize()}Database{account}",
+                        principal=account,
+                        resource=gov.database(database),
+                        permissions=DESCRIBE,
+                        grantable=True,
+                        after=[catalog.databases[zone]],
+                    )
+                )
+                if zone == "curated":
+                    # The consumer's administrators may pass on what they get, never the sensitive columns.
+                    resource = lf.CfnPrincipalPermissions.ResourceProperty(
+                        table_with_columns=lf.CfnPrincipalPermissions.TableWithColumnsResourceProperty(
+                            catalog_id=gov.catalog_id,
+                            database_name=database,
+                            name=lake.dataset.name,
+                            column_wildcard=lf.CfnPrincipalPermissions.ColumnWildcardProperty(
+                                excluded_column_names=lake.dataset.sensitive_columns
+                            ),
+                        )
+                    )
+                    after: list[IConstruct] = [catalog.table]
+                else:
+                    resource, after = gov.table(database), [catalog.databases[zone]]
+                self.shares.append(
+                    gov.grant(
+                        self,
+                        f"Share{zone.capitalize()}Tables{account}",
+                        principal=account,
+                        resource=resource,
+                        permissions=TABLE_READ,
+                        grantable=True,
+                        after=after,
+                    )
+                )
+
+    def _policy(
+        self,
+        name: str,
+        *,
+        config: PlatformConfig,
+        zones: Sequence[str],
+        write: bool,
+        buckets: LakeBuckets,
+        catalog: LakeCatalog,
+        workgroup: athena.CfnWorkGroup,
+        data_key: kms.IKey,
+        roles: Sequence[str],
+    ) -> iam.ManagedPolicy:
+        """What the persona's roles need besides Lake Formation grants: Athena, catalog reads, results, keys."""
+        stack = cdk.Stack.of(self)
+        partition, region, account = stack.partition, stack.region, stack.account
+        databases = [catalog.names[z] for z in zones]
+        catalog_arns = [f"arn:{partition}:glue:{region}:{account}:catalog"]
+        for database in databases:
+            catalog_arns += [
+                f"arn:{partition}:glue:{region}:{account}:database/{database}",
+                f"arn:{partition}:glue:{region}:{account}:table/{database}/*",
+            ]
+        analytics = buckets.zones["analytics"]
+        statements = [
+            iam.PolicyStatement(
+                sid="QueryInWorkgroup",
+                actions=[
+                    "athena:StartQueryExecution",
+                    "athena:StopQueryExecution",
+                    "athena:GetQueryExecution",
+                    "athena:GetQueryResults",
+                    "athena:GetQueryResultsStream",
+                    "athena:ListQueryExecutions",
+                    "athena:GetWorkGroup",
+                ],
+                resources=[f"arn:{partition}:athena:{region}:{account}:workgroup/{workgroup.name}"],
+            ),
+            iam.PolicyStatement(
+                sid="ReadCatalog",
+                actions=[
+                    "glue:GetDatabase",
+                    "glue:GetDatabases",
+                    "glue:GetTable",
+                    "glue:GetTables",
+                    "glue:GetPartition",
+                    "glue:GetPartitions",
+                    "glue:BatchGetPartition",
+                ],
+                resources=catalog_arns,
+            ),
+            # Lake Formation vends the S3 credentials of registered locations; no resource ARN exists.
+            iam.PolicyStatement(sid="LakeFormationData", actions=["lakeformation:GetDataAccess"], resources=["*"]),
+            iam.PolicyStatement(
+                sid="QueryResults",
+                actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[analytics.arn_for_objects(f"{ATHENA_RESULTS}*")],
+            ),
+            iam.PolicyStatement(
+                sid="ListResults",
+                actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                resources=[analytics.bucket_arn],
+            ),
+            iam.PolicyStatement(
+                sid="DataKey",
+                actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                resources=[data_key.key_arn],
+            ),
+        ]
+        if write:
+            statements += [
+                iam.PolicyStatement(
+                    sid="WriteZones",
+                    actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                    resources=[buckets.zones[z].arn_for_objects("*") for z in zones],
+                ),
+                iam.PolicyStatement(
+                    sid="ListZones", actions=["s3:ListBucket"], resources=[buckets.zones[z].bucket_arn for z in zones]
+                ),
+                iam.PolicyStatement(
+                    sid="ManageTables",
+                    actions=["glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable", "glue:BatchCreatePartition"],
+                    resources=catalog_arns,
+                ),
+                iam.PolicyStatement(
+                    sid="ClassifyColumns",
+                    actions=[
+                        "lakeformation:AddLFTagsToResource",
+                        "lakeformation:RemoveLFTagsFromResource",
+                        "lakeformation:GetResourceLFTags",
+                        "lakeformation:ListLFTags",
+                        "lakeformation:GetLFTag",
+                    ],
+                    resources=["*"],
+                ),
+            ]
+        policy = iam.ManagedPolicy(
+            self,
+            f"{name}Policy",
+            description=f"{name} access to the {config.prefix} data lake; Lake Formation grants the data itself",
+            statements=statements,
+        )
+        for role in roles:
+            # IAM role names are unique per account whatever their path.
+            policy.attach_to_role(
+                iam.Role.from_role_name(self, f"{name}{role.split('/')[-1]}Role", role.split("/")[-1])
+            )
+        wildcards = ["*", analytics.arn_for_objects(f"{ATHENA_RESULTS}*"), *catalog_arns[2::2]]
+        if write:
+            wildcards += [buckets.zones[z].arn_for_objects("*") for z in zones]
+        acknowledge_wildcards(
+            policy,
+            "Objects under the Athena results prefix and the zones the persona writes, the tables of "
+            "its own databases; Lake Formation data access and LF-Tag actions take no resource ARN.",
+            resources=wildcards,
+        )
+        cdk.CfnOutput(
+            self,
+            f"{name}PolicyArn",
+            value=policy.managed_policy_arn,
+            description=f"Attach to {name} roles the stack does not manage (e.g. in an Identity Center permission set)",
+        )
+        return policy
+
+
+class DataLakeStack(PlatformStack):
+    """The stateful data lake: zones, governance, catalog, ETL, data quality and the Athena workgroup."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        data_key: kms.IKey,
+        logs_key: kms.IKey,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, config=config, **kwargs)
+        lake: DataLakeConfig = config.data_lake
+        self.buckets = LakeBuckets(self, "Buckets", config=config, key=data_key)
+        self.governance = LakeGovernance(self, "Governance", config=config, buckets=self.buckets, key=data_key)
+        self.catalog = LakeCatalog(self, "Catalog", config=config, buckets=self.buckets, governance=self.governance)
+        self.glue = GlueJobs(
+            self,
+            "Glue",
+            config=config,
+            buckets=self.buckets,
+            governance=self.governance,
+            catalog=self.catalog,
+            data_key=data_key,
+            logs_key=logs_key,
+            vpc=vpc,
+            subnets=subnets,
+            security_group=security_group,
+        )
+        analytics = self.buckets.zones["analytics"]
+        self.workgroup = athena.CfnWorkGroup(
+            self,
+            "Workgroup",
+            name=f"{config.prefix}-lake",
+            description=f"Queries over the {config.prefix} data lake; settings enforced on every query",
+            state="ENABLED",
+            recursive_delete_option=False,
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                enforce_work_group_configuration=True,
+                publish_cloud_watch_metrics_enabled=True,
+                bytes_scanned_cutoff_per_query=lake.athena.bytes_scanned_cutoff_mb * 1024 * 1024,
+                requester_pays_enabled=False,
+                engine_version=athena.CfnWorkGroup.EngineVersionProperty(selected_engine_version="AUTO"),
+                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
+                    output_location=f"s3://{analytics.bucket_name}/{ATHENA_RESULTS}",
+                    expected_bucket_owner=self.account,
+                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+                        encryption_option="SSE_KMS", kms_key=data_key.key_arn
+                    ),
+                ),
+            ),
+        )
+        self.access = LakeAccess(
+            self,
+            "Access",
+            config=config,
+            buckets=self.buckets,
+            governance=self.governance,
+            catalog=self.catalog,
+            workgroup=self.workgroup,
+            data_key=data_key,
+        )
