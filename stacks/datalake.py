@@ -721,6 +721,7 @@ class GlueJobs(Construct):
             },
         )
         self.job.node.add_dependency(*job_grants, self.connection, self.security_configuration)
+        gov.after_settings(self.raw_crawler, self.curated_crawler, self.job)
         self.trigger = None
         if etl.schedule:
             self.trigger = glue.CfnTrigger(
