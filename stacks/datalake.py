@@ -398,6 +398,8 @@ class GlueJobs(Construct):
                 name=f"{config.prefix}-lake-vpc",
                 description="Private subnet and security group of the data lake's Glue jobs and crawlers",
                 connection_type="NETWORK",
+                # The Glue API requires the map even when a NETWORK connection has no properties.
+                connection_properties={},
                 physical_connection_requirements=glue.CfnConnection.PhysicalConnectionRequirementsProperty(
                     subnet_id=subnet.subnet_id,
                     availability_zone=subnet.availability_zone,
