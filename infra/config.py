@@ -449,6 +449,15 @@ class EtlConfig(_Strict):
     worker_type: Literal["G.1X", "G.2X", "G.4X", "G.8X"] = Field(default="G.1X", **_allowed("G.1X, G.2X, G.4X or G.8X"))
     workers: int = Field(default=2, ge=2, le=299, **_allowed("2 to 299 workers"))
     timeout_minutes: int = Field(default=60, ge=1, le=2880, **_allowed("1 to 2880 minutes"))
+    new_data_batch_size: int | None = Field(
+        default=100,
+        ge=1,
+        le=100,
+        **_allowed("1 to 100 new raw objects that start a run (batched), or null: runs only by schedule or by hand"),
+    )
+    new_data_batch_window_seconds: int = Field(
+        default=900, ge=1, le=900, **_allowed("1 to 900 seconds a batch of new objects waits to fill up")
+    )
     schedule: str | None = Field(
         default=None,
         pattern=r"^cron\([^()]+\)$",

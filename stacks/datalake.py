@@ -9,16 +9,18 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lakeformation as lf
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as assets
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
 from infra.buckets import AccessLogsBucket, EncryptedBucket, lifecycle_rules
-from infra.compliance import acknowledge, acknowledge_wildcards, in_hipaa_nist_pci
+from infra.compliance import AWS_SOLUTIONS, SERVERLESS, acknowledge, acknowledge_wildcards, in_hipaa_nist_pci
 from infra.config import PARTITION_COLUMN, ZONES, DataLakeConfig, PlatformConfig
 from infra.quality import ruleset
 from stacks.base import PlatformStack, retention
@@ -724,17 +726,145 @@ class GlueJobs(Construct):
         )
         self.job.node.add_dependency(*job_grants, self.connection, self.security_configuration)
         gov.after_settings(self.raw_crawler, self.curated_crawler, self.job)
-        self.trigger = None
-        if etl.schedule:
-            self.trigger = glue.CfnTrigger(
-                self,
-                "EtlSchedule",
-                type="SCHEDULED",
-                schedule=etl.schedule,
-                start_on_creation=True,
-                description=f"Scheduled raw -> curated run of {dataset.name}",
-                actions=[glue.CfnTrigger.ActionProperty(job_name=self.job.ref)],
+
+
+class EtlWorkflow(Construct):
+    """Runs the ETL job when new raw files arrive (EventBridge -> Glue workflow) or on schedule, then the crawler.
+
+    New objects under the dataset's raw prefix are batched by the workflow's event trigger, so a
+    burst of uploads starts one run; undeliverable events wait in an encrypted dead-letter queue.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        jobs: GlueJobs,
+        raw: s3.IBucket,
+        queue_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        etl, dataset = config.data_lake.etl, config.data_lake.dataset
+        name = f"{config.prefix}-lake-etl"
+        self.workflow = glue.CfnWorkflow(
+            self,
+            "Workflow",
+            name=name,
+            description=f"raw -> curated {dataset.name}, then the curated crawler",
+            max_concurrent_runs=1,
+        )
+        run_job = [glue.CfnTrigger.ActionProperty(job_name=jobs.job.ref)]
+        self.starts: list[glue.CfnTrigger] = []
+        if etl.new_data_batch_size is not None:
+            self.starts.append(
+                glue.CfnTrigger(
+                    self,
+                    "OnNewData",
+                    type="EVENT",
+                    workflow_name=self.workflow.ref,
+                    description=f"New raw {dataset.name} files, batched",
+                    actions=run_job,
+                    event_batching_condition=glue.CfnTrigger.EventBatchingConditionProperty(
+                        batch_size=etl.new_data_batch_size, batch_window=etl.new_data_batch_window_seconds
+                    ),
+                )
             )
+        if etl.schedule:
+            self.starts.append(
+                glue.CfnTrigger(
+                    self,
+                    "OnSchedule",
+                    type="SCHEDULED",
+                    schedule=etl.schedule,
+                    start_on_creation=True,
+                    workflow_name=self.workflow.ref,
+                    description=f"Scheduled raw -> curated run of {dataset.name}",
+                    actions=run_job,
+                )
+            )
+        self.after_job = glue.CfnTrigger(
+            self,
+            "AfterJob",
+            type="CONDITIONAL",
+            start_on_creation=True,
+            workflow_name=self.workflow.ref,
+            description="Crawl the curated table once the job has written new partitions",
+            predicate=glue.CfnTrigger.PredicateProperty(
+                logical="AND",
+                conditions=[
+                    glue.CfnTrigger.ConditionProperty(
+                        job_name=jobs.job.ref, logical_operator="EQUALS", state="SUCCEEDED"
+                    )
+                ],
+            ),
+            actions=[glue.CfnTrigger.ActionProperty(crawler_name=jobs.curated_crawler.ref)],
+        )
+
+        self.rule = None
+        self.dead_letters = None
+        if etl.new_data_batch_size is None:
+            return
+        workflow_arn = f"arn:{stack.partition}:glue:{stack.region}:{stack.account}:workflow/{name}"
+        role = iam.Role(
+            self,
+            "EventsRole",
+            assumed_by=iam.ServicePrincipal("events.amazonaws.com").with_conditions(
+                {"StringEquals": {"aws:SourceAccount": stack.account}}
+            ),
+            description="EventBridge starting the data lake ETL workflow",
+        )
+        role.add_to_policy(iam.PolicyStatement(actions=["glue:notifyEvent"], resources=[workflow_arn]))
+        acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
+        self.dead_letters = sqs.Queue(
+            self,
+            "UndeliveredEvents",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=queue_key,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+            removal_policy=retention(config),
+        )
+        acknowledge(
+            self.dead_letters,
+            "This queue is itself the dead-letter queue of the new-data rule; a queue behind it "
+            "would never be read either.",
+            [f"{AWS_SOLUTIONS}::AwsSolutions-SQS3", f"{SERVERLESS}::Serverless-SQSRedrivePolicy"],
+        )
+        self.rule = events.CfnRule(
+            self,
+            "NewRawData",
+            description=f"New raw {dataset.name} objects start the ETL workflow",
+            event_pattern={
+                "source": ["aws.s3"],
+                "detail-type": ["Object Created"],
+                "detail": {"bucket": {"name": [raw.bucket_name]}, "object": {"key": [{"prefix": f"{dataset.name}/"}]}},
+            },
+            state="ENABLED",
+            targets=[
+                events.CfnRule.TargetProperty(
+                    id="EtlWorkflow",
+                    arn=workflow_arn,
+                    role_arn=role.role_arn,
+                    retry_policy=events.CfnRule.RetryPolicyProperty(
+                        maximum_retry_attempts=8, maximum_event_age_in_seconds=3600
+                    ),
+                    dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self.dead_letters.queue_arn),
+                )
+            ],
+        )
+        self.rule.node.add_dependency(self.workflow)
+        self.dead_letters.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="RuleDeadLetters",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[self.dead_letters.queue_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": self.rule.attr_arn}},
+            )
+        )
 
 
 class LakeAccess(Construct):
@@ -1012,6 +1142,9 @@ class DataLakeStack(PlatformStack):
             vpc=vpc,
             subnets=subnets,
             security_group=security_group,
+        )
+        self.workflow = EtlWorkflow(
+            self, "Etl", config=config, jobs=self.glue, raw=self.buckets.zones["raw"], queue_key=logs_key
         )
         analytics = self.buckets.zones["analytics"]
         self.workgroup = athena.CfnWorkGroup(

@@ -32,6 +32,8 @@ class Resolver:
             return name
         if kind == "AWS::Glue::Database":
             return self.resources[name]["Properties"]["DatabaseInput"]["Name"]
+        if kind == "AWS::Glue::Workflow":
+            return self.resources[name]["Properties"]["Name"]
         return name
 
     def attribute(self, name: str, attribute: str) -> str:
@@ -119,6 +121,10 @@ CALLS: dict[str, Callable[[Callable[[str], Any], dict[str, Any], str], Any]] = {
     ),
     "AWS::Glue::Crawler": lambda c, p, i: c("glue").create_crawler(Name=i, **p),
     "AWS::Glue::Job": lambda c, p, i: c("glue").create_job(Name=i, **p),
+    "AWS::Glue::Workflow": lambda c, p, _: c("glue").create_workflow(**p),
+    "AWS::Glue::Trigger": lambda c, p, i: c("glue").create_trigger(
+        Name=i, StartOnCreation=p.get("StartOnCreation", False), **_without(p, "StartOnCreation")
+    ),
 }
 
 

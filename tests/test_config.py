@@ -286,6 +286,12 @@ BAD_CONFIGS = [
         "(run on demand/by events)",
     ),
     (
+        "new-data batch window beyond Glue's limit",
+        lambda d: d["data_lake"]["etl"].update(new_data_batch_window_seconds=3600),
+        "data_lake.etl.new_data_batch_window_seconds = 3600: allowed: 1 to 900 seconds a batch of new objects waits "
+        "to fill up",
+    ),
+    (
         "missing data lake section",
         lambda d: d.pop("data_lake"),
         "data_lake: missing; required: a data_lake section with at least a dataset",

@@ -355,10 +355,48 @@ def test_etl_job_is_a_bookmarked_spark_job_in_the_vpc_with_the_script_from_the_r
     assert args["--curated_database"] == "mlp_dev_curated" and args["--curated_table"] == "transactions"
     assert args["--key_columns"] == "transaction_id" and args["--partition_column"] == "ingest_date"
     assert json.loads(args["--schema"])[0] == {"name": "transaction_id", "type": "string"}
-    assert not dev.resources(STACK, "AWS::Glue::Trigger"), "dev runs the job on demand"
-    (_, trigger) = _one(prod, "AWS::Glue::Trigger")
-    assert trigger["Properties"]["Type"] == "SCHEDULED"
-    assert trigger["Properties"]["Schedule"] == "cron(0 2 * * ? *)"
+
+
+def _triggers(synthesized) -> dict[str, dict]:
+    return {
+        t["Properties"]["Type"]: t["Properties"] for t in synthesized.resources(STACK, "AWS::Glue::Trigger").values()
+    }
+
+
+def test_new_raw_files_start_the_job_through_a_batched_workflow_then_the_crawler(dev, prod):
+    (workflow_id, workflow) = _one(dev, "AWS::Glue::Workflow")
+    assert workflow["Properties"]["Name"] == "mlp-dev-lake-etl"
+    job_id = _one(dev, "AWS::Glue::Job")[0]
+    crawler_id = _one(dev, "AWS::Glue::Crawler", "Curated")[0]
+    triggers = _triggers(dev)
+    assert set(triggers) == {"EVENT", "CONDITIONAL"}, "dev has no schedule"
+    assert all(t["WorkflowName"] == {"Ref": workflow_id} for t in triggers.values())
+    assert triggers["EVENT"]["Actions"] == [{"JobName": {"Ref": job_id}}]
+    assert triggers["EVENT"]["EventBatchingCondition"] == {"BatchSize": 100, "BatchWindow": 900}
+    condition = triggers["CONDITIONAL"]["Predicate"]["Conditions"]
+    assert condition == [{"JobName": {"Ref": job_id}, "LogicalOperator": "EQUALS", "State": "SUCCEEDED"}]
+    assert triggers["CONDITIONAL"]["Actions"] == [{"CrawlerName": {"Ref": crawler_id}}]
+    assert _triggers(prod)["SCHEDULED"]["Schedule"] == "cron(0 2 * * ? *)"
+
+
+def test_new_data_rule_matches_the_raw_prefix_and_has_retries_and_a_dead_letter_queue(dev):
+    (_, rule) = _one(dev, "AWS::Events::Rule")
+    raw_id = _zone_buckets(dev)["Raw"][0]
+    assert rule["Properties"]["EventPattern"] == {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": [{"Ref": raw_id}]}, "object": {"key": [{"prefix": "transactions/"}]}},
+    }
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"]["Fn::Join"][1][-1] == ":workflow/mlp-dev-lake-etl"
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 3600}
+    queue_id = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    queue = dev.templates[STACK]["Resources"][queue_id]
+    assert "KmsMasterKeyId" in queue["Properties"] and queue["DeletionPolicy"] == "Retain"
+    role = dev.templates[STACK]["Resources"][target["RoleArn"]["Fn::GetAtt"][0]]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "events.amazonaws.com"
+    }
 
 
 def test_job_arguments_are_what_the_script_accepts(dev):

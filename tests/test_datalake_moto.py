@@ -49,6 +49,7 @@ def lake(dev, prod):
                 ],
                 "crawlers": glue.get_crawlers()["Crawlers"],
                 "jobs": glue.get_jobs()["Jobs"],
+                "triggers": [glue.get_trigger(Name=i)["Trigger"] for i in created["AWS::Glue::Trigger"]],
             }
     return states
 
@@ -119,3 +120,16 @@ def test_glue_catalog_crawlers_and_job_read_back_as_configured(lake):
     (job,) = lake["dev"]["jobs"]
     assert job["DefaultArguments"]["--job-bookmark-option"] == "job-bookmark-enable"
     assert job["Connections"] == {"Connections": ["mlp-dev-lake-vpc"]}
+
+
+def test_workflow_runs_the_job_on_new_data_and_then_the_crawler(lake):
+    triggers = {t["Type"]: t for t in lake["dev"]["triggers"]}
+    assert set(triggers) == {"EVENT", "CONDITIONAL"}
+    assert all(t["WorkflowName"] == "mlp-dev-lake-etl" for t in triggers.values())
+    (job,) = lake["dev"]["jobs"]
+    assert triggers["EVENT"]["Actions"] == [{"JobName": job["Name"]}]
+    assert triggers["EVENT"]["EventBatchingCondition"] == {"BatchSize": 100, "BatchWindow": 900}
+    (condition,) = triggers["CONDITIONAL"]["Predicate"]["Conditions"]
+    assert (condition["JobName"], condition["State"]) == (job["Name"], "SUCCEEDED")
+    (crawl,) = triggers["CONDITIONAL"]["Actions"]
+    assert "CuratedCrawler" in crawl["CrawlerName"]
