@@ -126,13 +126,12 @@ class LakeGovernance(Construct):
         self.settings.apply_removal_policy(retention(config))
 
         # Lake Formation reads and writes registered locations with this role, not the
-        # service-linked one, so the KMS key it needs is granted here, visibly.
+        # service-linked one, so the KMS key it needs is granted here, visibly. The trust is the
+        # one Lake Formation documents; it names no source-account condition for this role.
         self.location_role = iam.Role(
             self,
             "LocationRole",
-            assumed_by=iam.ServicePrincipal("lakeformation.amazonaws.com").with_conditions(
-                {"StringEquals": {"aws:SourceAccount": stack.account}}
-            ),
+            assumed_by=iam.ServicePrincipal("lakeformation.amazonaws.com"),
             description="Lake Formation credential vending for the data lake zones",
         )
         self.locations: dict[str, lf.CfnResource] = {}
@@ -177,8 +176,8 @@ class LakeGovernance(Construct):
         self.sensitivity_tag = f"{config.prefix}:sensitivity"
         self.tags: dict[str, lf.CfnTag] = {}
         for tag_key, values in ((self.zone_tag, list(ZONES)), (self.sensitivity_tag, [GENERAL, SENSITIVE])):
-            tag = lf.CfnTag(self, tag_key.split(":")[1].capitalize() + "Tag", tag_key=tag_key, tag_values=values)
-            tag.add_property_override("CatalogId", self.catalog_id)
+            construct_id = tag_key.split(":")[1].capitalize() + "Tag"
+            tag = lf.CfnTag(self, construct_id, catalog_id=self.catalog_id, tag_key=tag_key, tag_values=values)
             self.after_settings(tag)
             self.tags[tag_key] = tag
 
@@ -664,6 +663,14 @@ class GlueJobs(Construct):
         )
         self.job_role.add_to_policy(
             iam.PolicyStatement(actions=["s3:PutObject", "s3:DeleteObject"], resources=[curated_objects])
+        )
+        # `--enable-metrics`: job metrics go to the Glue namespace only; PutMetricData has no resource ARN.
+        self.job_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
+            )
         )
         self.job_role.add_to_policy(
             iam.PolicyStatement(
