@@ -16,13 +16,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lakeformation as lf
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as assets
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
 from infra.buckets import AccessLogsBucket, EncryptedBucket, lifecycle_rules
-from infra.compliance import AWS_SOLUTIONS, SERVERLESS, acknowledge, acknowledge_wildcards, in_hipaa_nist_pci
+from infra.compliance import acknowledge, acknowledge_wildcards, in_hipaa_nist_pci
 from infra.config import PARTITION_COLUMN, ZONES, DataLakeConfig, PlatformConfig
 from infra.quality import ruleset
+from infra.queues import DeadLetterQueue
 from stacks.base import PlatformStack, retention
 
 # `key.grant_encrypt_decrypt` grants these action families; cdk-nag reports each wildcard.
@@ -530,6 +530,27 @@ class GlueJobs(Construct):
             )
             return role
 
+        def curated_writer(name: str, role: iam.Role) -> list[lf.CfnPrincipalPermissions]:
+            """Lake Formation rights to add partitions to the curated table: its location and the table."""
+            return [
+                gov.grant(
+                    self,
+                    f"{name}Location",
+                    principal=role.role_arn,
+                    resource=gov.location(buckets.zones["curated"]),
+                    permissions=["DATA_LOCATION_ACCESS"],
+                    after=[gov.locations["curated"]],
+                ),
+                gov.grant(
+                    self,
+                    f"{name}Table",
+                    principal=role.role_arn,
+                    resource=gov.table(curated_db, dataset.name),
+                    permissions=["SELECT", "INSERT", "ALTER", "DESCRIBE"],
+                    after=[catalog.table],
+                ),
+            ]
+
         # Raw crawler: discovers the raw files' schema into the raw database, with Lake Formation
         # credentials for the raw location and nothing else.
         raw_db, curated_db = catalog.names["raw"], catalog.names["curated"]
@@ -598,24 +619,7 @@ class GlueJobs(Construct):
             database=curated_db,
             catalog_actions=[*read_catalog, *write_partitions],
         )
-        curated_grants = [
-            gov.grant(
-                self,
-                "CuratedCrawlerLocation",
-                principal=self.curated_crawler_role.role_arn,
-                resource=gov.location(buckets.zones["curated"]),
-                permissions=["DATA_LOCATION_ACCESS"],
-                after=[gov.locations["curated"]],
-            ),
-            gov.grant(
-                self,
-                "CuratedCrawlerTable",
-                principal=self.curated_crawler_role.role_arn,
-                resource=gov.table(curated_db, dataset.name),
-                permissions=["SELECT", "INSERT", "ALTER", "DESCRIBE"],
-                after=[catalog.table],
-            ),
-        ]
+        curated_grants = curated_writer("CuratedCrawler", self.curated_crawler_role)
         self.curated_crawler = glue.CfnCrawler(
             self,
             "CuratedCrawler",
@@ -679,24 +683,7 @@ class GlueJobs(Construct):
                 conditions={"StringLike": {"s3:prefix": [f"{dataset.name}/*", dataset.name]}},
             )
         )
-        job_grants = [
-            gov.grant(
-                self,
-                "EtlJobLocation",
-                principal=self.job_role.role_arn,
-                resource=gov.location(buckets.zones["curated"]),
-                permissions=["DATA_LOCATION_ACCESS"],
-                after=[gov.locations["curated"]],
-            ),
-            gov.grant(
-                self,
-                "EtlJobTable",
-                principal=self.job_role.role_arn,
-                resource=gov.table(curated_db, dataset.name),
-                permissions=["SELECT", "INSERT", "ALTER", "DESCRIBE"],
-                after=[catalog.table],
-            ),
-        ]
+        job_grants = curated_writer("EtlJob", self.job_role)
         etl = lake.etl
         self.job = glue.CfnJob(
             self,
@@ -825,20 +812,8 @@ class EtlWorkflow(Construct):
         )
         role.add_to_policy(iam.PolicyStatement(actions=["glue:notifyEvent"], resources=[workflow_arn]))
         acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
-        self.dead_letters = sqs.Queue(
-            self,
-            "UndeliveredEvents",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=queue_key,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-            removal_policy=retention(config),
-        )
-        acknowledge(
-            self.dead_letters,
-            "This queue is itself the dead-letter queue of the new-data rule; a queue behind it "
-            "would never be read either.",
-            [f"{AWS_SOLUTIONS}::AwsSolutions-SQS3", f"{SERVERLESS}::Serverless-SQSRedrivePolicy"],
+        self.dead_letters = DeadLetterQueue(
+            self, "UndeliveredEvents", config=config, key=queue_key, source="the new-data rule"
         )
         self.rule = events.CfnRule(
             self,

@@ -10,14 +10,14 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.buckets import AccessLogsBucket, EncryptedBucket
-from infra.compliance import AWS_SOLUTIONS, SERVERLESS, acknowledge, in_hipaa_nist_pci
+from infra.compliance import acknowledge, in_hipaa_nist_pci
 from infra.config import PlatformConfig
 from infra.guardrails import SageMakerGuardrailPolicy
 from infra.naming import generated_bucket_prefix
+from infra.queues import DeadLetterQueue
 from stacks.base import PlatformStack, log_retention, retention
 
 
@@ -181,20 +181,8 @@ class AlertTopic(Construct):
         # Alerts SNS could not deliver (e.g. a bounced address) land here instead of vanishing.
         self.dead_letters = None
         if config.security.alert_emails:
-            self.dead_letters = sqs.Queue(
-                self,
-                "UndeliveredAlerts",
-                encryption=sqs.QueueEncryption.KMS,
-                encryption_master_key=key,
-                enforce_ssl=True,
-                retention_period=cdk.Duration.days(14),
-                removal_policy=retention(config),
-            )
-            acknowledge(
-                self.dead_letters,
-                "This queue is itself the dead-letter queue of the alert subscriptions; a queue "
-                "behind it would never be read either.",
-                [f"{AWS_SOLUTIONS}::AwsSolutions-SQS3", f"{SERVERLESS}::Serverless-SQSRedrivePolicy"],
+            self.dead_letters = DeadLetterQueue(
+                self, "UndeliveredAlerts", config=config, key=key, source="the alert subscriptions"
             )
         for email in config.security.alert_emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email, dead_letter_queue=self.dead_letters))

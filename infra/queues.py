@@ -1,0 +1,34 @@
+"""Dead-letter queues: where undeliverable messages and events wait, encrypted and retained."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.compliance import AWS_SOLUTIONS, SERVERLESS, acknowledge
+from infra.config import PlatformConfig
+
+
+class DeadLetterQueue(sqs.Queue):
+    """A KMS-encrypted, TLS-only queue that keeps what `source` could not deliver for 14 days."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: PlatformConfig, key: kms.IKey, source: str
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+            # Undelivered messages are data someone must still look at.
+            removal_policy=cdk.RemovalPolicy.DESTROY if config.destroy_data_on_delete else cdk.RemovalPolicy.RETAIN,
+        )
+        acknowledge(
+            self,
+            f"This queue is itself the dead-letter queue of {source}; a queue behind it would never be read either.",
+            [f"{AWS_SOLUTIONS}::AwsSolutions-SQS3", f"{SERVERLESS}::Serverless-SQSRedrivePolicy"],
+        )
