@@ -159,7 +159,8 @@ class LakeGovernance(Construct):
                 hybrid_access_enabled=False,
             )
             self.after_settings(location)
-            location.node.add_dependency(self.location_role)
+            # The role's S3 and KMS permissions exist before Lake Formation first uses it.
+            location.node.add_dependency(self.location_role.node.find_child("DefaultPolicy"))
             self.locations[zone] = location
         acknowledge_wildcards(
             self.location_role,
