@@ -18,7 +18,7 @@ export CDK_DISABLE_VERSION_CHECK := true
 export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: setup synth test lint format bench clean
+.PHONY: setup synth test lint format bench review clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -50,6 +50,13 @@ format: setup
 
 bench: setup
 	$(BIN)/python benchmarks/synth.py
+
+# What a change does to the cloud: `make review BASE=origin/main [ENV=all] [OUT=review.md]`.
+# Exits 1 when a stateful resource would be replaced or removed, unless ALLOW_STATEFUL_REPLACEMENT=1.
+review: setup
+	@test -n "$(BASE)" || { echo "review: set BASE, e.g. make review BASE=origin/main" >&2; exit 2; }
+	$(BIN)/python -m infra.review --base "$(BASE)" --env "$(ENV)" $(if $(OUT),--out "$(OUT)") \
+		$(if $(filter 1 true yes,$(ALLOW_STATEFUL_REPLACEMENT)),--allow-stateful-replacement)
 
 clean:
 	rm -rf cdk.out .pytest_cache

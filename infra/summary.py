@@ -1,35 +1,36 @@
-"""Prints a one-screen summary of a synthesized cloud assembly: stacks and resource counts."""
+"""Prints a one-screen summary of a synthesized cloud assembly: stacks, resource counts and estimated cost."""
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 from pathlib import Path
 
+from infra import assembly, cost
 
-def summarize(outdir: Path) -> list[tuple[str, str, int, Counter]]:
-    """(artifact id, stack name, resource count, count per type) for every stack in the assembly."""
-    manifest = json.loads((outdir / "manifest.json").read_text())
+
+def summarize(outdir: Path) -> list[tuple[str, int, Counter]]:
+    """(stack name, resource count, count per type) for every stack in the assembly."""
     rows = []
-    for artifact_id, artifact in manifest.get("artifacts", {}).items():
-        if artifact.get("type") != "aws:cloudformation:stack":
-            continue
-        template = json.loads((outdir / artifact["properties"]["templateFile"]).read_text())
-        types = Counter(r["Type"] for r in template.get("Resources", {}).values())
-        name = artifact.get("properties", {}).get("stackName", artifact_id)
-        rows.append((artifact_id, name, sum(types.values()), types))
+    for name, stack in assembly.load(outdir).stacks.items():
+        types = Counter(r["Type"] for r in stack.resources.values())
+        rows.append((name, sum(types.values()), types))
     return rows
 
 
 def main(argv: list[str]) -> int:
     outdir = Path(argv[1] if len(argv) > 1 else "cdk.out")
     rows = summarize(outdir)
-    width = max((len(name) for _, name, _, _ in rows), default=5)
+    width = max((len(name) for name, _, _ in rows), default=5)
     print(f"\n{'stack':<{width}}  resources")
-    for _, name, count, _ in rows:
+    for name, count, _ in rows:
         print(f"{name:<{width}}  {count:>9}")
-    print(f"{'total':<{width}}  {sum(r[2] for r in rows):>9}")
+    print(f"{'total':<{width}}  {sum(r[1] for r in rows):>9}")
+    lines = cost.estimate({name: stack.template for name, stack in assembly.load(outdir).stacks.items()})
+    print(f"\nestimated cost ({cost.PRICE_REGION} list prices; usage-based charges not included)")
+    for row in cost.format_lines(lines):
+        print(f"  {row}")
+    print(f"  monthly total: ${cost.monthly_total(lines):,.2f}")
     return 0
 
 

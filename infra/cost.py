@@ -1,0 +1,155 @@
+"""Estimated monthly cost of a synthesized app, line by line, from unit prices with their dates and sources."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from infra import instances
+
+HOURS_PER_MONTH = 730  # AWS's own convention in its pricing examples
+PRICE_REGION = instances.PRICE_REGION
+
+
+@dataclass(frozen=True)
+class UnitPrice:
+    """A list price in PRICE_REGION, where it was read and when."""
+
+    usd: float
+    unit: str
+    url: str
+    as_of: str  # ISO date
+
+
+# AWS pricing pages render their tables in the browser; these are the us-east-1 list prices as
+# quoted on those pages' static text or by the AWS Price List API, read on the date given.
+_AS_OF = "2026-11-25"
+PRICES: dict[str, UnitPrice] = {
+    "interface_endpoint": UnitPrice(0.01, "endpoint-AZ-hour", "https://aws.amazon.com/privatelink/pricing/", _AS_OF),
+    "nat_gateway": UnitPrice(0.045, "NAT gateway-hour", "https://aws.amazon.com/vpc/pricing/", _AS_OF),
+    "kms_key": UnitPrice(1.00, "customer managed key-month", "https://aws.amazon.com/kms/pricing/", _AS_OF),
+    "glue_dpu_hour": UnitPrice(0.44, "DPU-hour", "https://aws.amazon.com/glue/pricing/", _AS_OF),
+    "athena_tb": UnitPrice(5.00, "TB scanned", "https://aws.amazon.com/athena/pricing/", _AS_OF),
+}
+
+# DPUs per Glue worker type.
+GLUE_WORKER_DPU = {"G.025X": 0.25, "G.1X": 1, "G.2X": 2, "G.4X": 4, "G.8X": 8}
+# A crawler run is billed for at least 10 minutes.
+CRAWLER_MINIMUM_HOURS = 10 / 60
+
+
+@dataclass(frozen=True)
+class Line:
+    """One priced line: what, how many, at which price; monthly lines add up, per-use lines do not."""
+
+    stack: str
+    item: str
+    quantity: float
+    price: str  # key of PRICES, or "sagemaker:<instance type>"
+    usd: float
+    monthly: bool = True
+
+    @property
+    def unit_price(self) -> UnitPrice:
+        if self.price.startswith("sagemaker:"):
+            instance = instances.get(self.price.split(":", 1)[1])
+            source = instance.price_source
+            assert instance.price_usd_per_hour is not None and source is not None
+            return UnitPrice(instance.price_usd_per_hour, "instance-hour", source.url, source.as_of)
+        return PRICES[self.price]
+
+
+def _of_type(template: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [r.get("Properties", {}) for r in template.get("Resources", {}).values() if r["Type"] == kind]
+
+
+def _list_length(value: Any) -> int:
+    # A list of subnet ids, possibly behind intrinsics that CDK always renders as lists.
+    return len(value) if isinstance(value, list) else 1
+
+
+def stack_lines(stack: str, template: dict[str, Any]) -> list[Line]:
+    """The priced lines of one stack's template."""
+    lines: list[Line] = []
+    endpoint_azs = sum(
+        _list_length(e.get("SubnetIds", []))
+        for e in _of_type(template, "AWS::EC2::VPCEndpoint")
+        if e.get("VpcEndpointType") == "Interface"
+    )
+    if endpoint_azs:
+        lines.append(
+            _hourly(stack, "VPC interface endpoints (per endpoint per AZ)", endpoint_azs, "interface_endpoint")
+        )
+    nats = len(_of_type(template, "AWS::EC2::NatGateway"))
+    if nats:
+        lines.append(_hourly(stack, "NAT gateways", nats, "nat_gateway"))
+    keys = len(_of_type(template, "AWS::KMS::Key"))
+    if keys:
+        lines.append(Line(stack, "KMS customer managed keys", keys, "kms_key", keys * PRICES["kms_key"].usd))
+    for config in _of_type(template, "AWS::SageMaker::EndpointConfig"):
+        for variant in config.get("ProductionVariants", []):
+            instance_type = variant.get("InstanceType")
+            if not isinstance(instance_type, str) or instances.get(instance_type).price_usd_per_hour is None:
+                continue
+            count = variant.get("InitialInstanceCount", 1)
+            lines.append(
+                _hourly(stack, f"SageMaker endpoint {instance_type} x{count}", count, f"sagemaker:{instance_type}")
+            )
+    dpu_hour = PRICES["glue_dpu_hour"].usd
+    for job in _of_type(template, "AWS::Glue::Job"):
+        dpus = GLUE_WORKER_DPU.get(job.get("WorkerType", "G.1X"), 1) * job.get("NumberOfWorkers", 2)
+        hours = job.get("Timeout", 2880) / 60
+        item = f"Glue job run, {dpus:g} DPU up to its {hours:g} h timeout (at most)"
+        lines.append(Line(stack, item, dpus * hours, "glue_dpu_hour", dpus * hours * dpu_hour, monthly=False))
+    for _ in _of_type(template, "AWS::Glue::Crawler"):
+        lines.append(
+            Line(stack, "Glue crawler run, 10-minute minimum (at least)", CRAWLER_MINIMUM_HOURS, "glue_dpu_hour",
+                 CRAWLER_MINIMUM_HOURS * dpu_hour, monthly=False)
+        )  # fmt: skip
+    for workgroup in _of_type(template, "AWS::Athena::WorkGroup"):
+        cutoff = workgroup.get("WorkGroupConfiguration", {}).get("BytesScannedCutoffPerQuery")
+        if cutoff:
+            tb = cutoff / 1024**4
+            lines.append(Line(stack, "Athena query at the bytes-scanned cutoff (at most)", tb, "athena_tb",
+                              tb * PRICES["athena_tb"].usd, monthly=False))  # fmt: skip
+    return lines
+
+
+def _hourly(stack: str, item: str, quantity: float, price: str) -> Line:
+    unit = PRICES[price].usd if price in PRICES else instances.get(price.split(":", 1)[1]).price_usd_per_hour
+    assert unit is not None
+    return Line(stack, item, quantity, price, quantity * unit * HOURS_PER_MONTH)
+
+
+def estimate(templates: dict[str, dict[str, Any]]) -> list[Line]:
+    """Priced lines of every stack, in stack order."""
+    return [line for stack, template in templates.items() for line in stack_lines(stack, template)]
+
+
+def monthly_total(lines: Iterable[Line]) -> float:
+    return round(sum(line.usd for line in lines if line.monthly), 2)
+
+
+def format_lines(lines: list[Line]) -> list[str]:
+    """Plain-text table rows for the synth summary."""
+    rows = []
+    for line in lines:
+        price = line.unit_price
+        when = "/month" if line.monthly else " per use"
+        rows.append(
+            f"{line.stack:<20} {line.item:<58} {line.quantity:>8.3g} x ${price.usd:g}/{price.unit}"
+            f" = ${line.usd:,.2f}{when}  ({price.as_of})"
+        )
+    return rows
+
+
+def sources(lines: Iterable[Line]) -> list[str]:
+    """Each price used, once: unit, date and URL."""
+    seen = {}
+    for line in lines:
+        price = line.unit_price
+        seen[line.price] = (
+            f"{line.price}: ${price.usd:g} per {price.unit}, {PRICE_REGION}, as of {price.as_of}: {price.url}"
+        )
+    return [seen[key] for key in sorted(seen)]

@@ -1,0 +1,68 @@
+"""The cost model on the shipped configs, against figures computed by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra import cost
+from tests.helpers import sandbox_config
+
+# 730 hours a month; interface endpoints $0.01 per endpoint per AZ-hour, 16 endpoints;
+# NAT gateway $0.045 an hour; KMS $1 a key-month, 3 keys.
+EXPECTED = {
+    "dev": 16 * 1 * 730 * 0.01 + 3 * 1.0,  # 116.80 + 3.00
+    "prod": 16 * 3 * 730 * 0.01 + 3 * 1.0,  # 350.40 + 3.00
+    "sandbox": 16 * 2 * 730 * 0.01 + 1 * 730 * 0.045 + 3 * 1.0,  # 233.60 + 32.85 + 3.00
+}
+
+
+def _lines(synthesized) -> list[cost.Line]:
+    stacks = {stack.stack_name: synthesized.templates[stack.node.id] for stack in synthesized.platform.stacks}
+    return cost.estimate(stacks)
+
+
+@pytest.mark.parametrize("env", ["dev", "prod", "sandbox"])
+def test_monthly_total_matches_the_hand_computed_figure(synth, env):
+    lines = _lines(synth(sandbox_config() if env == "sandbox" else env))
+    assert cost.monthly_total(lines) == pytest.approx(EXPECTED[env], abs=0.005)
+
+
+def test_each_line_names_its_quantity_and_price(dev, prod):
+    lines = {line.item: line for line in _lines(prod)}
+    endpoints = lines["VPC interface endpoints (per endpoint per AZ)"]
+    assert (endpoints.quantity, endpoints.price, endpoints.monthly) == (48, "interface_endpoint", True)
+    job = next(line for line in lines.values() if line.item.startswith("Glue job run"))
+    # prod: 4 G.2X workers = 8 DPU, 120-minute timeout: 16 DPU-hours at most per run.
+    assert (job.quantity, job.monthly) == (16, False) and job.usd == pytest.approx(16 * 0.44)
+    assert "NAT gateways" not in {line.item for line in _lines(dev)}
+
+
+def test_per_use_lines_stay_out_of_the_monthly_total(dev):
+    lines = _lines(dev)
+    assert any(not line.monthly for line in lines)
+    assert cost.monthly_total(lines) == round(sum(line.usd for line in lines if line.monthly), 2)
+
+
+def test_every_price_is_dated_and_sourced(prod):
+    for line in _lines(prod):
+        price = line.unit_price
+        assert price.url.startswith("https://") and len(price.as_of) == 10
+    rows = cost.format_lines(_lines(prod))
+    assert any("$350.40/month" in row for row in rows)
+    assert all(source.count("as of") == 1 for source in cost.sources(_lines(prod)))
+
+
+def test_sagemaker_endpoints_are_priced_from_the_instance_catalog():
+    template = {
+        "Resources": {
+            "Config": {
+                "Type": "AWS::SageMaker::EndpointConfig",
+                "Properties": {"ProductionVariants": [{"InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 2}]},
+            }
+        }
+    }
+    (line,) = cost.stack_lines("serving", template)
+    from infra import instances
+
+    hourly = instances.get("ml.g5.xlarge").price_usd_per_hour
+    assert line.usd == pytest.approx(2 * hourly * 730) and line.unit_price.unit == "instance-hour"
