@@ -18,7 +18,7 @@ export CDK_DISABLE_VERSION_CHECK := true
 export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: setup synth test lint format bench review clean
+.PHONY: setup synth test lint format bench review diagram clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -57,6 +57,10 @@ review: setup
 	@test -n "$(BASE)" || { echo "review: set BASE, e.g. make review BASE=origin/main" >&2; exit 2; }
 	$(BIN)/python -m infra.review --base "$(BASE)" --env "$(ENV)" $(if $(OUT),--out "$(OUT)") \
 		$(if $(filter 1 true yes,$(ALLOW_STATEFUL_REPLACEMENT)),--allow-stateful-replacement)
+
+# The synthesized app as a picture (WebAssembly Graphviz from node_modules; no system packages).
+diagram: synth
+	$(BIN)/python -m infra.diagram cdk.out docs/architecture.svg
 
 clean:
 	rm -rf cdk.out .pytest_cache
