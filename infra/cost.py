@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -89,13 +90,15 @@ def stack_lines(stack: str, template: dict[str, Any]) -> list[Line]:
         lines.append(Line(stack, "KMS customer managed keys", keys, "kms_key", keys * PRICES["kms_key"].usd))
     for config in _of_type(template, "AWS::SageMaker::EndpointConfig"):
         for variant in config.get("ProductionVariants", []):
-            instance_type = variant.get("InstanceType")
-            if not isinstance(instance_type, str) or instances.get(instance_type).price_usd_per_hour is None:
-                continue
-            count = variant.get("InitialInstanceCount", 1)
-            lines.append(
-                _hourly(stack, f"SageMaker endpoint {instance_type} x{count}", count, f"sagemaker:{instance_type}")
-            )
+            instance_type, count = variant.get("InstanceType"), variant.get("InitialInstanceCount", 1)
+            item = f"SageMaker endpoint {instance_type} x{count}"
+            line = _instance_hours(stack, item, instance_type, count, HOURS_PER_MONTH, 1)
+            if line is not None:
+                lines.append(Line(stack, item, line.quantity, line.price, line.usd, monthly=True))
+    for pipeline in _of_type(template, "AWS::SageMaker::Pipeline"):
+        lines += _pipeline_lines(stack, pipeline)
+    for schedule in _of_type(template, "AWS::SageMaker::MonitoringSchedule"):
+        lines += _monitoring_lines(stack, schedule, template)
     dpu_hour = PRICES["glue_dpu_hour"].usd
     for job in _of_type(template, "AWS::Glue::Job"):
         dpus = GLUE_WORKER_DPU.get(job.get("WorkerType", "G.1X"), 1) * job.get("NumberOfWorkers", 2)
@@ -116,10 +119,100 @@ def stack_lines(stack: str, template: dict[str, Any]) -> list[Line]:
     return lines
 
 
+def _instance_hours(stack: str, item: str, instance_type: Any, count: Any, hours: float, runs: float) -> Line | None:
+    """`runs` x `count` instances of `instance_type` for `hours`, or None when it cannot be priced."""
+    if not isinstance(instance_type, str) or not isinstance(count, int):
+        return None  # a pipeline parameter or a token: decided at run time
+    try:
+        hourly = instances.get(instance_type).price_usd_per_hour
+    except instances.UnknownInstanceType:
+        return None
+    if hourly is None:
+        return None
+    quantity = runs * count * hours
+    return Line(stack, item, quantity, f"sagemaker:{instance_type}", quantity * hourly, monthly=runs != 1)
+
+
+def _definition(pipeline: dict[str, Any]) -> dict[str, Any]:
+    body = pipeline.get("PipelineDefinition", {}).get("PipelineDefinitionBody")
+    if isinstance(body, dict) and "Fn::Sub" in body:  # placeholders substituted at deploy time
+        body = body["Fn::Sub"] if isinstance(body["Fn::Sub"], str) else body["Fn::Sub"][0]
+    return json.loads(body) if isinstance(body, str) else {}
+
+
+def _pipeline_lines(stack: str, pipeline: dict[str, Any]) -> list[Line]:
+    """Each training, tuning and processing step at its instance type and maximum runtime, per run."""
+    lines = []
+    for step in _definition(pipeline).get("Steps", []):
+        args, kind, name = step.get("Arguments", {}), step.get("Type"), step.get("Name", "?")
+        if kind == "Training":
+            resources, runs = args.get("ResourceConfig", {}), 1
+            seconds = args.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400)
+        elif kind == "Tuning":
+            definition = args.get("TrainingJobDefinition", {})
+            resources = definition.get("ResourceConfig", {})
+            seconds = definition.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400)
+            runs = (
+                args.get("HyperParameterTuningJobConfig", {})
+                .get("ResourceLimits", {})
+                .get("MaxNumberOfTrainingJobs", 1)
+            )
+        elif kind == "Processing":
+            resources, runs = args.get("ProcessingResources", {}).get("ClusterConfig", {}), 1
+            seconds = args.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400)
+        else:
+            continue
+        item = f"pipeline step {name} ({kind.lower()}), up to its max runtime per pipeline run"
+        line = _instance_hours(
+            stack, item, resources.get("InstanceType"), resources.get("InstanceCount"), seconds / 3600, 1
+        )
+        if line is not None:
+            lines.append(Line(stack, item, line.quantity * runs, line.price, line.usd * runs, monthly=False))
+    return lines
+
+
+def runs_per_month(expression: str) -> float:
+    """Runs a month of a SageMaker monitoring schedule (`cron(m h ? * * *)` forms it accepts)."""
+    fields = expression.removeprefix("cron(").removesuffix(")").split()
+    hours = fields[1] if len(fields) > 1 else "0"
+    if hours == "*":
+        per_day = 24.0
+    elif "/" in hours:
+        per_day = 24 / int(hours.split("/")[1])
+    else:
+        per_day = float(len(hours.split(",")))
+    return per_day * HOURS_PER_MONTH / 24
+
+
+def _monitoring_lines(stack: str, schedule: dict[str, Any], template: dict[str, Any]) -> list[Line]:
+    """A monitoring schedule: its job's instances for the job's max runtime, every scheduled run."""
+    config = schedule.get("MonitoringScheduleConfig", {})
+    expression = config.get("ScheduleConfig", {}).get("ScheduleExpression", "")
+    if not isinstance(expression, str) or not expression.startswith("cron("):
+        return []
+    job = config.get("MonitoringJobDefinition")
+    if job is None:  # a job definition resource, referenced by name
+        name = config.get("MonitoringJobDefinitionName")
+        definitions = [
+            r.get("Properties", {})
+            for logical_id, r in template.get("Resources", {}).items()
+            if r["Type"].endswith("JobDefinition")
+            and name
+            in ({"Fn::GetAtt": [logical_id, "JobDefinitionName"]}, r.get("Properties", {}).get("JobDefinitionName"))
+        ]
+        if not definitions:
+            return []
+        job = definitions[0]
+    cluster = job.get("JobResources", job.get("MonitoringResources", {})).get("ClusterConfig", {})
+    seconds = job.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 3600)
+    runs = runs_per_month(expression)
+    item = f"monitoring schedule, {runs:g} runs a month up to the job's max runtime (at most)"
+    line = _instance_hours(stack, item, cluster.get("InstanceType"), cluster.get("InstanceCount"), seconds / 3600, runs)
+    return [Line(stack, item, line.quantity, line.price, line.usd, monthly=True)] if line else []
+
+
 def _hourly(stack: str, item: str, quantity: float, price: str) -> Line:
-    unit = PRICES[price].usd if price in PRICES else instances.get(price.split(":", 1)[1]).price_usd_per_hour
-    assert unit is not None
-    return Line(stack, item, quantity, price, quantity * unit * HOURS_PER_MONTH)
+    return Line(stack, item, quantity, price, quantity * PRICES[price].usd * HOURS_PER_MONTH)
 
 
 def estimate(templates: dict[str, dict[str, Any]]) -> list[Line]:

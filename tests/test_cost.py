@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from infra import cost
@@ -66,3 +68,96 @@ def test_sagemaker_endpoints_are_priced_from_the_instance_catalog():
 
     hourly = instances.get("ml.g5.xlarge").price_usd_per_hour
     assert line.usd == pytest.approx(2 * hourly * 730) and line.unit_price.unit == "instance-hour"
+
+
+G5, M5 = 1.4084, 0.23  # catalog prices of ml.g5.xlarge and ml.m5.xlarge, USD per hour
+
+
+def _pipeline_template(steps: list[dict]) -> dict:
+    body = json.dumps({"Version": "2020-12-01", "Steps": steps})
+    return {
+        "Resources": {
+            "Pipeline": {
+                "Type": "AWS::SageMaker::Pipeline",
+                # Deploy-time values are substituted by CloudFormation: the body is an Fn::Sub template.
+                "Properties": {"PipelineDefinition": {"PipelineDefinitionBody": {"Fn::Sub": [body, {}]}}},
+            }
+        }
+    }
+
+
+def test_pipeline_steps_are_priced_per_run_at_their_max_runtime():
+    steps = [
+        {
+            "Name": "Preprocess",
+            "Type": "Processing",
+            "Arguments": {
+                "ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1}},
+                "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+            },
+        },
+        {
+            "Name": "Train",
+            "Type": "Training",
+            "Arguments": {
+                "ResourceConfig": {"InstanceType": "ml.g5.xlarge", "InstanceCount": 2},
+                "StoppingCondition": {"MaxRuntimeInSeconds": 7200},
+            },
+        },
+        {
+            "Name": "Tune",
+            "Type": "Tuning",
+            "Arguments": {
+                "HyperParameterTuningJobConfig": {"ResourceLimits": {"MaxNumberOfTrainingJobs": 10}},
+                "TrainingJobDefinition": {
+                    "ResourceConfig": {"InstanceType": "ml.g5.xlarge", "InstanceCount": 1},
+                    "StoppingCondition": {"MaxRuntimeInSeconds": 1800},
+                },
+            },
+        },
+        {
+            "Name": "Parameterized",
+            "Type": "Training",
+            "Arguments": {"ResourceConfig": {"InstanceType": {"Get": "Parameters.Instance"}, "InstanceCount": 1}},
+        },
+        {"Name": "Check", "Type": "Condition", "Arguments": {}},
+    ]
+    lines = {line.item.split(" (")[0]: line for line in cost.stack_lines("training", _pipeline_template(steps))}
+    assert set(lines) == {"pipeline step Preprocess", "pipeline step Train", "pipeline step Tune"}
+    assert lines["pipeline step Preprocess"].usd == pytest.approx(1 * 1 * M5)
+    assert lines["pipeline step Train"].usd == pytest.approx(2 * 2 * G5)  # 2 instances x 2 h
+    assert lines["pipeline step Tune"].usd == pytest.approx(10 * 0.5 * G5)  # 10 jobs x 0.5 h
+    assert not any(line.monthly for line in lines.values())
+
+
+@pytest.mark.parametrize(
+    ("expression", "runs"),
+    [("cron(0 * ? * * *)", 730), ("cron(0 0 ? * * *)", 730 / 24), ("cron(0 0/6 ? * * *)", 730 / 6)],
+)
+def test_monitoring_runs_a_month_from_the_schedule(expression, runs):
+    assert cost.runs_per_month(expression) == pytest.approx(runs)
+
+
+def test_monitoring_schedules_are_priced_every_run_from_their_job_definition():
+    template = {
+        "Resources": {
+            "Quality": {
+                "Type": "AWS::SageMaker::DataQualityJobDefinition",
+                "Properties": {
+                    "JobResources": {"ClusterConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1}},
+                    "StoppingCondition": {"MaxRuntimeInSeconds": 1800},
+                },
+            },
+            "Schedule": {
+                "Type": "AWS::SageMaker::MonitoringSchedule",
+                "Properties": {
+                    "MonitoringScheduleConfig": {
+                        "MonitoringJobDefinitionName": {"Fn::GetAtt": ["Quality", "JobDefinitionName"]},
+                        "ScheduleConfig": {"ScheduleExpression": "cron(0 * ? * * *)"},
+                    }
+                },
+            },
+        }
+    }
+    (line,) = cost.stack_lines("monitoring", template)
+    assert line.monthly and line.usd == pytest.approx(730 * 0.5 * M5)  # hourly runs of at most 30 minutes
