@@ -483,6 +483,201 @@ class DataLakeConfig(_Strict):
     _unique_admins = field_validator("admins")(_unique)
 
 
+# ---------------------------------------------------------------------------------------------
+# Training
+
+# What the evaluation step reports (pipelines/steps/evaluate.py METRICS) and the training script's
+# tunable hyperparameters and scraped metrics (pipelines/steps/train.py); tests keep them in sync.
+EVALUATION_METRICS = ("auc", "accuracy", "precision", "recall", "f1")
+TRAINING_HYPERPARAMETERS = {
+    "epochs": "integer",
+    "learning-rate": "continuous",
+    "l2": "continuous",
+    "batch-size": "integer",
+}
+TRAINING_METRICS = ("validation:auc", "validation:loss", "train:loss")
+MAX_TRAINING_MINUTES = 28 * 24 * 60  # SageMaker's MaxRuntimeInSeconds limit
+
+
+def _instance(role: str) -> Any:
+    """Validator: an instance type SageMaker accepts for `role` and the catalog knows."""
+
+    def check(value: str) -> str:
+        from infra import instances  # local import: reads botocore's SageMaker model on first use
+
+        try:
+            instances.validate(value, instances.Role(role))
+        except instances.InstanceTypeError as exc:
+            raise PydanticCustomError("instance", "{reason}", {"reason": str(exc)}) from None
+        return value
+
+    return AfterValidator(check)
+
+
+TrainingInstance = Annotated[str, _instance("training")]
+ProcessingInstance = Annotated[str, _instance("processing")]
+RealtimeInstance = Annotated[str, _instance("realtime")]
+
+
+class SpotConfig(_Strict):
+    """Managed spot training: cheaper, interruptible, resumed from checkpoints."""
+
+    enabled: bool = Field(default=False, **_allowed("true or false"))
+    max_wait_minutes: int | None = Field(
+        default=None, ge=1, le=MAX_TRAINING_MINUTES, **_allowed("minutes to wait for spot capacity plus run time")
+    )
+    checkpoints: bool = Field(
+        default=True, **_allowed("true or false (checkpoints in the artifacts bucket, resumed after an interruption)")
+    )
+
+
+class TuningRange(_Strict):
+    """The search range of one hyperparameter."""
+
+    min: float | None = Field(default=None, **_allowed("a number (continuous/integer parameters)"))
+    max: float | None = Field(default=None, **_allowed("a number at least min"))
+    values: list[str | int | float] | None = Field(
+        default=None, min_length=1, max_length=30, **_allowed("1 to 30 values (categorical)")
+    )
+    scaling: Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"] = Field(
+        default="Auto", **_allowed("Auto, Linear, Logarithmic or ReverseLogarithmic")
+    )
+
+    @model_validator(mode="after")
+    def _shape(self) -> TuningRange:
+        problems: list[tuple[str, Any, str]] = []
+        if self.values is None and (self.min is None or self.max is None):
+            problems.append(("min" if self.min is None else "max", None, "min and max, or values"))
+        if self.min is not None and self.max is not None and self.min > self.max:
+            problems.append(("max", self.max, f"at least min ({self.min:g})"))
+        if self.scaling == "Logarithmic" and self.min is not None and self.min <= 0:
+            problems.append(("min", self.min, "above 0 with Logarithmic scaling"))
+        _combination(problems)
+        return self
+
+
+class TuningConfig(_Strict):
+    """Hyperparameter tuning: a tuning step in place of the single training step."""
+
+    strategy: Literal["Bayesian", "Random", "Grid", "Hyperband"] = Field(
+        default="Bayesian", **_allowed("Bayesian, Random, Grid or Hyperband")
+    )
+    objective_metric: str = Field(
+        default="validation:auc", **_allowed("a metric the training script reports: " + ", ".join(TRAINING_METRICS))
+    )
+    objective: Literal["Maximize", "Minimize"] = Field(default="Maximize", **_allowed("Maximize or Minimize"))
+    max_jobs: int = Field(default=10, ge=1, le=500, **_allowed("1 to 500 training jobs"))
+    max_parallel_jobs: int = Field(default=2, ge=1, le=100, **_allowed("1 to 100 parallel jobs, at most max_jobs"))
+    early_stopping: Literal["Auto", "Off"] = Field(default="Auto", **_allowed("Auto or Off"))
+    ranges: dict[str, TuningRange] = Field(
+        min_length=1, **_allowed("ranges of the script's hyperparameters: " + ", ".join(TRAINING_HYPERPARAMETERS))
+    )
+
+    @model_validator(mode="after")
+    def _combinations(self) -> TuningConfig:
+        problems: list[tuple[str, Any, str]] = []
+        if self.objective_metric not in TRAINING_METRICS:
+            problems.append(("objective_metric", self.objective_metric, "one of " + ", ".join(TRAINING_METRICS)))
+        if self.max_parallel_jobs > self.max_jobs:
+            problems.append(("max_parallel_jobs", self.max_parallel_jobs, f"at most max_jobs ({self.max_jobs})"))
+        if self.strategy == "Hyperband" and self.early_stopping != "Off":
+            problems.append(("early_stopping", self.early_stopping, "Off with Hyperband (it stops jobs itself)"))
+        for name, spec in self.ranges.items():
+            if name not in TRAINING_HYPERPARAMETERS:
+                allowed = ", ".join(TRAINING_HYPERPARAMETERS)
+                problems.append((f"ranges.{name}", name, f"a hyperparameter of the training script: {allowed}"))
+            elif self.strategy == "Grid" and spec.values is None:
+                problems.append((f"ranges.{name}", "min/max", "values (Grid searches categorical values only)"))
+        _combination(problems)
+        return self
+
+
+class QualityGate(_Strict):
+    """The condition a model must meet on the test split to be registered."""
+
+    metric: str = Field(default="auc", **_allowed("a metric the evaluation produces: " + ", ".join(EVALUATION_METRICS)))
+    threshold: float = Field(default=0.7, ge=0, le=1, **_allowed("a number from 0 to 1"))
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        if value not in EVALUATION_METRICS:
+            raise PydanticCustomError("metric", "not produced by the evaluation")
+        return value
+
+
+class TrainingConfig(_Strict):
+    """The SageMaker pipeline: instances, spot, tuning, the quality gate and the model registry."""
+
+    target: str = Field(**_allowed("the dataset column the model predicts (int or boolean, 0/1)"))
+    features: list[str] = Field(
+        min_length=1, max_length=500, **_allowed("numeric, non-sensitive columns of the dataset used as model inputs")
+    )
+    instance_type: TrainingInstance = Field(
+        **_allowed("an ml.* type SageMaker accepts for training and the catalog knows (CPU, NVIDIA GPU or Trainium)")
+    )
+    instance_count: int = Field(default=1, ge=1, le=64, **_allowed("1 to 64 instances"))
+    volume_size_gb: int = Field(default=30, ge=1, le=16384, **_allowed("1 to 16384 GB"))
+    max_runtime_minutes: int = Field(default=120, ge=1, le=MAX_TRAINING_MINUTES, **_allowed("1 to 40320 minutes"))
+    processing_instance_type: ProcessingInstance = Field(
+        default="ml.m5.xlarge", **_allowed("an ml.* type SageMaker accepts for processing and the catalog knows")
+    )
+    hyperparameters: dict[str, int | float] = Field(
+        default_factory=dict,
+        **_allowed("values of the script's hyperparameters: " + ", ".join(TRAINING_HYPERPARAMETERS)),
+    )
+    spot: SpotConfig = Field(default_factory=SpotConfig)
+    tuning: TuningConfig | None = Field(default=None, **_allowed("a tuning section or null (a single training job)"))
+    quality_gate: QualityGate = Field(default_factory=QualityGate)
+    inference_instance_types: list[RealtimeInstance] = Field(
+        default_factory=lambda: ["ml.m5.large"],
+        min_length=1,
+        max_length=10,
+        **_allowed("instance types the registered model may be deployed on (real-time)"),
+    )
+
+    @model_validator(mode="after")
+    def _combinations(self) -> TrainingConfig:
+        from infra import instances  # local import, as in the instance validators
+
+        problems: list[tuple[str, Any, str]] = []
+        for name in self.hyperparameters:
+            if name not in TRAINING_HYPERPARAMETERS:
+                allowed = ", ".join(TRAINING_HYPERPARAMETERS)
+                problems.append(
+                    (f"hyperparameters.{name}", name, f"a hyperparameter of the training script: {allowed}")
+                )
+        if self.spot.enabled:
+            if not self.spot.checkpoints:
+                problems.append(
+                    ("spot.checkpoints", False, "true with spot (an interrupted job resumes only from checkpoints)")
+                )
+            wait = self.spot.max_wait_minutes
+            if wait is None or wait < self.max_runtime_minutes:
+                problems.append(
+                    ("spot.max_wait_minutes", wait, f"at least max_runtime_minutes ({self.max_runtime_minutes})")
+                )
+        elif self.spot.max_wait_minutes is not None:
+            problems.append(("spot.max_wait_minutes", self.spot.max_wait_minutes, "only with spot.enabled"))
+        for i, name in enumerate(self.inference_instance_types):
+            if instances.get(name).accelerator == instances.Accelerator.INFERENTIA:
+                problems.append(
+                    (
+                        f"inference_instance_types[{i}]",
+                        name,
+                        "a CPU or NVIDIA GPU type: the pipeline does not compile models for Inferentia yet",
+                    )
+                )
+        _combination(problems)
+        return self
+
+    @property
+    def runtime(self) -> str:
+        from infra import instances
+
+        return instances.get(self.instance_type).runtime.value
+
+
 class PlatformConfig(_Strict):
     """Everything one environment of the platform is built from."""
 
@@ -502,6 +697,7 @@ class PlatformConfig(_Strict):
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     data_lake: DataLakeConfig = Field(**_allowed("a data_lake section with at least a dataset"))
+    training: TrainingConfig | None = Field(default=None, **_allowed("a training section, or null (no Training stack)"))
 
     @field_validator("region")
     @classmethod
@@ -525,6 +721,28 @@ class PlatformConfig(_Strict):
                     f"(protected: {', '.join(sorted(PROTECTED_ENVIRONMENTS))})",
                 )
             )
+        if self.training is not None:
+            columns = {c.name: c for c in self.data_lake.dataset.columns}
+            target = columns.get(self.training.target)
+            if target is None or target.type not in ("int", "bigint", "boolean"):
+                problems.append(
+                    ("training.target", self.training.target, "an int or boolean column of data_lake.dataset")
+                )
+            for i, name in enumerate(self.training.features):
+                column = columns.get(name)
+                if (
+                    column is None
+                    or column.type not in NUMERIC_TYPES
+                    or column.sensitive
+                    or name == self.training.target
+                ):
+                    problems.append(
+                        (
+                            f"training.features[{i}]",
+                            name,
+                            "a numeric, non-sensitive column of data_lake.dataset other than the target",
+                        )
+                    )
         if self.data_lake.sharing and self.account in self.data_lake.sharing.consumer_accounts:
             problems.append(
                 ("data_lake.sharing.consumer_accounts", self.account, "accounts other than this environment's own")
@@ -637,6 +855,8 @@ def format_errors(error: ValidationError, model: type[BaseModel] = PlatformConfi
         if err["type"] == "missing":
             lines.append(f"{_path(loc)}: missing; required: {allowed or 'a value'}")
             continue
+        if err["type"] == "instance":  # the catalog's own explanation names the API and examples
+            allowed = err["msg"]
         if err["type"] in ("model_type", "dict_type") and allowed is None:
             holder = _holder_model(model, loc)
             keys = ", ".join(holder.model_fields) if holder else "keys"

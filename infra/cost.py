@@ -150,7 +150,7 @@ def _pipeline_lines(stack: str, pipeline: dict[str, Any]) -> list[Line]:
             seconds = args.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400)
         elif kind == "Tuning":
             definition = args.get("TrainingJobDefinition", {})
-            resources = definition.get("ResourceConfig", {})
+            resources = definition.get("ResourceConfig") or definition.get("HyperParameterTuningResourceConfig", {})
             seconds = definition.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400)
             runs = (
                 args.get("HyperParameterTuningJobConfig", {})

@@ -157,6 +157,70 @@ def _monitor_kms(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     return _job_kms(cluster, props.get(MONITOR_JOB_DEFINITIONS[resource_type]), "JobResources.")
 
 
+def pipeline_definition(props: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The JSON definition of an AWS::SageMaker::Pipeline (inline body, or the template of an Fn::Sub)."""
+    body = (props.get("PipelineDefinition") or {}).get("PipelineDefinitionBody")
+    if isinstance(body, dict) and "Fn::Sub" in body:
+        body = body["Fn::Sub"] if isinstance(body["Fn::Sub"], str) else body["Fn::Sub"][0]
+    if not isinstance(body, str):
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return {"Steps": "invalid JSON"}
+
+
+def _pipeline_steps(steps: Any) -> Iterator[dict[str, Any]]:
+    """Every step, including those nested in condition steps' branches."""
+    for step in steps if isinstance(steps, list) else []:
+        if not isinstance(step, dict):
+            continue
+        yield step
+        arguments = step.get("Arguments") or {}
+        if step.get("Type") == "Condition" and isinstance(arguments, dict):
+            yield from _pipeline_steps(arguments.get("IfSteps"))
+            yield from _pipeline_steps(arguments.get("ElseSteps"))
+
+
+def _training_job(args: Mapping[str, Any], where: str) -> list[str]:
+    problems = _vpc_problems(args.get("VpcConfig"), f"{where}VpcConfig")
+    for flag in ("EnableNetworkIsolation", "EnableInterContainerTrafficEncryption"):
+        if not _true(args.get(flag)):
+            problems.append(f"{where}{flag} is not true")
+    resources = args.get("ResourceConfig") or args.get("HyperParameterTuningResourceConfig") or {}
+    problems += _job_kms(resources, args.get("OutputDataConfig"), f"{where}Resource").copy()
+    return [p.replace("ResourceClusterConfig.", "ResourceConfig.") for p in problems]
+
+
+def _pipeline_jobs(props: Mapping[str, Any]) -> list[str]:
+    definition = pipeline_definition(props)
+    if definition is None:
+        return []  # a definition in S3 is not in the template; nothing to read here
+    if not isinstance(definition.get("Steps"), list):
+        return ["PipelineDefinitionBody is not a readable pipeline definition"]
+    problems = []
+    for step in _pipeline_steps(definition["Steps"]):
+        kind, name, args = step.get("Type"), step.get("Name", "?"), step.get("Arguments") or {}
+        where = f"step {name}: "
+        if kind in ("Processing", "QualityCheck", "ClarifyCheck"):
+            problems += _network_config(args, f"{where}NetworkConfig")
+            cluster = (args.get("ProcessingResources") or {}).get("ClusterConfig")
+            problems += _job_kms(cluster, args.get("ProcessingOutputConfig"), f"{where}ProcessingResources.")
+        elif kind == "Training":
+            problems += _training_job(args, where)
+        elif kind == "Tuning":
+            problems += _training_job(args.get("TrainingJobDefinition") or {}, f"{where}TrainingJobDefinition.")
+        elif kind == "Transform":
+            resources = args.get("TransformResources") or {}
+            output = args.get("TransformOutput") or {}
+            needs_key, _ = _instance_types_need_key([resources.get("InstanceType")])
+            if needs_key and not _present(resources.get("VolumeKmsKeyId")):
+                problems.append(f"{where}TransformResources.VolumeKmsKeyId is missing")
+            if not _present(output.get("KmsKeyId")):
+                problems.append(f"{where}TransformOutput.KmsKeyId is missing")
+    return problems
+
+
 RULES: list[Rule] = [
     Rule(
         id="MLP-SM1",
@@ -206,6 +270,20 @@ RULES: list[Rule] = [
         fix="Set ClusterConfig.VolumeKmsKeyId (not on local-NVMe instance types) and the output KmsKeyId.",
         resource_types=(*MONITOR_JOB_DEFINITIONS, "AWS::SageMaker::MonitoringSchedule"),
         check=_monitor_kms,
+    ),
+    Rule(
+        id="MLP-SM6",
+        description=(
+            "Every job inside a SageMaker pipeline definition (processing, quality checks, training, "
+            "tuning, transform) runs in the VPC with network isolation and inter-container traffic "
+            "encryption, and encrypts its volumes (unless local NVMe) and outputs with a KMS key."
+        ),
+        fix=(
+            "Build the jobs with subnets, security groups, enable_network_isolation, "
+            "encrypt_inter_container_traffic, volume_kms_key (not on local-NVMe types) and output_kms_key."
+        ),
+        resource_types=("AWS::SageMaker::Pipeline",),
+        check=lambda _type, props: _pipeline_jobs(props),
     ),
 ]
 

@@ -63,7 +63,7 @@ BAD_CONFIGS = [
         "unknown top-level key",
         lambda d: d.update(vpc={}),
         "vpc = {}: unknown key; allowed keys: project, environment, account, region, destroy_data_on_delete, "
-        "tags, network, security, data_lake",
+        "tags, network, security, data_lake, training",
     ),
     (
         "misspelt nested key",

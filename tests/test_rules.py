@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -168,7 +169,7 @@ def test_every_job_definition_type_is_checked():
         resource = copy.deepcopy(_data_quality(network=None))
         resource["Type"] = resource_type
         assert "MLP-SM4" in _findings(resource), resource_type
-    assert sorted(rule.id for rule in RULES) == ["MLP-SM1", "MLP-SM2", "MLP-SM3", "MLP-SM4", "MLP-SM5"]
+    assert sorted(rule.id for rule in RULES) == ["MLP-SM1", "MLP-SM2", "MLP-SM3", "MLP-SM4", "MLP-SM5", "MLP-SM6"]
 
 
 def test_plugin_fails_synth_and_acknowledgment_records_reason(tmp_path):
@@ -205,3 +206,97 @@ def test_plugin_fails_synth_and_acknowledgment_records_reason(tmp_path):
     assert ml["violations"] == []
     reasons = {s["ruleName"]: s.get("reason") for s in ml["suppressedViolations"]}
     assert reasons == {"MLP-SM1": "fixture: a documented exception", "MLP-SM2": "fixture: a documented exception"}
+
+
+# MLP-SM6: jobs inside pipeline definitions ------------------------------------------------------
+
+_VPC = {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}
+
+
+def _processing(instance: str = "ml.m5.xlarge", **overrides) -> dict:
+    args = {
+        "ProcessingResources": {
+            "ClusterConfig": {"InstanceType": instance, "InstanceCount": 1, "VolumeKmsKeyId": "key"}
+        },
+        "ProcessingOutputConfig": {"KmsKeyId": "key", "Outputs": []},
+        "NetworkConfig": {
+            "VpcConfig": _VPC,
+            "EnableNetworkIsolation": True,
+            "EnableInterContainerTrafficEncryption": True,
+        },
+    }
+    args.update(overrides)
+    return {"Name": "Preprocess", "Type": "Processing", "Arguments": args}
+
+
+def _training(instance: str = "ml.g5.xlarge", **overrides) -> dict:
+    args = {
+        "ResourceConfig": {"InstanceType": instance, "InstanceCount": 1, "VolumeSizeInGB": 30},
+        "OutputDataConfig": {"KmsKeyId": "key", "S3OutputPath": "s3://b/m"},
+        "VpcConfig": _VPC,
+        "EnableNetworkIsolation": True,
+        "EnableInterContainerTrafficEncryption": True,
+    }
+    args.update(overrides)
+    return {"Name": "Train", "Type": "Training", "Arguments": args}
+
+
+def _pipeline(*steps: dict, substituted: bool = True) -> dict:
+    body = json.dumps({"Version": "2020-12-01", "Steps": list(steps)})
+    definition = {"PipelineDefinitionBody": {"Fn::Sub": [body, {}]} if substituted else body}
+    return {"Type": "AWS::SageMaker::Pipeline", "Properties": {"PipelineDefinition": definition}}
+
+
+def _pipeline_problems(resource: dict) -> list[str]:
+    return [p for f in check_template({"Resources": {"P": resource}}) if f.rule.id == "MLP-SM6" for p in f.problems]
+
+
+def test_compliant_pipeline_jobs_pass():
+    gate = {"Name": "Gate", "Type": "Condition", "Arguments": {"IfSteps": [_training()], "ElseSteps": []}}
+    assert _pipeline_problems(_pipeline(_processing(), gate)) == []
+    assert _pipeline_problems(_pipeline(_processing(), substituted=False)) == []
+
+
+def test_non_compliant_pipeline_jobs_are_named_step_by_step():
+    gate = {
+        "Name": "Gate",
+        "Type": "Condition",
+        "Arguments": {"IfSteps": [_training(EnableNetworkIsolation=False, VpcConfig=None)], "ElseSteps": []},
+    }
+    no_key = _processing(ProcessingOutputConfig={"Outputs": []})
+    problems = _pipeline_problems(_pipeline(no_key, gate))
+    assert problems == [
+        "step Preprocess: ProcessingResources.output KmsKeyId is missing",
+        "step Train: VpcConfig is missing",
+        "step Train: EnableNetworkIsolation is not true",
+    ]
+
+
+def test_pipeline_volume_keys_follow_the_instance_catalog():
+    # ml.m5 has EBS volumes: the key is required. ml.g5 has local NVMe: SageMaker refuses one.
+    cpu = _training("ml.m5.xlarge")
+    assert _pipeline_problems(_pipeline(cpu)) == ["step Train: ResourceConfig.VolumeKmsKeyId is missing"]
+    gpu = _training()
+    gpu["Arguments"]["ResourceConfig"]["VolumeKmsKeyId"] = "key"
+    assert _pipeline_problems(_pipeline(gpu)) == [
+        "step Train: ResourceConfig.VolumeKmsKeyId is set on ml.g5.xlarge, which has local NVMe storage"
+    ]
+
+
+def test_tuning_jobs_are_checked_through_their_training_definition():
+    definition = _training("ml.m5.xlarge")["Arguments"]
+    resources = definition.pop("ResourceConfig")
+    definition["HyperParameterTuningResourceConfig"] = {**resources, "VolumeKmsKeyId": "key"}
+    definition["EnableInterContainerTrafficEncryption"] = False
+    tuning = {"Name": "Tune", "Type": "Tuning", "Arguments": {"TrainingJobDefinition": definition}}
+    assert _pipeline_problems(_pipeline(tuning)) == [
+        "step Tune: TrainingJobDefinition.EnableInterContainerTrafficEncryption is not true"
+    ]
+
+
+def test_an_unreadable_definition_is_a_finding():
+    resource = {
+        "Type": "AWS::SageMaker::Pipeline",
+        "Properties": {"PipelineDefinition": {"PipelineDefinitionBody": "{"}},
+    }
+    assert _pipeline_problems(resource) == ["PipelineDefinitionBody is not a readable pipeline definition"]
