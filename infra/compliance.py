@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 import aws_cdk as cdk
@@ -68,6 +69,10 @@ def _render(value: object) -> str:
         if function == "Fn::Join":
             separator, parts = argument
             return separator.join(_render(part) for part in parts)
+        if function == "Fn::ImportValue" and isinstance(argument, str):
+            return argument  # the export's name
+        if function == "Fn::GetStackOutput":
+            return json.dumps(value, separators=(",", ":"))
     raise ValueError(f"cannot name {value!r} the way cdk-nag does")
 
 

@@ -281,6 +281,10 @@ class ZonesConfig(_Strict):
     )
     curated: LifecycleConfig = Field(default_factory=lambda: LifecycleConfig(infrequent_access_after_days=90))
     analytics: LifecycleConfig = Field(default_factory=LifecycleConfig)
+    artifacts: LifecycleConfig = Field(
+        default_factory=lambda: LifecycleConfig(noncurrent_expire_after_days=30),
+        **_allowed("the lifecycle of the ML artifacts bucket (pipeline outputs, models, baselines)"),
+    )
 
 
 class ColumnConfig(_Strict):

@@ -23,3 +23,8 @@ def generated_bucket_prefix(config: PlatformConfig, component: str) -> str:
     cross-stack reference that would tie the stacks' lifecycles together.
     """
     return f"{stack_name(config, component).lower()}-"
+
+
+def export_name(config: PlatformConfig, value: str) -> str:
+    """Name of a CloudFormation export one stack publishes for another, e.g. 'mlp-dev-artifacts-bucket-arn'."""
+    return f"{config.prefix}-{value}"

@@ -45,6 +45,12 @@ PLACEHOLDERS = (
 # environment names no region; the SDK's own registry tables provide the accounts).
 IMAGE_REGION = "us-east-1"
 IMAGE_FAMILIES = {"PyTorch": "pytorch", "SKLearn": "sklearn", "ModelMonitor": "model-monitor"}
+# The ECR repositories the pipeline's jobs pull from, per registry (the job roles name exactly these).
+JOB_REPOSITORIES = {
+    "PyTorch": ("pytorch-training", "pytorch-training-neuronx"),
+    "SKLearn": ("sagemaker-scikit-learn",),
+    "ModelMonitor": ("sagemaker-model-monitor-analyzer",),
+}
 PYTORCH_VERSION = "2.6.0"
 PYTORCH_PY = "py312"
 SKLEARN_VERSION = "1.2-1"
@@ -479,19 +485,64 @@ def image_registries(region: str = IMAGE_REGION) -> dict[str, str]:
 
 
 def registry_accounts() -> dict[str, dict[str, str]]:
-    """Region -> family -> ECR registry account, from the SDK's bundled tables (no AWS call)."""
-    _offline()
-    import sagemaker
+    """Region -> image family -> ECR registry account, read from the SDK's bundled tables.
 
-    config_dir = Path(sagemaker.__file__).parent / "image_uri_config"
+    Reads the JSON files without importing the SDK (which costs seconds), so a synth whose
+    definition is cached stays fast.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("sagemaker")
+    assert spec is not None and spec.submodule_search_locations
+    config_dir = Path(next(iter(spec.submodule_search_locations))) / "image_uri_config"
+
+    def table(name: str, *path: str) -> dict[str, Any]:
+        data = json.loads((config_dir / f"{name}.json").read_text())
+        for key in path:
+            data = data[key]
+        return data["registries"]
+
     tables = {
-        "PyTorch": json.loads((config_dir / "pytorch.json").read_text())["training"]["versions"][PYTORCH_VERSION],
-        "SKLearn": json.loads((config_dir / "sklearn.json").read_text())["versions"][SKLEARN_VERSION],
-        "ModelMonitor": json.loads((config_dir / "model-monitor.json").read_text()),
+        "PyTorch": table("pytorch", "training", "versions", PYTORCH_VERSION),
+        "SKLearn": table("sklearn", "training", "versions", SKLEARN_VERSION),
+        "ModelMonitor": table("model-monitor", "versions", ""),
     }
     regions: dict[str, dict[str, str]] = {}
-    for family, table in tables.items():
-        registries = table.get("registries") or next(iter(table["versions"].values()))["registries"]
+    for family, registries in tables.items():
         for region, account in registries.items():
             regions.setdefault(region, {})[family] = account
     return {r: families for r, families in sorted(regions.items()) if len(families) == len(tables)}
+
+
+CACHE_DIR = Path(__file__).resolve().parent / "definitions"
+
+
+def cached(spec: PipelineSpec, cache_dir: Path | None = CACHE_DIR) -> str:
+    """The definition for `spec`: from `cache_dir` when its key matches, else built (and stored).
+
+    Importing the SDK and building costs about 4 s, more than the rest of a synth; the stored
+    definitions (one per shipped environment, reviewed in pull requests like a lock file) keep
+    it off the path of every synth whose inputs did not change. With the environment variable
+    PIPELINE_DEFINITIONS=check (the tests set it) a stale file is an error instead of a rebuild.
+    """
+    key = spec.cache_key()
+    path = cache_dir / f"{spec.name}.json" if cache_dir else None
+    if path is not None and path.exists():
+        stored = json.loads(path.read_text())
+        if stored.get("key") == key:
+            return json.dumps(stored["definition"], sort_keys=True, separators=(",", ":"))
+    if path is not None and os.environ.get("PIPELINE_DEFINITIONS") == "check":
+        raise StaleDefinition(
+            f"{path.relative_to(path.parents[2])} does not match the config and the pipeline code: "
+            "run `make synth` for that environment and commit the file"
+        )
+    definition = build(spec)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"key": key, "spec": asdict(spec), "definition": json.loads(definition)}
+        path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    return definition
+
+
+class StaleDefinition(RuntimeError):
+    """A stored pipeline definition that no longer matches its inputs."""

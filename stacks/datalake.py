@@ -21,6 +21,7 @@ from constructs import Construct, IConstruct
 from infra.buckets import AccessLogsBucket, EncryptedBucket, lifecycle_rules
 from infra.compliance import acknowledge, acknowledge_wildcards, in_hipaa_nist_pci
 from infra.config import PARTITION_COLUMN, ZONES, DataLakeConfig, PlatformConfig
+from infra.naming import export_name
 from infra.quality import ruleset
 from infra.queues import DeadLetterQueue
 from stacks.base import PlatformStack, retention
@@ -60,9 +61,11 @@ def _principal(arn: str) -> lf.CfnPrincipalPermissions.DataLakePrincipalProperty
 
 
 class LakeBuckets(Construct):
-    """The raw, curated and analytics zones plus their server-access-log bucket."""
+    """The raw, curated and analytics zones, the ML artifacts bucket, and their server-access-log bucket."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, key: kms.IKey) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: PlatformConfig, key: kms.IKey, artifacts_key: kms.IKey
+    ) -> None:
         super().__init__(scope, construct_id)
         lake = config.data_lake
         self.access_logs = AccessLogsBucket(self, "AccessLogs", config=config)
@@ -89,6 +92,17 @@ class LakeBuckets(Construct):
                 # New raw objects reach EventBridge, where the retraining loop listens.
                 event_bridge=zone == "raw",
             )
+        # Pipeline outputs, checkpoints, model artifacts, baselines and data capture: not a lake zone
+        # (no catalog, no Lake Formation), encrypted with the ML artifacts key.
+        self.artifacts = EncryptedBucket(
+            self,
+            "Artifacts",
+            config=config,
+            key=artifacts_key,
+            access_logs=self.access_logs,
+            access_logs_prefix="artifacts/",
+            lifecycle=lifecycle_rules(lake.zones.artifacts),
+        )
 
 
 class LakeGovernance(Construct):
@@ -1102,6 +1116,7 @@ class DataLakeStack(PlatformStack):
         *,
         config: PlatformConfig,
         data_key: kms.IKey,
+        artifacts_key: kms.IKey,
         logs_key: kms.IKey,
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
@@ -1110,7 +1125,7 @@ class DataLakeStack(PlatformStack):
     ) -> None:
         super().__init__(scope, construct_id, config=config, **kwargs)
         lake: DataLakeConfig = config.data_lake
-        self.buckets = LakeBuckets(self, "Buckets", config=config, key=data_key)
+        self.buckets = LakeBuckets(self, "Buckets", config=config, key=data_key, artifacts_key=artifacts_key)
         self.governance = LakeGovernance(self, "Governance", config=config, buckets=self.buckets, key=data_key)
         self.catalog = LakeCatalog(self, "Catalog", config=config, buckets=self.buckets, governance=self.governance)
         self.glue = GlueJobs(
@@ -1152,6 +1167,16 @@ class DataLakeStack(PlatformStack):
                 ),
             ),
         )
+        # Named exports for the Training stack: its IAM policies name these buckets' object ARNs,
+        # and the acknowledgments of their wildcards must name the same reference (see decisions).
+        for bucket, kind in ((self.buckets.artifacts, "artifacts"), (self.buckets.zones["curated"], "curated")):
+            for attribute, value in (("arn", bucket.bucket_arn), ("name", bucket.bucket_name)):
+                cdk.CfnOutput(
+                    self,
+                    f"{kind.capitalize()}Bucket{attribute.capitalize()}",
+                    value=value,
+                    export_name=export_name(config, f"{kind}-bucket-{attribute}"),
+                )
         self.access = LakeAccess(
             self,
             "Access",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import aws_cdk as cdk
 
@@ -20,10 +21,11 @@ class Platform:
     security: SecurityStack
     network: NetworkStack
     data_lake: DataLakeStack
+    training: Any = None  # stacks.training.TrainingStack, when the config has a training section
 
     @property
     def stacks(self) -> list[cdk.Stack]:
-        return [self.security, self.network, self.data_lake]
+        return [s for s in (self.security, self.network, self.data_lake, self.training) if s is not None]
 
 
 def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
@@ -35,11 +37,29 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         "DataLake",
         config=config,
         data_key=security.keys.data,
+        artifacts_key=security.keys.artifacts,
         logs_key=security.keys.logs,
         vpc=network.vpc,
         subnets=network.network.subnets,
         security_group=network.network.workload_sg,
     )
+    training = None
+    if config.training is not None:
+        # Imported only here: the pipeline builder pulls in the SageMaker SDK when it has to build.
+        from stacks.training import TrainingStack
+
+        training = TrainingStack(
+            app,
+            "Training",
+            config=config,
+            artifacts_key=security.keys.artifacts,
+            data_key=security.keys.data,
+            vpc=network.vpc,
+            subnets=network.network.subnets,
+            security_group=network.network.workload_sg,
+            guardrail=security.guardrail,
+        )
+        training.add_stack_dependency(data_lake, "imports the lake's bucket exports")
     tags = {
         "project": config.project,
         "environment": config.environment,
@@ -51,4 +71,4 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
     for key, value in tags.items():
         cdk.Tags.of(app).add(key, value)
     enable_checks(app)
-    return Platform(security=security, network=network, data_lake=data_lake)
+    return Platform(security=security, network=network, data_lake=data_lake, training=training)

@@ -23,6 +23,8 @@ os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+# Stored pipeline definitions must be current: a stale one fails the suite instead of being rebuilt.
+os.environ["PIPELINE_DEFINITIONS"] = "check"
 # jsii must run on the pinned Node.js from node_modules, as `make` does.
 _node_bin = ROOT / "node_modules" / ".bin"
 if _node_bin.is_dir():

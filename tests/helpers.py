@@ -21,4 +21,6 @@ def sandbox_config() -> PlatformConfig:
     data = copy.deepcopy(dev_data())
     data.update(environment="sandbox", destroy_data_on_delete=True)
     data["network"].update(egress="controlled", max_azs=2, nat_gateways=1)
+    # No Training stack: its pipeline definition is cached for the shipped environments only.
+    data["training"] = None
     return parse_config(data, "sandbox")

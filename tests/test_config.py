@@ -291,6 +291,54 @@ BAD_CONFIGS = [
         "data_lake.etl.new_data_batch_window_seconds = 3600: allowed: 1 to 900 seconds a batch of new objects waits "
         "to fill up",
     ),
+    # Training
+    (
+        "Inferentia instance for processing",
+        lambda d: d["training"].update(processing_instance_type="ml.inf2.xlarge"),
+        "training.processing_instance_type = 'ml.inf2.xlarge': allowed: ml.inf2.xlarge is not a valid SageMaker "
+        "instance type for processing (CreateProcessingJob); e.g. ml.m5.xlarge, ml.g5.xlarge, ... (207 accepted)",
+    ),
+    (
+        "spot without checkpoints",
+        lambda d: d["training"]["spot"].update(checkpoints=False),
+        "training.spot.checkpoints = false: allowed: true with spot (an interrupted job resumes only from checkpoints)",
+    ),
+    (
+        "spot that waits less than the job runs",
+        lambda d: d["training"]["spot"].update(max_wait_minutes=30),
+        "training.spot.max_wait_minutes = 30: allowed: at least max_runtime_minutes (60)",
+    ),
+    (
+        "tuning range with min above max",
+        lambda d: d["training"].update(tuning={"ranges": {"l2": {"min": 1, "max": 0.1}}}),
+        "training.tuning.ranges.l2.max = 0.1: allowed: at least min (1)",
+    ),
+    (
+        "quality gate on a metric the evaluation does not produce",
+        lambda d: d["training"]["quality_gate"].update(metric="rmse"),
+        "training.quality_gate.metric = 'rmse': allowed: a metric the evaluation produces: auc, accuracy, precision, "
+        "recall, f1",
+    ),
+    (
+        "tuning on a metric the training script does not report",
+        lambda d: d["training"].update(
+            tuning={"objective_metric": "validation:f1", "ranges": {"epochs": {"min": 1, "max": 5}}}
+        ),
+        "training.tuning.objective_metric = 'validation:f1': allowed: one of validation:auc, validation:loss, "
+        "train:loss",
+    ),
+    (
+        "feature that is sensitive",
+        lambda d: d["training"].update(features=["customer_id"]),
+        "training.features[0] = 'customer_id': allowed: a numeric, non-sensitive column of data_lake.dataset other "
+        "than the target",
+    ),
+    (
+        "training on an Inferentia instance",
+        lambda d: d["training"].update(instance_type="ml.inf2.xlarge"),
+        "training.instance_type = 'ml.inf2.xlarge': allowed: ml.inf2.xlarge is not a valid SageMaker instance type "
+        "for training (CreateTrainingJob); e.g. ml.m5.xlarge, ml.g5.xlarge, ml.trn1.32xlarge, ... (225 accepted)",
+    ),
     (
         "missing data lake section",
         lambda d: d.pop("data_lake"),

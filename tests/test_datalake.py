@@ -499,7 +499,7 @@ def test_no_hard_coded_partition_in_an_environment_agnostic_app(dev):
 def test_cloudtrail_selects_the_lake_buckets_by_the_name_cloudformation_gives_them(dev):
     # The trail matches `mlp-dev-datalake-` because CloudFormation names buckets after the stack.
     assert dev.platform.data_lake.stack_name == "mlp-dev-DataLake"
-    dev.template(STACK).resource_count_is("AWS::S3::Bucket", 4)
+    dev.template(STACK).resource_count_is("AWS::S3::Bucket", 5)  # 3 zones, artifacts, access logs
     for bucket in dev.resources(STACK, "AWS::S3::Bucket").values():
         assert "BucketName" not in bucket["Properties"]
     dev.template("Security").has_resource_properties(

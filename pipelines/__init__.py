@@ -1,0 +1,1 @@
+"""The training pipeline: its SageMaker Pipeline definition and the scripts its steps run."""

@@ -1,0 +1,283 @@
+"""SageMaker Processing step: check the evaluation data is sound, then score the model on the test split."""
+
+# Runs in the SageMaker scikit-learn processing image, whose Python and pandas are older than the
+# repo's: runtime code sticks to Python 3.8 and pandas 1.1 features (annotations are strings).
+# The step runs this one file, so the few helpers it shares with train.py are repeated here.
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+METRICS = ("auc", "accuracy", "precision", "recall", "f1")
+MODEL_FILE = "model.json"
+ARCHIVE_FILE = "model.tar.gz"
+EVALUATION_FILE = "evaluation.json"
+PREDICTIONS_FILE = "predictions.csv"
+MIN_TEST_SHARE = 0.10  # of the training rows
+# Largest allowed gap between test and training positive rates: the larger of an absolute and a relative bound.
+RATE_GAP_ABSOLUTE = 0.02
+RATE_GAP_RELATIVE = 0.25
+
+
+class UnsoundEvaluationData(ValueError):
+    """The test split cannot give a trustworthy score; the message is one line with the numbers."""
+
+
+class UnsafeArchive(ValueError):
+    """The model archive has a member that would land outside the extraction directory, or is not a plain file."""
+
+
+# --- model ------------------------------------------------------------------------------------
+
+
+def _member_path(member: tarfile.TarInfo) -> PurePosixPath:
+    """The member's path relative to the extraction directory, or UnsafeArchive."""
+    name = member.name.replace("\\", "/")
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or name.startswith("/"):
+        raise UnsafeArchive(f"unsafe path {member.name!r} in the model archive: it leaves the extraction directory")
+    if not (member.isfile() or member.isdir()):
+        raise UnsafeArchive(f"unsafe member {member.name!r} in the model archive: links and devices are refused")
+    return PurePosixPath(*[part for part in path.parts if part != "."])
+
+
+def safe_extract(archive: Path, destination: Path) -> list[Path]:
+    """Extract regular files and directories of `archive` under `destination`; refuse the whole archive otherwise.
+
+    Every member is checked before anything is written (no absolute path, no `..`, no link or device),
+    and files are copied out one by one rather than trusting `extractall` on this Python version.
+    """
+    root = destination.resolve()
+    written = []
+    with tarfile.open(archive, "r:*") as tar:
+        members = [(member, _member_path(member)) for member in tar.getmembers()]
+        for member, relative in members:
+            target = root.joinpath(*relative.parts)
+            if root != target and root not in target.parents:
+                raise UnsafeArchive(f"unsafe path {member.name!r} in the model archive: it leaves {root}")
+            if member.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = tar.extractfile(member)
+            if source is None:
+                raise UnsafeArchive(f"unreadable member {member.name!r} in the model archive")
+            with source, target.open("wb") as sink:
+                shutil.copyfileobj(source, sink)
+            written.append(target)
+    return written
+
+
+def load_model(model_dir: Path, workdir: Path) -> dict[str, Any]:
+    """model.json from `model_dir`, directly or from the model.tar.gz the training job produced."""
+    path = model_dir / MODEL_FILE
+    if not path.is_file():
+        archives = [model_dir / ARCHIVE_FILE] if (model_dir / ARCHIVE_FILE).is_file() else []
+        archives = archives or sorted(model_dir.rglob(ARCHIVE_FILE))
+        if not archives:
+            raise ValueError(f"neither {MODEL_FILE} nor {ARCHIVE_FILE} in {model_dir}")
+        safe_extract(archives[0], workdir)
+        path = workdir / MODEL_FILE
+        if not path.is_file():
+            raise ValueError(f"{archives[0].name} has no top-level {MODEL_FILE}")
+    model = json.loads(path.read_text())
+    missing = [name for name in ("features", "mean", "std", "weights", "bias") if name not in model]
+    if missing:
+        raise ValueError(f"{MODEL_FILE} lacks {missing}")
+    sizes = {name: len(model[name]) for name in ("features", "mean", "std", "weights")}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"{MODEL_FILE} has inconsistent lengths {sizes}")
+    return model
+
+
+def predict_proba(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    """Positive-class probability per row: the scaling and weights of train.py's model.json."""
+    z = (x - np.asarray(model["mean"], dtype="float64")) / np.asarray(model["std"], dtype="float64")
+    # A missing value scores as the training mean, as in training.
+    z = np.where(np.isnan(z), 0.0, z)
+    logits = z @ np.asarray(model["weights"], dtype="float64") + float(model["bias"])
+    return 0.5 * (1.0 + np.tanh(0.5 * logits))
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+def read_split(directory: Path, first_columns: int | None = None) -> tuple[list[str], pd.DataFrame]:
+    """(header, rows) of the CSV files of a split directory; only the first `first_columns` columns if given."""
+    files = sorted(directory.glob("*.csv")) if directory.is_dir() else [directory]
+    if not files or not files[0].is_file():
+        raise ValueError(f"no .csv file in {directory}")
+    columns = list(pd.read_csv(files[0], nrows=0).columns)
+    if len(columns) < 2:
+        raise ValueError(f"{files[0].name}: expected key and target columns first, got {columns}")
+    used = columns[:first_columns] if first_columns else columns
+    frames = []
+    for file in files:
+        header = list(pd.read_csv(file, nrows=0).columns)
+        if header != columns:
+            raise ValueError(f"{file.name} has columns {header}, {files[0].name} has {columns}")
+        # Keys stay text (leading zeros, "NA"); in the other columns only an empty field is missing.
+        na_values = {name: [""] for name in columns[1:]}
+        frames.append(
+            pd.read_csv(file, usecols=used, dtype={columns[0]: str}, keep_default_na=False, na_values=na_values)
+        )
+    frame = pd.concat(frames, ignore_index=True)[used]
+    labels = frame[columns[1]]
+    if labels.isna().any() or not labels.isin([0, 1]).all():
+        raise ValueError(f"target {columns[1]!r} must be 0 or 1 in every row of {directory}")
+    return columns, frame
+
+
+def check_soundness(
+    train_columns: Sequence[str], train: pd.DataFrame, test_columns: Sequence[str], test: pd.DataFrame
+) -> None:
+    """Raise UnsoundEvaluationData unless the test split can give a trustworthy score.
+
+    Checked in this order, the first failure wins:
+    1. same columns, in the same order, as the training split;
+    2. no key of the test split occurs in the training split (no leakage);
+    3. at least 10% as many test rows as training rows;
+    4. both target classes occur in the test split;
+    5. similar target distribution: |test positive rate - train positive rate| <= max(0.02, 0.25 * train rate).
+
+    `train` needs only its key and target columns (the first two).
+    """
+    if list(test_columns) != list(train_columns):
+        raise UnsoundEvaluationData(
+            f"test columns {list(test_columns)} differ from training columns {list(train_columns)}"
+        )
+    key, target = train_columns[0], train_columns[1]
+    overlap = set(test[key]) & set(train[key])
+    if overlap:
+        example = sorted(overlap)[0]
+        raise UnsoundEvaluationData(
+            f"test split shares {len(overlap)} of its {test[key].nunique()} keys with the training split "
+            f"(e.g. {example!r}): the score would be on data the model has seen"
+        )
+    minimum = MIN_TEST_SHARE * len(train)
+    if len(test) < minimum or len(test) == 0:
+        raise UnsoundEvaluationData(
+            f"test split has {len(test)} rows, fewer than {MIN_TEST_SHARE:.0%} of the {len(train)} training rows "
+            f"({minimum:.0f})"
+        )
+    classes = sorted(int(value) for value in test[target].unique())
+    if classes != [0, 1]:
+        raise UnsoundEvaluationData(
+            f"test split has a single target class {classes} in {len(test)} rows: AUC, precision and recall need both"
+        )
+    train_rate, test_rate = float(train[target].mean()), float(test[target].mean())
+    allowed = max(RATE_GAP_ABSOLUTE, RATE_GAP_RELATIVE * train_rate)
+    if abs(test_rate - train_rate) > allowed:
+        raise UnsoundEvaluationData(
+            f"test positive rate {test_rate:.4f} differs from training positive rate {train_rate:.4f} "
+            f"by {abs(test_rate - train_rate):.4f}, more than the allowed {allowed:.4f} "
+            f"(max({RATE_GAP_ABSOLUTE}, {RATE_GAP_RELATIVE} * training rate))"
+        )
+
+
+# --- metrics ----------------------------------------------------------------------------------
+
+
+def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
+    """Area under the ROC curve from ranks (Mann-Whitney U): ties count one half. NaN unless both classes occur."""
+    y = np.asarray(y, dtype="float64")
+    positives = int((y == 1).sum())
+    negatives = y.size - positives
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    _, inverse, counts = np.unique(np.asarray(p, dtype="float64"), return_inverse=True, return_counts=True)
+    # Tied scores share the mean of the 1-based ranks they span.
+    mean_rank = np.cumsum(counts) - (counts - 1) / 2.0
+    rank_sum = float(mean_rank[inverse.reshape(-1)][y == 1].sum())
+    return (rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives)
+
+
+def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
+    """METRICS of probabilities `p` against labels `y`, a row predicted positive when p >= threshold."""
+    y = np.asarray(y).astype(int)
+    predicted = (np.asarray(p) >= threshold).astype(int)
+    tp = int(((predicted == 1) & (y == 1)).sum())
+    fp = int(((predicted == 1) & (y == 0)).sum())
+    fn = int(((predicted == 0) & (y == 1)).sum())
+    tn = int(((predicted == 0) & (y == 0)).sum())
+    # No predicted (or actual) positive: precision (recall) is taken as 0 rather than undefined.
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "auc": roc_auc(y, p),
+        "accuracy": (tp + tn) / y.size,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        # Rows are actual labels, columns predicted ones: the Model Monitor model-quality layout.
+        "confusion_matrix": {"0": {"0": tn, "1": fp}, "1": {"0": fn, "1": tp}},
+    }
+
+
+def evaluation_report(metrics: dict[str, Any]) -> dict[str, Any]:
+    """evaluation.json in the SageMaker Model Registry model-quality format."""
+    report: dict[str, Any] = {name: {"value": float(metrics[name]), "standard_deviation": "NaN"} for name in METRICS}
+    report["confusion_matrix"] = metrics["confusion_matrix"]
+    return {"binary_classification_metrics": report}
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model-dir", type=Path, default=Path("/opt/ml/processing/model"))
+    parser.add_argument("--test-dir", type=Path, default=Path("/opt/ml/processing/test"))
+    parser.add_argument("--train-dir", type=Path, default=Path("/opt/ml/processing/train"))
+    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/evaluation"))
+    parser.add_argument("--predictions-dir", type=Path, default=Path("/opt/ml/processing/predictions"))
+    parser.add_argument("--threshold", type=float, default=0.5, help="probability from which a row is positive")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        if not 0.0 <= args.threshold <= 1.0:
+            raise ValueError(f"--threshold must be in [0, 1], got {args.threshold}")
+        with tempfile.TemporaryDirectory() as workdir:
+            model = load_model(args.model_dir, Path(workdir))
+        train_columns, train = read_split(args.train_dir, first_columns=2)
+        test_columns, test = read_split(args.test_dir)
+        check_soundness(train_columns, train, test_columns, test)
+        if list(model["features"]) != test_columns[2:]:
+            raise ValueError(f"model features {model['features']} differ from the split's features {test_columns[2:]}")
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 1
+    target = test_columns[1]
+    y = test[target].to_numpy(dtype="int64")
+    p = predict_proba(model, test[test_columns[2:]].to_numpy(dtype="float64"))
+    metrics = binary_metrics(y, p, args.threshold)
+
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    (args.output_dir / EVALUATION_FILE).write_text(json.dumps(evaluation_report(metrics), indent=2) + "\n")
+    # The Model Monitor model-quality baseline: ground truth, predicted label and probability per test row.
+    args.predictions_dir.mkdir(parents=True, exist_ok=True)
+    predictions = pd.DataFrame({"label": y, "prediction": (p >= args.threshold).astype(int), "probability": p})
+    predictions.to_csv(args.predictions_dir / PREDICTIONS_FILE, index=False)
+
+    summary = {name: round(float(metrics[name]), 4) for name in METRICS}
+    summary.update(test_rows=len(test), train_rows=len(train), test_positive_rate=round(float(y.mean()), 4))
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,386 @@
+"""Training stack: the SageMaker pipeline, its execution roles and scripts, and the model package group."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+import tempfile
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as assets
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from infra import instances
+from infra.compliance import acknowledge, acknowledge_wildcards, in_hipaa_nist_pci
+from infra.config import PlatformConfig, available_environments
+from infra.guardrails import SageMakerGuardrailPolicy
+from infra.naming import export_name
+from pipelines import definition as pipeline
+from pipelines.steps import train as train_script
+from stacks.base import PlatformStack, retention
+
+STEPS = Path(pipeline.__file__).resolve().parent / "steps"
+# SageMaker's limit for an inline definition body; larger ones would have to go through S3.
+MAX_DEFINITION_BYTES = 1_000_000
+INLINE_POLICY_REASON = (
+    "CDK's default policy of a role this stack creates for one service: it lives and dies with the role, "
+    "which is what an inline policy is for."
+)
+KMS_GRANT_WILDCARDS = ("kms:GenerateDataKey*", "kms:ReEncrypt*")
+
+
+def pipeline_spec(config: PlatformConfig, subnets: int) -> pipeline.PipelineSpec:
+    """The pipeline builder's inputs, from the config and the instance catalog."""
+    training = config.training
+    assert training is not None
+    dataset = config.data_lake.dataset
+    tuning = None
+    if training.tuning:
+        t = training.tuning
+        from infra.config import TRAINING_HYPERPARAMETERS
+
+        tuning = pipeline.Tuning(
+            strategy=t.strategy,
+            objective_metric=t.objective_metric,
+            objective=t.objective,
+            max_jobs=t.max_jobs,
+            max_parallel_jobs=t.max_parallel_jobs,
+            early_stopping=t.early_stopping,
+            ranges=tuple(
+                (
+                    name,
+                    TRAINING_HYPERPARAMETERS[name],
+                    r.min,
+                    r.max,
+                    tuple(str(v) for v in r.values) if r.values else None,
+                    r.scaling,
+                )
+                for name, r in sorted(t.ranges.items())
+            ),
+        )
+    return pipeline.PipelineSpec(
+        name=f"{config.prefix}-training",
+        region=config.region,
+        model_package_group=f"{config.prefix}-models",
+        dataset=dataset.name,
+        key=dataset.key_columns[0],
+        target=training.target,
+        features=tuple(training.features),
+        subnets=subnets,
+        training_instance_type=training.instance_type,
+        training_instance_count=training.instance_count,
+        training_runtime=training.runtime,
+        # SageMaker refuses a customer volume key on local-NVMe types (encrypted in hardware).
+        training_volume_kms=not instances.has_local_nvme(training.instance_type),
+        volume_size_gb=training.volume_size_gb,
+        max_runtime_seconds=training.max_runtime_minutes * 60,
+        processing_instance_type=training.processing_instance_type,
+        processing_volume_kms=not instances.has_local_nvme(training.processing_instance_type),
+        hyperparameters=tuple(sorted((k, str(v)) for k, v in training.hyperparameters.items())),
+        metric_definitions=tuple((m["Name"], m["Regex"]) for m in train_script.METRIC_DEFINITIONS),
+        spot=training.spot.enabled,
+        max_wait_seconds=training.spot.max_wait_minutes * 60 if training.spot.max_wait_minutes else None,
+        gate_metric=training.quality_gate.metric,
+        gate_threshold=training.quality_gate.threshold,
+        inference_instance_types=tuple(training.inference_instance_types),
+        tuning=tuning,
+    )
+
+
+def source_tarball(sources: list[Path], directory: Path) -> Path:
+    """A byte-reproducible sourcedir.tar.gz (fixed order, times and owners) of the training code."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for source in sorted(sources):
+            data = source.read_bytes()
+            info = tarfile.TarInfo(source.name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    path = directory / "sourcedir.tar.gz"
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
+        gz.write(buffer.getvalue())
+    return path
+
+
+class TrainingStack(PlatformStack):
+    """The model registry and the training pipeline that fills it, with least-privilege job roles."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        artifacts_key: kms.IKey,
+        data_key: kms.IKey,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        guardrail: SageMakerGuardrailPolicy,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, config=config, **kwargs)
+        artifacts, curated = (
+            s3.Bucket.from_bucket_attributes(
+                self,
+                f"{kind.capitalize()}Bucket",
+                bucket_arn=cdk.Fn.import_value(export_name(config, f"{kind}-bucket-arn")),
+                bucket_name=cdk.Fn.import_value(export_name(config, f"{kind}-bucket-name")),
+            )
+            for kind in ("artifacts", "curated")
+        )
+        selected = vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids
+        spec = pipeline_spec(config, len(selected))
+        partition, region, account = self.partition, self.region, self.account
+        prefix = f"pipelines/{spec.name}"
+        dataset = config.data_lake.dataset.name
+
+        self.model_package_group = sagemaker.CfnModelPackageGroup(
+            self,
+            "Models",
+            model_package_group_name=spec.model_package_group,
+            model_package_group_description=f"Models of {config.prefix}, registered by the training pipeline",
+        )
+        # Approved versions and their history are what serving and audits rely on.
+        self.model_package_group.apply_removal_policy(retention(config))
+
+        scripts = {
+            "PreprocessKey": assets.Asset(self, "PreprocessScript", path=str(STEPS / "preprocess.py")),
+            "EvaluateKey": assets.Asset(self, "EvaluateScript", path=str(STEPS / "evaluate.py")),
+            "TrainingCodeKey": assets.Asset(
+                self, "TrainingCode", path=str(source_tarball([STEPS / "train.py"], Path(tempfile.mkdtemp())))
+            ),
+        }
+        registries = self._registries(spec)
+
+        def job_role(name: str, description: str, logs: str, code_keys: list[str]) -> iam.Role:
+            role = iam.Role(
+                self,
+                name,
+                assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com").with_conditions(
+                    {"StringEquals": {"aws:SourceAccount": account}}
+                ),
+                description=description,
+            )
+            artifacts_objects = artifacts.arn_for_objects(f"{prefix}/*")
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                    resources=[artifacts_objects],
+                )
+            )
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:ListBucket"],
+                    resources=[artifacts.bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": [f"{prefix}/*"]}},
+                )
+            )
+            artifacts_key.grant_encrypt_decrypt(role)
+            # Exactly the script objects this job runs.
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"],
+                    resources=[
+                        f"arn:{partition}:s3:::{scripts[k].s3_bucket_name}/{scripts[k].s3_object_key}"
+                        for k in code_keys
+                    ],
+                )
+            )
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                    resources=[
+                        f"arn:{partition}:ecr:{region}:{registry}:repository/{repository}"
+                        for family, registry in zip(pipeline.IMAGE_FAMILIES, registries, strict=True)
+                        for repository in pipeline.JOB_REPOSITORIES[family]
+                    ],
+                )
+            )
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=[
+                        "logs:CreateLogGroup",
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                        "logs:DescribeLogStreams",
+                    ],
+                    resources=[f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/{logs}:*"],
+                )
+            )
+            # Resource-less actions: ECR login, metrics, and the ENIs of a job in the VPC.
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=[
+                        "ecr:GetAuthorizationToken",
+                        "ec2:CreateNetworkInterface",
+                        "ec2:CreateNetworkInterfacePermission",
+                        "ec2:DeleteNetworkInterface",
+                        "ec2:DeleteNetworkInterfacePermission",
+                        "ec2:DescribeNetworkInterfaces",
+                        "ec2:DescribeVpcs",
+                        "ec2:DescribeDhcpOptions",
+                        "ec2:DescribeSubnets",
+                        "ec2:DescribeSecurityGroups",
+                    ],
+                    resources=["*"],
+                )
+            )
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["cloudwatch:PutMetricData"],
+                    resources=["*"],
+                    conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
+                )
+            )
+            guardrail.attach_to(role)
+            acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
+            acknowledge_wildcards(
+                role,
+                "Only where nothing narrower exists: this pipeline's artifact prefix and its jobs' log "
+                "streams; ECR login, metrics and VPC ENI calls take no resource ARN; KMS action "
+                "families come from CDK's key grant.",
+                actions=KMS_GRANT_WILDCARDS,
+                resources=[
+                    "*",
+                    artifacts_objects,
+                    f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/{logs}:*",
+                ],
+            )
+            return role
+
+        self.processing_role = job_role(
+            "ProcessingRole", "Preprocess, evaluate, baseline jobs", "ProcessingJobs", ["PreprocessKey", "EvaluateKey"]
+        )
+        curated_objects = curated.arn_for_objects(f"{dataset}/*")
+        self.processing_role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[curated_objects]))
+        self.processing_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[curated.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{dataset}/*", dataset]}},
+            )
+        )
+        data_key.grant_decrypt(self.processing_role)
+        acknowledge_wildcards(
+            self.processing_role,
+            "The curated dataset's own prefix: the preprocess job reads every file of the table.",
+            resources=[curated_objects],
+        )
+        self.training_role = job_role("TrainingRole", "Training and tuning jobs", "TrainingJobs", ["TrainingCodeKey"])
+
+        # The role SageMaker Pipelines runs as: it creates the jobs and registers the model.
+        self.pipeline_role = iam.Role(
+            self,
+            "PipelineRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com").with_conditions(
+                {"StringEquals": {"aws:SourceAccount": account}}
+            ),
+            description=f"SageMaker Pipelines execution of {spec.name}",
+        )
+        jobs = [
+            f"arn:{partition}:sagemaker:{region}:{account}:{kind}/*"
+            for kind in ("processing-job", "training-job", "hyper-parameter-tuning-job")
+        ]
+        self.pipeline_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:CreateProcessingJob",
+                    "sagemaker:DescribeProcessingJob",
+                    "sagemaker:StopProcessingJob",
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
+                    "sagemaker:CreateHyperParameterTuningJob",
+                    "sagemaker:DescribeHyperParameterTuningJob",
+                    "sagemaker:StopHyperParameterTuningJob",
+                    "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+                    "sagemaker:AddTags",
+                ],
+                resources=jobs,
+            )
+        )
+        group = self.model_package_group
+        packages = f"arn:{partition}:sagemaker:{region}:{account}:model-package/{spec.model_package_group}/*"
+        self.pipeline_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:AddTags"],
+                resources=[group.attr_model_package_group_arn, packages],
+            )
+        )
+        self.pipeline_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[self.processing_role.role_arn, self.training_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        # The condition step reads evaluation.json from this pipeline's prefix.
+        self.pipeline_role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[artifacts.arn_for_objects(f"{prefix}/*")])
+        )
+        artifacts_key.grant_decrypt(self.pipeline_role)
+        guardrail.attach_to(self.pipeline_role)
+        acknowledge(self.pipeline_role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
+        acknowledge_wildcards(
+            self.pipeline_role,
+            "Job names are generated per pipeline execution, so jobs are matched by type in this "
+            "account and region; model versions of this one group; this pipeline's artifact prefix.",
+            resources=[*jobs, packages, artifacts.arn_for_objects(f"{prefix}/*")],
+        )
+
+        body = pipeline.cached(spec, pipeline.CACHE_DIR if config.environment in available_environments() else None)
+        if len(body.encode()) > MAX_DEFINITION_BYTES:
+            raise ValueError(
+                f"the pipeline definition of {spec.name} is {len(body.encode()):,} bytes; the inline limit is "
+                f"{MAX_DEFINITION_BYTES:,}: split the pipeline or store it in S3"
+            )
+        variables = {
+            "ProcessingRoleName": self.processing_role.role_name,
+            "TrainingRoleName": self.training_role.role_name,
+            "ArtifactsBucket": artifacts.bucket_name,
+            "CuratedBucket": curated.bucket_name,
+            "ArtifactsKeyArn": artifacts_key.key_arn,
+            "SecurityGroupId": security_group.security_group_id,
+            "AssetsBucket": scripts["PreprocessKey"].s3_bucket_name,
+            **{name: asset.s3_object_key for name, asset in scripts.items()},
+            **{f"Subnet{i}": subnet for i, subnet in enumerate(selected)},
+            **registries_variables(self, spec, registries),
+        }
+        self.pipeline = sagemaker.CfnPipeline(
+            self,
+            "Pipeline",
+            pipeline_name=spec.name,
+            pipeline_display_name=spec.name,
+            pipeline_description="preprocess -> train -> evaluate -> quality gate -> baselines -> register",
+            role_arn=self.pipeline_role.role_arn,
+            pipeline_definition={"PipelineDefinitionBody": cdk.Fn.sub(body, variables)},
+            # A JSON property in the L1: spelled as CloudFormation expects it.
+            parallelism_configuration={"MaxParallelExecutionSteps": 4},
+        )
+        # The roles' permissions exist before SageMaker validates the pipeline against them.
+        for role in (self.pipeline_role, self.processing_role, self.training_role):
+            self.pipeline.node.add_dependency(role.node.find_child("DefaultPolicy"))
+        self.spec = spec
+
+    def _registries(self, spec: pipeline.PipelineSpec) -> list[str]:
+        """ECR registry accounts of the images the jobs run: literal for a known region, else mapped."""
+        if spec.region is not None:
+            accounts = pipeline.registry_accounts()[spec.region]
+            return [accounts[family] for family in pipeline.IMAGE_FAMILIES]
+        self.image_registries = cdk.CfnMapping(self, "ImageRegistries", mapping=pipeline.registry_accounts())
+        return [self.image_registries.find_in_map(cdk.Aws.REGION, family) for family in pipeline.IMAGE_FAMILIES]
+
+
+def registries_variables(stack: TrainingStack, spec: pipeline.PipelineSpec, registries: list[str]) -> dict[str, str]:
+    """Fn::Sub variables for the image registries when the definition leaves the region open."""
+    if spec.region is not None:
+        return {}
+    return dict(zip((f"{family}Registry" for family in pipeline.IMAGE_FAMILIES), registries, strict=True))

@@ -1,0 +1,280 @@
+"""Training stack and pipeline: the definition step by step, its security, determinism and config variants."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from infra.config import EVALUATION_METRICS, TRAINING_HYPERPARAMETERS, TRAINING_METRICS, load_config, parse_config
+from infra.rules import check_template, pipeline_definition
+from pipelines import definition as pipeline
+from pipelines.steps import evaluate, train
+from stacks.training import pipeline_spec
+from tests.helpers import dev_data
+
+STACK = "Training"
+
+
+def _pipeline(synthesized) -> dict:
+    (resource,) = synthesized.resources(STACK, "AWS::SageMaker::Pipeline").values()
+    return resource["Properties"]
+
+
+def _definition(synthesized) -> dict:
+    definition = pipeline_definition(_pipeline(synthesized))
+    assert definition is not None
+    return definition
+
+
+def _steps(definition: dict) -> dict[str, dict]:
+    steps = {s["Name"]: s for s in definition["Steps"]}
+    for branch in ("IfSteps", "ElseSteps"):
+        steps.update({s["Name"]: s for s in steps["QualityGate"]["Arguments"][branch]})
+    return steps
+
+
+# --- The definition, step by step ---------------------------------------------------------------
+
+
+def test_steps_run_process_train_evaluate_gate_then_baselines_and_register(dev):
+    definition = _definition(dev)
+    assert [s["Name"] for s in definition["Steps"]] == ["Preprocess", "Train", "Evaluate", "QualityGate"]
+    assert [s["Type"] for s in definition["Steps"]] == ["Processing", "Training", "Processing", "Condition"]
+    gate = definition["Steps"][-1]["Arguments"]
+    assert [(s["Name"], s["Type"]) for s in gate["IfSteps"]] == [
+        ("DataQualityBaseline", "QualityCheck"),
+        ("ModelQualityBaseline", "QualityCheck"),
+        ("Register-RegisterModel", "RegisterModel"),
+    ]
+    assert [(s["Name"], s["Type"]) for s in gate["ElseSteps"]] == [("BelowQualityGate", "Fail")]
+    assert {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]} == {
+        "TriggerReason": "manual",
+        "ModelApprovalStatus": "PendingManualApproval",
+        "InputData": "s3://${CuratedBucket}/transactions/",
+    }
+
+
+def test_instance_types_and_spot_settings_come_from_the_config(dev):
+    steps = _steps(_definition(dev))
+    training = load_config("dev").training
+    train_args = steps["Train"]["Arguments"]
+    assert train_args["ResourceConfig"]["InstanceType"] == training.instance_type == "ml.m5.xlarge"
+    assert train_args["EnableManagedSpotTraining"] is True
+    assert train_args["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+    # Checkpoints per execution: a new run never resumes from the previous run's final state.
+    checkpoint = train_args["CheckpointConfig"]["S3Uri"]["Std:Join"]["Values"]
+    assert {"Get": "Execution.PipelineExecutionId"} in checkpoint and checkpoint[-1] == "checkpoints"
+    for name in ("Preprocess", "Evaluate", "DataQualityBaseline", "ModelQualityBaseline"):
+        cluster = steps[name]["Arguments"]["ProcessingResources"]["ClusterConfig"]
+        assert cluster["InstanceType"] == training.processing_instance_type
+
+
+def test_every_job_is_isolated_in_the_vpc_and_encrypted(dev, prod):
+    for synthesized in (dev, prod):
+        steps = _steps(_definition(synthesized))
+        for name, step in steps.items():
+            args = step["Arguments"]
+            if step["Type"] in ("Processing", "QualityCheck"):
+                network = args["NetworkConfig"]
+                assert network["EnableNetworkIsolation"] and network["EnableInterContainerTrafficEncryption"], name
+                assert network["VpcConfig"]["SecurityGroupIds"] == ["${SecurityGroupId}"], name
+                assert args["ProcessingOutputConfig"]["KmsKeyId"] == "${ArtifactsKeyArn}", name
+        # The project's rule sees the same: no finding on either environment's pipeline.
+        assert [f for f in check_template(synthesized.templates[STACK]) if f.rule.id == "MLP-SM6"] == []
+
+
+def test_volume_keys_follow_the_instance_catalog(dev, prod):
+    # ml.m5 (dev training) has EBS volumes: keyed. ml.g5 (prod training) has local NVMe: no key.
+    dev_train = _steps(_definition(dev))["Train"]["Arguments"]["ResourceConfig"]
+    assert dev_train["VolumeKmsKeyId"] == "${ArtifactsKeyArn}"
+    prod_tune = _steps(_definition(prod))["Tune"]["Arguments"]["TrainingJobDefinition"]
+    assert prod_tune["HyperParameterTuningResourceConfig"]["InstanceType"] == "ml.g5.xlarge"
+    assert "VolumeKmsKeyId" not in prod_tune["HyperParameterTuningResourceConfig"]
+
+
+def test_quality_gate_and_registration(dev):
+    steps = _steps(_definition(dev))
+    (condition,) = steps["QualityGate"]["Arguments"]["Conditions"]
+    assert condition["Type"] == "GreaterThanOrEqualTo" and condition["RightValue"] == 0.7
+    assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "binary_classification_metrics.auc.value"
+    register = steps["Register-RegisterModel"]["Arguments"]
+    assert register["ModelPackageGroupName"] == "mlp-dev-models"
+    assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    metrics = register["ModelMetrics"]
+    assert metrics["ModelQuality"]["Statistics"]["S3Uri"]["Std:Join"]["Values"][-1] == "evaluation.json"
+    assert metrics["ModelDataQuality"]["Constraints"]["S3Uri"] == {
+        "Get": "Steps.DataQualityBaseline.CalculatedBaselineConstraints"
+    }
+    drift = register["DriftCheckBaselines"]
+    assert set(drift) == {"ModelDataQuality", "ModelQuality"}
+
+
+def test_prod_tunes_with_the_configured_strategy_and_ranges(prod):
+    tuning = load_config("prod").training.tuning
+    steps = _steps(_definition(prod))
+    assert "Train" not in steps
+    config = steps["Tune"]["Arguments"]["HyperParameterTuningJobConfig"]
+    assert config["Strategy"] == tuning.strategy == "Bayesian"
+    assert config["HyperParameterTuningJobObjective"] == {"MetricName": "validation:auc", "Type": "Maximize"}
+    assert config["ResourceLimits"] == {"MaxNumberOfTrainingJobs": 20, "MaxParallelTrainingJobs": 4}
+    ranges = {r["Name"]: r for r in config["ParameterRanges"]["ContinuousParameterRanges"]}
+    assert ranges["learning-rate"] == {
+        "Name": "learning-rate", "MinValue": "0.001", "MaxValue": "0.5", "ScalingType": "Logarithmic"
+    }  # fmt: skip
+    # The evaluation reads the best training job's model.
+    model = steps["Evaluate"]["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"]
+    assert "Steps.Tune.TrainingJobSummaries" in json.dumps(model)
+
+
+# --- The stack ---------------------------------------------------------------------------------
+
+
+def test_every_placeholder_is_substituted_at_deploy_time(dev, prod):
+    for synthesized in (dev, prod):
+        body, variables = _pipeline(synthesized)["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
+        names = set(re.findall(r"\$\{([^}]+)\}", body))
+        unknown = {n for n in names if not n.startswith("AWS::")} - set(variables)
+        assert unknown == set(), unknown
+        assert set(pipeline.PLACEHOLDERS) <= set(variables)
+
+
+def test_environment_agnostic_images_resolve_per_region(dev, prod):
+    body, variables = _pipeline(dev)["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
+    assert "us-east-1" not in body
+    assert variables["PyTorchRegistry"] == {"Fn::FindInMap": ["ImageRegistries", {"Ref": "AWS::Region"}, "PyTorch"]}
+    mapping = dev.templates[STACK]["Mappings"]["ImageRegistries"]
+    assert mapping["us-east-1"]["PyTorch"] == "763104351884" and "eu-west-1" in mapping
+    prod_body = _pipeline(prod)["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"][0]
+    assert "dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:2.6.0-gpu-py312" in prod_body
+
+
+def test_model_package_group_is_retained(dev):
+    (group,) = dev.resources(STACK, "AWS::SageMaker::ModelPackageGroup").values()
+    assert group["Properties"]["ModelPackageGroupName"] == "mlp-dev-models"
+    assert group["DeletionPolicy"] == "Retain"
+
+
+def _role_policy(synthesized, role_prefix: str) -> list[dict]:
+    resources = synthesized.templates[STACK]["Resources"]
+    (role_id,) = [i for i, r in resources.items() if r["Type"] == "AWS::IAM::Role" and i.startswith(role_prefix)]
+    policies = [
+        r["Properties"]["PolicyDocument"]["Statement"]
+        for r in resources.values()
+        if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]
+    ]
+    return [statement for policy in policies for statement in policy]
+
+
+def test_roles_are_scoped_and_guarded(dev):
+    resources = dev.templates[STACK]["Resources"]
+    for role_id, role in resources.items():
+        if role["Type"] == "AWS::IAM::Role":
+            # The foundation's guardrail denies jobs without VPC, isolation or KMS.
+            assert "SageMakerGuardrail" in json.dumps(role["Properties"]["ManagedPolicyArns"]), role_id
+    pipeline_statements = _role_policy(dev, "PipelineRole")
+    pass_role = next(s for s in pipeline_statements if s["Action"] == "iam:PassRole")
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert len(pass_role["Resource"]) == 2
+    processing = json.dumps(_role_policy(dev, "ProcessingRole"))
+    training = json.dumps(_role_policy(dev, "TrainingRole"))
+    assert "mlp-dev-curated-bucket-arn" in processing and "mlp-dev-curated-bucket-arn" not in training
+    assert '"s3:*"' not in processing + training
+
+
+def test_pipeline_waits_for_its_roles_permissions(dev):
+    (resource,) = [r for r in dev.templates[STACK]["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline"]
+    assert sum("DefaultPolicy" in d for d in resource["DependsOn"]) == 3
+
+
+# --- Determinism, caching, offline ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dev_spec():
+    config = load_config("dev")
+    return pipeline_spec(config, subnets=1)
+
+
+def test_stored_definitions_are_current_and_builds_are_byte_identical(dev_spec):
+    first, second = pipeline.build(dev_spec), pipeline.build(dev_spec)
+    assert first == second
+    stored = json.loads((pipeline.CACHE_DIR / "mlp-dev-training.json").read_text())
+    # The stored file was built in another process: same input, same bytes.
+    assert stored["key"] == dev_spec.cache_key()
+    assert json.dumps(stored["definition"], sort_keys=True, separators=(",", ":")) == first
+
+
+def test_a_stale_stored_definition_fails_instead_of_rebuilding(dev_spec, tmp_path):
+    (tmp_path / f"{dev_spec.name}.json").write_text(json.dumps({"key": "old", "definition": {}}))
+    with pytest.raises(pipeline.StaleDefinition, match="run `make synth`"):
+        pipeline.cached(dev_spec, tmp_path)
+
+
+# --- Config variants -----------------------------------------------------------------------------
+
+
+def _variant(change) -> dict:
+    data = copy.deepcopy(dev_data())
+    change(data["training"])
+    config = parse_config(data, "variant")
+    definition = json.loads(pipeline.build(pipeline_spec(config, subnets=2)))
+    resource = {
+        "Type": "AWS::SageMaker::Pipeline",
+        "Properties": {"PipelineDefinition": {"PipelineDefinitionBody": json.dumps(definition)}},
+    }
+    findings = [f.problems for f in check_template({"Resources": {"P": resource}})]
+    assert findings == [], findings
+    return _steps(definition)
+
+
+def test_variant_gpu_training_on_several_instances_is_distributed():
+    steps = _variant(lambda t: t.update(instance_type="ml.g6e.xlarge", instance_count=2))
+    args = steps["Train"]["Arguments"]
+    assert args["AlgorithmSpecification"]["TrainingImage"].endswith("/pytorch-training:2.6.0-gpu-py312")
+    assert json.loads(args["HyperParameters"]["sagemaker_torch_distributed_enabled"]) is True
+    assert args["ResourceConfig"]["InstanceCount"] == 2 and "VolumeKmsKeyId" not in args["ResourceConfig"]
+
+
+def test_variant_trainium_training_uses_the_neuron_image():
+    steps = _variant(lambda t: t.update(instance_type="ml.trn1.2xlarge"))
+    image = steps["Train"]["Arguments"]["AlgorithmSpecification"]["TrainingImage"]
+    assert image.endswith(f"/{pipeline.NEURON_TRAINING_IMAGE}")
+
+
+def test_variant_without_spot_has_no_wait_or_checkpoints():
+    steps = _variant(lambda t: t.update(spot={"enabled": False}))
+    args = steps["Train"]["Arguments"]
+    assert "EnableManagedSpotTraining" not in args or args["EnableManagedSpotTraining"] is False
+    assert "CheckpointConfig" not in args and "MaxWaitTimeInSeconds" not in args["StoppingCondition"]
+
+
+def test_variant_hyperband_tuning():
+    tuning = {
+        "strategy": "Hyperband",
+        "early_stopping": "Off",
+        "max_jobs": 6,
+        "max_parallel_jobs": 3,
+        "ranges": {"epochs": {"min": 5, "max": 50}, "batch-size": {"values": [256, 512]}},
+    }
+    steps = _variant(lambda t: t.update(tuning=tuning))
+    config = steps["Tune"]["Arguments"]["HyperParameterTuningJobConfig"]
+    assert config["Strategy"] == "Hyperband" and config["TrainingJobEarlyStoppingType"] == "Off"
+    ranges = config["ParameterRanges"]
+    assert ranges["IntegerParameterRanges"][0]["Name"] == "epochs"
+    # Framework estimators pass hyperparameters JSON-encoded; the training toolkit decodes them.
+    assert ranges["CategoricalParameterRanges"][0] == {"Name": "batch-size", "Values": ['"256"', '"512"']}
+
+
+# --- The config and the scripts agree ------------------------------------------------------------
+
+
+def test_config_constants_match_the_step_scripts():
+    assert tuple(evaluate.METRICS) == EVALUATION_METRICS
+    assert {m["Name"] for m in train.METRIC_DEFINITIONS} == set(TRAINING_METRICS)
+    source = Path(train.__file__).read_text()
+    for name in TRAINING_HYPERPARAMETERS:
+        assert f'"--{name}"' in source, name
