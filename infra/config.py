@@ -499,6 +499,12 @@ TRAINING_HYPERPARAMETERS = {
     "l2": "continuous",
     "batch-size": "integer",
 }
+# Metric name -> the regex SageMaker scrapes from the training log (train.py METRIC_DEFINITIONS).
+TRAINING_METRIC_REGEXES = {
+    "train:loss": r"train:loss=([0-9.]+)",
+    "validation:loss": r"validation:loss=([0-9.]+)",
+    "validation:auc": r"validation:auc=([0-9.]+)",
+}
 TRAINING_METRICS = ("validation:auc", "validation:loss", "train:loss")
 MAX_TRAINING_MINUTES = 28 * 24 * 60  # SageMaker's MaxRuntimeInSeconds limit
 

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from infra.config import EVALUATION_METRICS, TRAINING_HYPERPARAMETERS, TRAINING_METRICS, load_config, parse_config
+from infra.config import (
+    EVALUATION_METRICS,
+    TRAINING_HYPERPARAMETERS,
+    TRAINING_METRIC_REGEXES,
+    TRAINING_METRICS,
+    load_config,
+    parse_config,
+)
 from infra.rules import check_template, pipeline_definition
 from pipelines import definition as pipeline
 from pipelines.steps import evaluate, train
@@ -275,6 +282,7 @@ def test_variant_hyperband_tuning():
 def test_config_constants_match_the_step_scripts():
     assert tuple(evaluate.METRICS) == EVALUATION_METRICS
     assert {m["Name"] for m in train.METRIC_DEFINITIONS} == set(TRAINING_METRICS)
+    assert {m["Name"]: m["Regex"] for m in train.METRIC_DEFINITIONS} == TRAINING_METRIC_REGEXES
     source = Path(train.__file__).read_text()
     for name in TRAINING_HYPERPARAMETERS:
         assert f'"--{name}"' in source, name
