@@ -616,6 +616,37 @@ class QualityGate(_Strict):
         return value
 
 
+DEBUGGER_RULES = ("loss_not_decreasing", "overfit", "low_gpu_utilization", "cpu_bottleneck")
+
+
+class DebuggerConfig(_Strict):
+    """SageMaker Debugger built-in rules on the training job, and TensorBoard output."""
+
+    rules: list[Literal["loss_not_decreasing", "overfit", "low_gpu_utilization", "cpu_bottleneck"]] = Field(
+        default_factory=list, **_allowed("built-in rules: " + ", ".join(DEBUGGER_RULES))
+    )
+    tensorboard: bool = Field(default=False, **_allowed("true or false (TensorBoard files to the artifacts bucket)"))
+
+
+class FeatureStoreConfig(_Strict):
+    """A SageMaker feature group of the dataset: online store, and an offline store in the curated zone."""
+
+    event_time_column: str = Field(**_allowed("a timestamp or date column of the dataset"))
+    online: bool = Field(default=True, **_allowed("true or false (low-latency online store)"))
+
+
+class MlflowConfig(_Strict):
+    """A SageMaker managed MLflow tracking server, reached through IAM only."""
+
+    size: Literal["Small", "Medium", "Large"] = Field(default="Small", **_allowed("Small, Medium or Large"))
+
+
+class StudioConfig(_Strict):
+    """A SageMaker Studio domain in VpcOnly mode, with a user profile per configured persona."""
+
+    idle_shutdown_minutes: int = Field(default=60, ge=60, le=525600, **_allowed("60 to 525600 minutes"))
+
+
 class TrainingConfig(_Strict):
     """The SageMaker pipeline: instances, spot, tuning, the quality gate and the model registry."""
 
@@ -639,6 +670,10 @@ class TrainingConfig(_Strict):
     spot: SpotConfig = Field(default_factory=SpotConfig)
     tuning: TuningConfig | None = Field(default=None, **_allowed("a tuning section or null (a single training job)"))
     quality_gate: QualityGate = Field(default_factory=QualityGate)
+    debugger: DebuggerConfig = Field(default_factory=DebuggerConfig)
+    feature_store: FeatureStoreConfig | None = Field(default=None, **_allowed("a feature_store section or null"))
+    mlflow: MlflowConfig | None = Field(default=None, **_allowed("an mlflow section or null (no tracking server)"))
+    studio: StudioConfig | None = Field(default=None, **_allowed("a studio section or null (no Studio domain)"))
     inference_instance_types: list[RealtimeInstance] = Field(
         default_factory=lambda: ["ml.m5.large"],
         min_length=1,
@@ -669,6 +704,14 @@ class TrainingConfig(_Strict):
                 )
         elif self.spot.max_wait_minutes is not None:
             problems.append(("spot.max_wait_minutes", self.spot.max_wait_minutes, "only with spot.enabled"))
+        if self.tuning is not None and (self.debugger.rules or self.debugger.tensorboard):
+            problems.append(
+                (
+                    "debugger",
+                    "rules/tensorboard",
+                    "none with tuning: tuning jobs take no Debugger or TensorBoard settings",
+                )
+            )
         for i, name in enumerate(self.inference_instance_types):
             if instances.get(name).accelerator == instances.Accelerator.INFERENTIA:
                 problems.append(
@@ -753,6 +796,25 @@ class PlatformConfig(_Strict):
                             "a numeric, non-sensitive column of data_lake.dataset other than the target",
                         )
                     )
+        if self.training is not None and self.training.feature_store is not None:
+            event = self.training.feature_store.event_time_column
+            column = {c.name: c for c in self.data_lake.dataset.columns}.get(event)
+            if column is None or column.type not in ("timestamp", "date"):
+                problems.append(
+                    (
+                        "training.feature_store.event_time_column",
+                        event,
+                        "a timestamp or date column of data_lake.dataset",
+                    )
+                )
+        if (
+            self.training is not None
+            and self.training.studio is not None
+            and not (self.data_lake.personas.data_engineer or self.data_lake.personas.data_scientist)
+        ):
+            problems.append(
+                ("training.studio", "studio", "data_lake.personas with at least one persona (their profiles)")
+            )
         if self.data_lake.sharing and self.account in self.data_lake.sharing.consumer_accounts:
             problems.append(
                 ("data_lake.sharing.consumer_accounts", self.account, "accounts other than this environment's own")

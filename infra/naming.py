@@ -28,3 +28,8 @@ def generated_bucket_prefix(config: PlatformConfig, component: str) -> str:
 def export_name(config: PlatformConfig, value: str) -> str:
     """Name of a CloudFormation export one stack publishes for another, e.g. 'mlp-dev-artifacts-bucket-arn'."""
     return f"{config.prefix}-{value}"
+
+
+def glue_database(config: PlatformConfig, zone: str) -> str:
+    """Glue database of a lake zone; Glue and Athena prefer underscores: 'mlp-dev' + 'raw' -> 'mlp_dev_raw'."""
+    return f"{config.prefix}_{zone}".replace("-", "_")

@@ -44,13 +44,18 @@ PLACEHOLDERS = (
 # Images: the registry host of each image family, per region (a CloudFormation mapping when the
 # environment names no region; the SDK's own registry tables provide the accounts).
 IMAGE_REGION = "us-east-1"
-IMAGE_FAMILIES = {"PyTorch": "pytorch", "SKLearn": "sklearn", "ModelMonitor": "model-monitor"}
+IMAGE_FAMILIES = {"PyTorch": "pytorch", "SKLearn": "sklearn", "ModelMonitor": "model-monitor", "Debugger": "debugger"}
 # The ECR repositories the pipeline's jobs pull from, per registry (the job roles name exactly these).
 JOB_REPOSITORIES = {
     "PyTorch": ("pytorch-training", "pytorch-training-neuronx"),
     "SKLearn": ("sagemaker-scikit-learn",),
     "ModelMonitor": ("sagemaker-model-monitor-analyzer",),
+    "Debugger": ("sagemaker-debugger-rules",),
 }
+# Debugger rules the config may name: tensor rules need a framework hook (smdebug) in the script;
+# profiler rules read system metrics of any job.
+TENSOR_RULES = ("loss_not_decreasing", "overfit")
+PROFILER_RULES = {"low_gpu_utilization": "LowGPUUtilization", "cpu_bottleneck": "CPUBottleneck"}
 PYTORCH_VERSION = "2.6.0"
 PYTORCH_PY = "py312"
 SKLEARN_VERSION = "1.2-1"
@@ -99,6 +104,8 @@ class PipelineSpec:
     gate_threshold: float
     inference_instance_types: tuple[str, ...]
     tuning: Tuning | None = None
+    debugger_rules: tuple[str, ...] = ()
+    tensorboard: bool = False
 
     def cache_key(self) -> str:
         """Changes whenever the spec, the builder's code or the SDK version changes."""
@@ -145,6 +152,14 @@ def build(spec: PipelineSpec) -> str:
     """The pipeline definition JSON for `spec`, with placeholders for deploy-time values."""
     _offline()
     from sagemaker import image_uris
+    from sagemaker.debugger import (
+        DebuggerHookConfig,
+        ProfilerConfig,
+        ProfilerRule,
+        Rule,
+        TensorBoardOutputConfig,
+        rule_configs,
+    )
     from sagemaker.drift_check_baselines import DriftCheckBaselines
     from sagemaker.inputs import TrainingInput
     from sagemaker.model_metrics import MetricsSource, ModelMetrics
@@ -250,6 +265,14 @@ def build(spec: PipelineSpec) -> str:
         instance_type=spec.inference_instance_types[0],
         image_scope="inference",
     )
+    rules: list[Any] = []
+    for rule in spec.debugger_rules:
+        if rule in TENSOR_RULES:
+            rules.append(Rule.sagemaker(getattr(rule_configs, rule)()))
+        else:
+            rules.append(ProfilerRule.sagemaker(getattr(rule_configs, PROFILER_RULES[rule])()))
+    tensor_rules = any(rule in TENSOR_RULES for rule in spec.debugger_rules)
+    profiler_rules = any(rule in PROFILER_RULES for rule in spec.debugger_rules)
     estimator = PyTorch(
         entry_point="train.py",
         source_dir=TRAINING_CODE,
@@ -274,8 +297,15 @@ def build(spec: PipelineSpec) -> str:
         hyperparameters=dict(spec.hyperparameters),
         metric_definitions=[{"Name": n, "Regex": r} for n, r in spec.metric_definitions],
         distribution={"torch_distributed": {"enabled": True}} if spec.training_instance_count > 1 else None,
-        disable_profiler=True,
-        debugger_hook_config=False,
+        rules=rules or None,
+        # The hook and the profiler run only for the rules that read them; their output is encrypted
+        # with the job's output key under this pipeline's prefix.
+        debugger_hook_config=DebuggerHookConfig(s3_output_path=f"{base}/debugger") if tensor_rules else False,
+        disable_profiler=not profiler_rules,
+        profiler_config=ProfilerConfig(s3_output_path=f"{base}/profiler") if profiler_rules else None,
+        tensorboard_output_config=(
+            TensorBoardOutputConfig(s3_output_path=f"{base}/tensorboard") if spec.tensorboard else None
+        ),
         base_job_name=f"{spec.name}-train",
         sagemaker_session=session,
     )
@@ -480,6 +510,7 @@ def image_registries(region: str = IMAGE_REGION) -> dict[str, str]:
         ),
         "SKLearn": image_uris.retrieve("sklearn", region, version=SKLEARN_VERSION, instance_type="ml.m5.xlarge"),
         "ModelMonitor": image_uris.retrieve("model-monitor", region),
+        "Debugger": image_uris.retrieve("debugger", region),
     }
     return {family: uri.split("/")[0] for family, uri in samples.items()}
 
@@ -506,6 +537,7 @@ def registry_accounts() -> dict[str, dict[str, str]]:
         "PyTorch": table("pytorch", "training", "versions", PYTORCH_VERSION),
         "SKLearn": table("sklearn", "training", "versions", SKLEARN_VERSION),
         "ModelMonitor": table("model-monitor", "versions", ""),
+        "Debugger": table("debugger", "versions", "latest"),
     }
     regions: dict[str, dict[str, str]] = {}
     for family, registries in tables.items():

@@ -21,7 +21,7 @@ from constructs import Construct, IConstruct
 from infra.buckets import AccessLogsBucket, EncryptedBucket, lifecycle_rules
 from infra.compliance import acknowledge, acknowledge_wildcards, in_hipaa_nist_pci
 from infra.config import PARTITION_COLUMN, ZONES, DataLakeConfig, PlatformConfig
-from infra.naming import export_name
+from infra.naming import export_name, glue_database
 from infra.quality import ruleset
 from infra.queues import DeadLetterQueue
 from stacks.base import PlatformStack, retention
@@ -42,11 +42,6 @@ TABLE_READ = ["SELECT", "DESCRIBE"]
 DESCRIBE = ["DESCRIBE"]
 # Values of the sensitivity LF-Tag: columns tagged sensitive are hidden from readers.
 GENERAL, SENSITIVE = "general", "sensitive"
-
-
-def _glue_name(config: PlatformConfig, zone: str) -> str:
-    # Glue and Athena prefer underscores: 'mlp-dev' + 'raw' -> 'mlp_dev_raw'.
-    return f"{config.prefix}_{zone}".replace("-", "_")
 
 
 def role_arn(scope: Construct, name: str) -> str:
@@ -288,7 +283,7 @@ class LakeCatalog(Construct):
         self.databases: dict[str, glue.CfnDatabase] = {}
         self.names: dict[str, str] = {}
         for zone in ZONES:
-            name = _glue_name(config, zone)
+            name = glue_database(config, zone)
             database = glue.CfnDatabase(
                 self,
                 zone.capitalize(),

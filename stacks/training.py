@@ -20,7 +20,7 @@ from infra import instances
 from infra.compliance import acknowledge, acknowledge_wildcards, in_hipaa_nist_pci
 from infra.config import TRAINING_METRIC_REGEXES, PlatformConfig, available_environments
 from infra.guardrails import SageMakerGuardrailPolicy
-from infra.naming import export_name
+from infra.naming import export_name, glue_database
 from pipelines import definition as pipeline
 from stacks.base import PlatformStack, retention
 
@@ -89,6 +89,8 @@ def pipeline_spec(config: PlatformConfig, subnets: int) -> pipeline.PipelineSpec
         gate_threshold=training.quality_gate.threshold,
         inference_instance_types=tuple(training.inference_instance_types),
         tuning=tuning,
+        debugger_rules=tuple(training.debugger.rules),
+        tensorboard=training.debugger.tensorboard,
     )
 
 
@@ -105,6 +107,120 @@ def source_tarball(sources: list[Path], directory: Path) -> Path:
     with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
         gz.write(buffer.getvalue())
     return path
+
+
+# Feature Store types of the dataset's column types.
+FEATURE_TYPES = {
+    "int": "Integral", "bigint": "Integral", "boolean": "Integral",
+    "double": "Fractional", "float": "Fractional",
+    "string": "String", "date": "String", "timestamp": "String",
+}  # fmt: skip
+
+
+class FeatureStore(Construct):
+    """A feature group of the dataset: KMS-encrypted online store, offline store in the curated zone's catalog."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        curated_arn: str,
+        curated_name: str,
+        data_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        from aws_cdk import aws_lakeformation as lf
+
+        stack = cdk.Stack.of(self)
+        training, dataset = config.training, config.data_lake.dataset
+        assert training is not None and training.feature_store is not None
+        store = training.feature_store
+        columns = {c.name: c for c in dataset.columns}
+        names = [dataset.key_columns[0], store.event_time_column, *training.features, training.target]
+        database = glue_database(config, "curated")
+        prefix = "feature-store"
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com").with_conditions(
+                {"StringEquals": {"aws:SourceAccount": stack.account}}
+            ),
+            description="Feature Store writing the offline store into the curated zone",
+        )
+        objects = f"{curated_arn}/{prefix}/*"
+        self.role.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject", "s3:GetObject"], resources=[objects]))
+        self.role.add_to_policy(iam.PolicyStatement(actions=["s3:GetBucketAcl"], resources=[curated_arn]))
+        catalog = f"arn:{stack.partition}:glue:{stack.region}:{stack.account}"
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["glue:GetTable", "glue:CreateTable", "glue:UpdateTable", "glue:GetDatabase"],
+                resources=[f"{catalog}:catalog", f"{catalog}:database/{database}", f"{catalog}:table/{database}/*"],
+            )
+        )
+        data_key.grant_encrypt_decrypt(self.role)
+        acknowledge(self.role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
+        acknowledge_wildcards(
+            self.role,
+            "Feature Store writes objects it names itself under the feature-store prefix and registers "
+            "its own table in the curated database; KMS action families come from CDK's key grant.",
+            actions=KMS_GRANT_WILDCARDS,
+            resources=[objects, f"{catalog}:table/{database}/*"],
+        )
+        # The curated database is governed by Lake Formation: the role needs its grants too.
+        grants = []
+        for grant_id, resource, permissions in (
+            ("Location", {"DataLocation": {"CatalogId": stack.account, "ResourceArn": curated_arn}},
+             ["DATA_LOCATION_ACCESS"]),
+            ("Database", {"Database": {"CatalogId": stack.account, "Name": database}}, ["CREATE_TABLE", "DESCRIBE"]),
+        ):  # fmt: skip
+            grants.append(
+                lf.CfnPrincipalPermissions(
+                    self,
+                    grant_id,
+                    catalog=stack.account,
+                    principal=lf.CfnPrincipalPermissions.DataLakePrincipalProperty(
+                        data_lake_principal_identifier=self.role.role_arn
+                    ),
+                    resource=resource,
+                    permissions=permissions,
+                    permissions_with_grant_option=[],
+                )
+            )
+        self.group = cdk.CfnResource(
+            self,
+            "Group",
+            type="AWS::SageMaker::FeatureGroup",
+            properties={
+                "FeatureGroupName": f"{config.prefix}-{dataset.name}".replace("_", "-"),
+                "Description": f"Model features of {dataset.name}, from the curated zone",
+                "RecordIdentifierFeatureName": names[0],
+                "EventTimeFeatureName": store.event_time_column,
+                "FeatureDefinitions": [
+                    {"FeatureName": name, "FeatureType": FEATURE_TYPES[columns[name].type]} for name in names
+                ],
+                "OnlineStoreConfig": {
+                    "EnableOnlineStore": store.online,
+                    "SecurityConfig": {"KmsKeyId": data_key.key_arn},
+                }
+                if store.online
+                else {"EnableOnlineStore": False},
+                "OfflineStoreConfig": {
+                    "S3StorageConfig": {"S3Uri": f"s3://{curated_name}/{prefix}", "KmsKeyId": data_key.key_arn},
+                    "DataCatalogConfig": {
+                        "Catalog": "AwsDataCatalog",
+                        "Database": database,
+                        "TableName": f"{dataset.name}_features",
+                    },
+                    "DisableGlueTableCreation": False,
+                },
+                "RoleArn": self.role.role_arn,
+            },
+        )
+        # Features and their history are data: kept unless the config allows destroying it.
+        self.group.apply_removal_policy(retention(config))
+        self.group.node.add_dependency(self.role.node.find_child("DefaultPolicy"), *grants)
 
 
 class TrainingStack(PlatformStack):
@@ -373,6 +489,16 @@ class TrainingStack(PlatformStack):
         for role in (self.pipeline_role, self.processing_role, self.training_role):
             self.pipeline.node.add_dependency(role.node.find_child("DefaultPolicy"))
         self.spec = spec
+        self.feature_store = None
+        if config.training.feature_store is not None:
+            self.feature_store = FeatureStore(
+                self,
+                "Features",
+                config=config,
+                curated_arn=curated.bucket_arn,
+                curated_name=curated.bucket_name,
+                data_key=data_key,
+            )
 
     def _registries(self, spec: pipeline.PipelineSpec) -> list[str]:
         """ECR registry accounts of the images the jobs run: literal for a known region, else mapped."""

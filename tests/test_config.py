@@ -340,6 +340,20 @@ BAD_CONFIGS = [
         "for training (CreateTrainingJob); e.g. ml.m5.xlarge, ml.g5.xlarge, ml.trn1.32xlarge, ... (225 accepted)",
     ),
     (
+        "Debugger rules with tuning",
+        lambda d: d["training"].update(
+            tuning={"ranges": {"epochs": {"min": 1, "max": 5}}}, debugger={"rules": ["overfit"]}
+        ),
+        "training.debugger = 'rules/tensorboard': allowed: none with tuning: tuning jobs take no Debugger or "
+        "TensorBoard settings",
+    ),
+    (
+        "feature store on a text event-time column",
+        lambda d: d["training"].update(feature_store={"event_time_column": "merchant_category"}),
+        "training.feature_store.event_time_column = 'merchant_category': allowed: a timestamp or date column of "
+        "data_lake.dataset",
+    ),
+    (
         "missing data lake section",
         lambda d: d.pop("data_lake"),
         "data_lake: missing; required: a data_lake section with at least a dataset",

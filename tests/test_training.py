@@ -285,3 +285,45 @@ def test_config_constants_match_the_step_scripts():
     source = Path(train.__file__).read_text()
     for name in TRAINING_HYPERPARAMETERS:
         assert f'"--{name}"' in source, name
+
+
+# --- Debugger, TensorBoard, Feature Store --------------------------------------------------------
+
+
+def test_debugger_is_off_unless_configured(dev):
+    dev_train = _steps(_definition(dev))["Train"]["Arguments"]
+    assert "DebugRuleConfigurations" not in dev_train and "TensorBoardOutputConfig" not in dev_train
+    assert dev_train["ProfilerConfig"] == {"DisableProfiler": True}
+
+
+def test_variant_with_debugger_rules_and_tensorboard():
+    debugger = {"rules": ["loss_not_decreasing", "low_gpu_utilization"], "tensorboard": True}
+    steps = _variant(lambda t: t.update(instance_type="ml.g5.xlarge", debugger=debugger))
+    args = steps["Train"]["Arguments"]
+    assert [r["RuleConfigurationName"] for r in args["DebugRuleConfigurations"]] == ["LossNotDecreasing"]
+    assert [r["RuleConfigurationName"] for r in args["ProfilerRuleConfigurations"]] == ["LowGPUUtilization"]
+    image = args["DebugRuleConfigurations"][0]["RuleEvaluatorImage"]
+    assert image == "${DebuggerRegistry}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/sagemaker-debugger-rules:latest"
+    assert args["TensorBoardOutputConfig"]["S3OutputPath"].endswith("/tensorboard")
+    assert args["ProfilerConfig"]["DisableProfiler"] is False
+
+
+def test_feature_group_keeps_features_encrypted_in_the_curated_zone(prod, dev):
+    assert not dev.resources(STACK, "AWS::SageMaker::FeatureGroup"), "dev has no feature store"
+    (group,) = prod.resources(STACK, "AWS::SageMaker::FeatureGroup").values()
+    props = group["Properties"]
+    assert group["DeletionPolicy"] == "Retain"
+    assert props["RecordIdentifierFeatureName"] == "transaction_id" and props["EventTimeFeatureName"] == "event_time"
+    assert {f["FeatureName"]: f["FeatureType"] for f in props["FeatureDefinitions"]} == {
+        "transaction_id": "String", "event_time": "String", "amount": "Fractional", "is_fraud": "Integral"
+    }  # fmt: skip
+    assert "KeysData" in json.dumps(props["OnlineStoreConfig"]["SecurityConfig"]["KmsKeyId"])
+    offline = props["OfflineStoreConfig"]
+    assert "mlp-prod-curated-bucket-name" in json.dumps(offline["S3StorageConfig"]["S3Uri"])
+    assert offline["DataCatalogConfig"] == {
+        "Catalog": "AwsDataCatalog", "Database": "mlp_prod_curated", "TableName": "transactions_features"
+    }  # fmt: skip
+    grants = prod.resources(STACK, "AWS::LakeFormation::PrincipalPermissions")
+    assert sorted(p for g in grants.values() for p in g["Properties"]["Permissions"]) == [
+        "CREATE_TABLE", "DATA_LOCATION_ACCESS", "DESCRIBE"
+    ]  # fmt: skip
