@@ -38,6 +38,21 @@ INTERFACE_ENDPOINTS: tuple[tuple[str, ec2.InterfaceVpcEndpointAwsService, str], 
 )
 
 
+# Only with a Studio domain or an MLflow tracking server in the config.
+WORKSPACE_ENDPOINTS: tuple[tuple[str, ec2.InterfaceVpcEndpointAwsService, str], ...] = (
+    ("SageMakerStudio", Service.SAGEMAKER_STUDIO, "Studio web UI reached from inside the VPC"),
+    ("SageMakerNotebook", Service.SAGEMAKER_NOTEBOOK, "Studio apps (JupyterLab, Code Editor) from inside the VPC"),
+    ("SageMakerExperiments", Service.SAGEMAKER_EXPERIMENTS, "MLflow tracking server calls from Studio"),
+)
+
+
+def interface_endpoints(config: PlatformConfig) -> tuple[tuple[str, ec2.InterfaceVpcEndpointAwsService, str], ...]:
+    """The interface endpoints this environment needs."""
+    training = config.training
+    workspace = training is not None and (training.studio is not None or training.mlflow is not None)
+    return INTERFACE_ENDPOINTS + (WORKSPACE_ENDPOINTS if workspace else ())
+
+
 class PlatformNetwork(Construct):
     """The VPC: isolated subnets (plus NAT egress only when configured), endpoints, flow logs."""
 
@@ -156,7 +171,7 @@ class PlatformNetwork(Construct):
         )
 
         self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
-        for name, service, _why in INTERFACE_ENDPOINTS:
+        for name, service, _why in interface_endpoints(config):
             endpoint = self.vpc.add_interface_endpoint(
                 name,
                 service=service,

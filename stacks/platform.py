@@ -58,6 +58,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
             subnets=network.network.subnets,
             security_group=network.network.workload_sg,
             guardrail=security.guardrail,
+            persona_policies=data_lake.access.policies,
         )
         training.add_stack_dependency(data_lake, "imports the lake's bucket exports")
     tags = {

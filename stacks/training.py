@@ -6,6 +6,7 @@ import gzip
 import io
 import tarfile
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -238,6 +239,7 @@ class TrainingStack(PlatformStack):
         subnets: ec2.SubnetSelection,
         security_group: ec2.ISecurityGroup,
         guardrail: SageMakerGuardrailPolicy,
+        persona_policies: Mapping[str, iam.IManagedPolicy] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, config=config, **kwargs)
@@ -489,6 +491,7 @@ class TrainingStack(PlatformStack):
         for role in (self.pipeline_role, self.processing_role, self.training_role):
             self.pipeline.node.add_dependency(role.node.find_child("DefaultPolicy"))
         self.spec = spec
+        self._workspace(config, artifacts, artifacts_key, vpc, subnets, security_group, persona_policies or {})
         self.feature_store = None
         if config.training.feature_store is not None:
             self.feature_store = FeatureStore(
@@ -499,6 +502,83 @@ class TrainingStack(PlatformStack):
                 curated_name=curated.bucket_name,
                 data_key=data_key,
             )
+
+    def _workspace(
+        self,
+        config: PlatformConfig,
+        artifacts: s3.IBucket,
+        artifacts_key: kms.IKey,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        persona_policies: Mapping[str, iam.IManagedPolicy],
+    ) -> None:
+        """The optional MLflow tracking server and Studio domain, with Lake Formation grants for Studio."""
+        from stacks.workspace import StudioDomain, TrackingServer
+
+        training = config.training
+        assert training is not None
+        self.tracking_server = None
+        extra: list[iam.IManagedPolicy] = []
+        if training.mlflow is not None:
+            self.tracking_server = TrackingServer(
+                self,
+                "Mlflow",
+                config=config,
+                artifacts_bucket_name=artifacts.bucket_name,
+                artifacts_bucket_arn=artifacts.bucket_arn,
+                artifacts_key=artifacts_key,
+            )
+            extra = [self.tracking_server.access_policy, self.tracking_server.artifacts_policy]
+        self.studio = None
+        if training.studio is None:
+            return
+        self.studio = StudioDomain(
+            self,
+            "Studio",
+            config=config,
+            vpc=vpc,
+            subnets=subnets,
+            security_group=security_group,
+            key=artifacts_key,
+            extra_policies=extra,
+            persona_policies=persona_policies,
+        )
+        # Studio sessions run as the profiles' execution roles: the same tag-based Lake Formation
+        # grants as the persona they belong to (writers: raw and curated; readers: general columns).
+        from aws_cdk import aws_lakeformation as lf
+
+        zone, sensitivity = f"{config.prefix}:zone", f"{config.prefix}:sensitivity"
+        access = {
+            "data_engineer": ({zone: ["raw", "curated"]}, ["CREATE_TABLE", "ALTER", "DESCRIBE"],
+                              ["SELECT", "INSERT", "DELETE", "ALTER", "DESCRIBE"]),
+            "data_scientist": ({zone: ["curated", "analytics"], sensitivity: ["general"]}, ["DESCRIBE"],
+                               ["SELECT", "DESCRIBE"]),
+        }  # fmt: skip
+        for persona, role in self.studio.roles.items():
+            expression, database_rights, table_rights = access[persona]
+            for kind, rights in (("DATABASE", database_rights), ("TABLE", table_rights)):
+                terms = {zone: expression[zone]} if kind == "DATABASE" else expression
+                lf.CfnPrincipalPermissions(
+                    self,
+                    f"Studio{persona.title().replace('_', '')}{kind.title()}Grant",
+                    catalog=self.account,
+                    principal=lf.CfnPrincipalPermissions.DataLakePrincipalProperty(
+                        data_lake_principal_identifier=role.role_arn
+                    ),
+                    resource=lf.CfnPrincipalPermissions.ResourceProperty(
+                        lf_tag_policy=lf.CfnPrincipalPermissions.LFTagPolicyResourceProperty(
+                            catalog_id=self.account,
+                            resource_type=kind,
+                            expression=[
+                                lf.CfnPrincipalPermissions.LFTagProperty(tag_key=k, tag_values=v)
+                                for k, v in terms.items()
+                            ],
+                        )
+                    ),
+                    permissions=rights,
+                    permissions_with_grant_option=[],
+                )
 
     def _registries(self, spec: pipeline.PipelineSpec) -> list[str]:
         """ECR registry accounts of the images the jobs run: literal for a known region, else mapped."""

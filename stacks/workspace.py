@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -36,7 +38,7 @@ def _sagemaker_service(account: str) -> iam.IPrincipal:
 
 
 class TrackingServer(Construct):
-    """A SageMaker managed MLflow tracking server: artifacts under `mlflow/` of the artifacts bucket, IAM access only."""
+    """A SageMaker managed MLflow tracking server: artifacts under `mlflow/` of the artifacts bucket, IAM access."""
 
     def __init__(
         self,
@@ -126,10 +128,7 @@ class TrackingServer(Construct):
             self.access_policy,
             "sagemaker-mlflow:* is the MLflow REST API (experiments, runs, metrics, registered models) on "
             "this one tracking server ARN; its action list follows the MLflow version, not this platform.",
-            [
-                "AwsSolutions::AwsSolutions-IAM5[Action::sagemaker-mlflow:*]",
-                *in_hipaa_nist_pci("IAMPolicyNoStatementsWithFullAccess"),
-            ],
+            ["AwsSolutions::AwsSolutions-IAM5[Action::sagemaker-mlflow:*]"],
         )
 
         # MLflow clients upload and download artifacts straight to S3 with their own credentials;
@@ -179,9 +178,16 @@ class StudioDomain(Construct):
         security_group: ec2.ISecurityGroup,
         key: kms.IKey,
         extra_policies: list[iam.IManagedPolicy],
+        persona_policies: Mapping[str, iam.IManagedPolicy] | None = None,
     ) -> None:
+        """`extra_policies` go to every profile's role; `persona_policies` (e.g. `LakeAccess.policies`,
+        keyed by persona) only to that persona's, so a scientist's profile never gets an engineer's writes."""
         super().__init__(scope, construct_id)
         assert config.training is not None and config.training.studio is not None
+        persona_policies = persona_policies or {}
+        unknown = set(persona_policies) - set(PROFILES)
+        if unknown:
+            raise ValueError(f"persona_policies for unknown personas {sorted(unknown)}; known: {', '.join(PROFILES)}")
         stack = cdk.Stack.of(self)
         partition, region, account = stack.partition, stack.region, stack.account
         self._arn_prefix = f"arn:{partition}:sagemaker:{region}:{account}"
@@ -199,7 +205,12 @@ class StudioDomain(Construct):
             description=f"Default Studio execution role of {config.prefix}: logs only, no data access",
         )
         self.default_role.add_to_policy(self._logs_statement())
-        self._acknowledge_role(self.default_role, resources=[self._logs])
+        acknowledge(self.default_role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
+        acknowledge_wildcards(
+            self.default_role,
+            "Log streams of the Studio log group: Studio names one stream per app at run time.",
+            resources=[self._logs],
+        )
 
         lifecycle = {
             "AppLifecycleManagement": {
@@ -247,8 +258,8 @@ class StudioDomain(Construct):
                 },
             },
         )
-        # Retained (with its home EFS volume) unless the environment is throwaway. CloudFormation
-        # has no HomeEfsFileSystem retention property: deleting the domain leaves the volume behind.
+        # Retained (with its home EFS volume) unless the environment is throwaway. The volume's own
+        # retention is an argument of DeleteDomain, not a CloudFormation property, so it cannot be set here.
         self.domain.apply_removal_policy(retention(config))
         self.domain_id = self.domain.get_att("DomainId").to_string()
         self.domain_arn = self.domain.get_att("DomainArn").to_string()
@@ -263,7 +274,10 @@ class StudioDomain(Construct):
             name = "".join(part.capitalize() for part in persona.split("_"))
             profile_arn = f"{self._arn_prefix}:user-profile/{self.domain_id}/{profile_name}"
             role = self._execution_role(name, profile_name, profile_arn)
-            for policy in extra_policies:
+            policies = [*extra_policies]
+            if persona in persona_policies:
+                policies.append(persona_policies[persona])
+            for policy in policies:
                 role.add_managed_policy(policy)
             profile = cdk.CfnResource(
                 self,
@@ -305,11 +319,17 @@ class StudioDomain(Construct):
                 actions=["sagemaker:DescribeDomain"], resources=[f"{self._arn_prefix}:domain/{self.domain_id}"]
             ),
             iam.PolicyStatement(actions=["sagemaker:DescribeUserProfile"], resources=[profile_arn]),
+            iam.PolicyStatement(actions=["sagemaker:DescribeSpace", "sagemaker:DescribeApp"], resources=[spaces, apps]),
+            # What the Studio UI lists; these calls take no resource ARN.
             iam.PolicyStatement(
-                actions=["sagemaker:DescribeSpace", "sagemaker:DescribeApp"], resources=[spaces, apps]
+                actions=[
+                    "sagemaker:ListDomains",
+                    "sagemaker:ListUserProfiles",
+                    "sagemaker:ListSpaces",
+                    "sagemaker:ListApps",
+                ],
+                resources=["*"],
             ),
-            # List calls take no resource ARN.
-            iam.PolicyStatement(actions=["sagemaker:ListSpaces", "sagemaker:ListApps"], resources=["*"]),
             iam.PolicyStatement(
                 actions=["sagemaker:CreateSpace", "sagemaker:UpdateSpace", "sagemaker:DeleteSpace"],
                 resources=[spaces],
@@ -344,23 +364,20 @@ class StudioDomain(Construct):
         ]
         for statement in statements:
             role.add_to_policy(statement)
-        self._acknowledge_role(role, resources=["*", spaces, apps, self._logs])
+        acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
+        acknowledge_wildcards(
+            role,
+            "Studio names spaces, apps and log streams at run time: spaces and apps of this one domain "
+            "(create, update and delete only for the profile's own private spaces), streams of the Studio "
+            "log group; the List calls of the Studio UI take no resource ARN.",
+            resources=["*", spaces, apps, self._logs],
+        )
         return role
 
     def _logs_statement(self) -> iam.PolicyStatement:
         return iam.PolicyStatement(
             actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
             resources=[self._logs],
-        )
-
-    def _acknowledge_role(self, role: iam.Role, *, resources: list[str]) -> None:
-        acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
-        acknowledge_wildcards(
-            role,
-            "Studio names spaces, apps and log streams at run time: spaces and apps of this one domain "
-            "(create, update and delete only for the profile's own private spaces), streams of the Studio "
-            "log group; ListSpaces and ListApps take no resource ARN.",
-            resources=resources,
         )
 
     def _launch_policy(self, name: str, profile_name: str, profile_arn: str, *, roles: list[str]) -> iam.ManagedPolicy:

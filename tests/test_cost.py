@@ -9,11 +9,12 @@ import pytest
 from infra import cost
 from tests.helpers import sandbox_config
 
-# 730 hours a month; interface endpoints $0.01 per endpoint per AZ-hour, 16 endpoints;
+# 730 hours a month; interface endpoints $0.01 per endpoint per AZ-hour, 16 endpoints (19 in prod,
+# whose Studio domain and MLflow server add studio, notebook and experiments);
 # NAT gateway $0.045 an hour; KMS $1 a key-month, 3 keys.
 EXPECTED = {
     "dev": 16 * 1 * 730 * 0.01 + 3 * 1.0,  # 116.80 + 3.00
-    "prod": 16 * 3 * 730 * 0.01 + 3 * 1.0,  # 350.40 + 3.00
+    "prod": 19 * 3 * 730 * 0.01 + 3 * 1.0,  # 416.10 + 3.00
     "sandbox": 16 * 2 * 730 * 0.01 + 1 * 730 * 0.045 + 3 * 1.0,  # 233.60 + 32.85 + 3.00
 }
 
@@ -32,7 +33,7 @@ def test_monthly_total_matches_the_hand_computed_figure(synth, env):
 def test_each_line_names_its_quantity_and_price(dev, prod):
     lines = {line.item: line for line in _lines(prod)}
     endpoints = lines["VPC interface endpoints (per endpoint per AZ)"]
-    assert (endpoints.quantity, endpoints.price, endpoints.monthly) == (48, "interface_endpoint", True)
+    assert (endpoints.quantity, endpoints.price, endpoints.monthly) == (57, "interface_endpoint", True)
     job = next(line for line in lines.values() if line.item.startswith("Glue job run"))
     # prod: 4 G.2X workers = 8 DPU, 120-minute timeout: 16 DPU-hours at most per run.
     assert (job.quantity, job.monthly) == (16, False) and job.usd == pytest.approx(16 * 0.44)
@@ -50,7 +51,7 @@ def test_every_price_is_dated_and_sourced(prod):
         price = line.unit_price
         assert price.url.startswith("https://") and len(price.as_of) == 10
     rows = cost.format_lines(_lines(prod))
-    assert any("$350.40/month" in row for row in rows)
+    assert any("$416.10/month" in row for row in rows)
     assert all(source.count("as of") == 1 for source in cost.sources(_lines(prod)))
 
 

@@ -323,7 +323,47 @@ def test_feature_group_keeps_features_encrypted_in_the_curated_zone(prod, dev):
     assert offline["DataCatalogConfig"] == {
         "Catalog": "AwsDataCatalog", "Database": "mlp_prod_curated", "TableName": "transactions_features"
     }  # fmt: skip
-    grants = prod.resources(STACK, "AWS::LakeFormation::PrincipalPermissions")
-    assert sorted(p for g in grants.values() for p in g["Properties"]["Permissions"]) == [
+    grants = [
+        g
+        for i, g in prod.resources(STACK, "AWS::LakeFormation::PrincipalPermissions").items()
+        if i.startswith("Features")
+    ]
+    assert sorted(p for g in grants for p in g["Properties"]["Permissions"]) == [
         "CREATE_TABLE", "DATA_LOCATION_ACCESS", "DESCRIBE"
     ]  # fmt: skip
+
+
+def test_studio_profiles_get_their_personas_lake_access(prod):
+    from tests import lake_access
+
+    resources = prod.templates[STACK]["Resources"]
+    (domain,) = prod.resources(STACK, "AWS::SageMaker::Domain").values()
+    assert domain["Properties"]["AppNetworkAccessType"] == "VpcOnly" and domain["Properties"]["AuthMode"] == "IAM"
+    profiles = {
+        p["Properties"]["UserProfileName"] for p in prod.resources(STACK, "AWS::SageMaker::UserProfile").values()
+    }
+    assert profiles == {"data-engineer", "data-scientist"}
+    # Evaluate the Studio roles' tag grants against the lake's tags (tables live in the DataLake stack).
+    lake = copy.deepcopy(prod.templates["DataLake"])
+    lake["Resources"].update(
+        {i: r for i, r in resources.items() if r["Type"] == "AWS::LakeFormation::PrincipalPermissions"}
+    )
+    role_ids = [
+        i for i, r in resources.items() if r["Type"] == "AWS::IAM::Role" and i.startswith("StudioDataScientist")
+    ]
+    (scientist,) = [i for i in role_ids if "Role" in i]
+    visible = lake_access.selectable_columns(lake, {"Fn::GetAtt": [scientist, "Arn"]})
+    dataset = load_config("prod").data_lake.dataset
+    assert visible == {("mlp_prod_curated", "transactions"): {c.name for c in dataset.columns if not c.sensitive}}
+
+
+def test_mlflow_server_is_private_to_iam(prod):
+    (server,) = prod.resources(STACK, "AWS::SageMaker::MlflowTrackingServer").values()
+    assert server["Properties"]["TrackingServerSize"] == "Small"
+    assert "mlflow/" in json.dumps(server["Properties"]["ArtifactStoreUri"])
+    services = {
+        json.dumps(e["Properties"]["ServiceName"]).strip('"').rsplit(".", 1)[-1]
+        for e in prod.resources("Network", "AWS::EC2::VPCEndpoint").values()
+    }
+    # Studio apps and MLflow clients in the VPC reach SageMaker through these endpoints only.
+    assert {"studio", "notebook", "experiments"} <= services
