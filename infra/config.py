@@ -712,13 +712,21 @@ class TrainingConfig(_Strict):
                     "none with tuning: tuning jobs take no Debugger or TensorBoard settings",
                 )
             )
+        # A Neuron-compiled model runs only on Inferentia2: the registered types are all inf2 or none.
+        inferentia = [
+            instances.get(n).accelerator == instances.Accelerator.INFERENTIA for n in self.inference_instance_types
+        ]
         for i, name in enumerate(self.inference_instance_types):
-            if instances.get(name).accelerator == instances.Accelerator.INFERENTIA:
+            if inferentia[i] and not name.startswith("ml.inf2."):
+                problems.append(
+                    (f"inference_instance_types[{i}]", name, "ml.inf2.* (the pipeline compiles for Neuron 2)")
+                )
+            elif any(inferentia) and not inferentia[i]:
                 problems.append(
                     (
                         f"inference_instance_types[{i}]",
                         name,
-                        "a CPU or NVIDIA GPU type: the pipeline does not compile models for Inferentia yet",
+                        "Inferentia2 types only, like the others: the compiled model runs only there",
                     )
                 )
         _combination(problems)
@@ -729,6 +737,10 @@ class TrainingConfig(_Strict):
         from infra import instances
 
         return instances.get(self.instance_type).runtime.value
+
+    @property
+    def serves_on_inferentia(self) -> bool:
+        return all(name.startswith("ml.inf2.") for name in self.inference_instance_types)
 
 
 class PlatformConfig(_Strict):

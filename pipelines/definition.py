@@ -28,6 +28,7 @@ SECURITY_GROUP = "${SecurityGroupId}"
 # container runs, so both come from the same placeholder.
 PREPROCESS_CODE = "s3://${AssetsBucket}/${PreprocessKey}"
 EVALUATE_CODE = "s3://${AssetsBucket}/${EvaluateKey}"
+COMPILE_CODE = "s3://${AssetsBucket}/${CompileKey}"
 TRAINING_CODE = "s3://${AssetsBucket}/${TrainingCodeKey}"
 PLACEHOLDERS = (
     "ProcessingRoleName",
@@ -40,6 +41,7 @@ PLACEHOLDERS = (
     "PreprocessKey",
     "EvaluateKey",
     "TrainingCodeKey",
+    "CompileKey",
 )
 # Images: the registry host of each image family, per region (a CloudFormation mapping when the
 # environment names no region; the SDK's own registry tables provide the accounts).
@@ -47,7 +49,7 @@ IMAGE_REGION = "us-east-1"
 IMAGE_FAMILIES = {"PyTorch": "pytorch", "SKLearn": "sklearn", "ModelMonitor": "model-monitor", "Debugger": "debugger"}
 # The ECR repositories the pipeline's jobs pull from, per registry (the job roles name exactly these).
 JOB_REPOSITORIES = {
-    "PyTorch": ("pytorch-training", "pytorch-training-neuronx"),
+    "PyTorch": ("pytorch-training", "pytorch-training-neuronx", "pytorch-inference-neuronx"),
     "SKLearn": ("sagemaker-scikit-learn",),
     "ModelMonitor": ("sagemaker-model-monitor-analyzer",),
     "Debugger": ("sagemaker-debugger-rules",),
@@ -61,6 +63,8 @@ PYTORCH_PY = "py312"
 SKLEARN_VERSION = "1.2-1"
 # The SDK's table stops at an old Neuron release; this is the current Neuron training DLC.
 NEURON_TRAINING_IMAGE = "pytorch-training-neuronx:2.8.0-neuronx-py311-sdk2.26.1-ubuntu22.04"
+# Compiles (on a CPU instance: the Neuron compiler needs no device) and serves on Inferentia2.
+NEURON_INFERENCE_IMAGE = "pytorch-inference-neuronx:2.1.2-neuronx-py310-sdk2.20.2-ubuntu20.04"
 BUILDER_FILES = (Path(__file__),)
 
 
@@ -106,6 +110,7 @@ class PipelineSpec:
     tuning: Tuning | None = None
     debugger_rules: tuple[str, ...] = ()
     tensorboard: bool = False
+    neuron_inference: bool = False  # compile the model for Inferentia2 and register that
 
     def cache_key(self) -> str:
         """Changes whenever the spec, the builder's code or the SDK version changes."""
@@ -165,7 +170,7 @@ def build(spec: PipelineSpec) -> str:
     from sagemaker.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.model_monitor.dataset_format import DatasetFormat
     from sagemaker.network import NetworkConfig
-    from sagemaker.processing import ProcessingInput, ProcessingOutput
+    from sagemaker.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
     from sagemaker.pytorch import PyTorch
     from sagemaker.sklearn.processing import SKLearnProcessor
     from sagemaker.tuner import CategoricalParameter, ContinuousParameter, HyperparameterTuner, IntegerParameter
@@ -257,14 +262,17 @@ def build(spec: PipelineSpec) -> str:
             instance_type=spec.training_instance_type,
             image_scope="training",
         )
-    inference_image = image_uris.retrieve(
-        "pytorch",
-        region,
-        version=PYTORCH_VERSION,
-        py_version=PYTORCH_PY,
-        instance_type=spec.inference_instance_types[0],
-        image_scope="inference",
-    )
+    if spec.neuron_inference:
+        inference_image = f"{image_registries(region)['PyTorch']}/{NEURON_INFERENCE_IMAGE}"
+    else:
+        inference_image = image_uris.retrieve(
+            "pytorch",
+            region,
+            version=PYTORCH_VERSION,
+            py_version=PYTORCH_PY,
+            instance_type=spec.inference_instance_types[0],
+            image_scope="inference",
+        )
     rules: list[Any] = []
     for rule in spec.debugger_rules:
         if rule in TENSOR_RULES:
@@ -416,10 +424,46 @@ def build(spec: PipelineSpec) -> str:
         values=[evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, "evaluation.json"],
     )
     data_props, model_props = data_baseline.properties, model_baseline.properties
+    compile_steps: list[Any] = []
+    registered_model = model_data
+    if spec.neuron_inference:
+        compiler = ScriptProcessor(
+            image_uri=inference_image,
+            command=["python3"],
+            role=PROCESSING_ROLE,
+            instance_type=spec.processing_instance_type,
+            instance_count=1,
+            volume_kms_key=processing_volume_key,
+            output_kms_key=KMS_KEY,
+            network_config=network,
+            max_runtime_in_seconds=3600,
+            base_job_name=f"{spec.name}-compile",
+            sagemaker_session=session,
+        )
+        compile_step = ProcessingStep(
+            name="CompileForInferentia",
+            step_args=compiler.run(
+                code=COMPILE_CODE,
+                inputs=[ProcessingInput(source=model_data, destination="/opt/ml/processing/model", input_name="model")],
+                outputs=[
+                    ProcessingOutput(
+                        output_name="compiled", source="/opt/ml/processing/compiled", destination=run_path("compiled")
+                    )
+                ],
+            ),
+        )
+        compile_steps.append(compile_step)
+        registered_model = Join(
+            on="/",
+            values=[
+                compile_step.properties.ProcessingOutputConfig.Outputs["compiled"].S3Output.S3Uri,
+                "model.tar.gz",
+            ],
+        )
     register = RegisterModel(
         name="Register",
         estimator=estimator,
-        model_data=model_data,
+        model_data=registered_model,
         image_uri=inference_image,
         content_types=["text/csv"],
         response_types=["text/csv"],
@@ -464,7 +508,7 @@ def build(spec: PipelineSpec) -> str:
                 right=spec.gate_threshold,
             )
         ],
-        if_steps=[data_baseline, model_baseline, register],
+        if_steps=[data_baseline, model_baseline, *compile_steps, register],
         else_steps=[
             FailStep(
                 name="BelowQualityGate",

@@ -90,6 +90,7 @@ def pipeline_spec(config: PlatformConfig, subnets: int) -> pipeline.PipelineSpec
         gate_threshold=training.quality_gate.threshold,
         inference_instance_types=tuple(training.inference_instance_types),
         tuning=tuning,
+        neuron_inference=training.serves_on_inferentia,
         debugger_rules=tuple(training.debugger.rules),
         tensorboard=training.debugger.tensorboard,
     )
@@ -274,6 +275,7 @@ class TrainingStack(PlatformStack):
         scripts = {
             "PreprocessKey": assets.Asset(self, "PreprocessScript", path=str(STEPS / "preprocess.py")),
             "EvaluateKey": assets.Asset(self, "EvaluateScript", path=str(STEPS / "evaluate.py")),
+            "CompileKey": assets.Asset(self, "CompileScript", path=str(STEPS / "compile_neuron.py")),
             "TrainingCodeKey": assets.Asset(
                 self, "TrainingCode", path=str(source_tarball([STEPS / "train.py"], Path(tempfile.mkdtemp())))
             ),
@@ -377,7 +379,10 @@ class TrainingStack(PlatformStack):
             return role
 
         self.processing_role = job_role(
-            "ProcessingRole", "Preprocess, evaluate, baseline jobs", "ProcessingJobs", ["PreprocessKey", "EvaluateKey"]
+            "ProcessingRole",
+            "Preprocess, evaluate, baseline jobs",
+            "ProcessingJobs",
+            ["PreprocessKey", "EvaluateKey", "CompileKey"],
         )
         curated_objects = curated.arn_for_objects(f"{dataset}/*")
         self.processing_role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[curated_objects]))

@@ -354,6 +354,18 @@ BAD_CONFIGS = [
         "data_lake.dataset",
     ),
     (
+        "Inferentia serving mixed with CPU serving",
+        lambda d: d["training"].update(inference_instance_types=["ml.inf2.xlarge", "ml.m5.large"]),
+        "training.inference_instance_types[1] = 'ml.m5.large': allowed: Inferentia2 types only, like the others: the "
+        "compiled model runs only there",
+    ),
+    (
+        "first-generation Inferentia serving",
+        lambda d: d["training"].update(inference_instance_types=["ml.inf1.xlarge"]),
+        "training.inference_instance_types[0] = 'ml.inf1.xlarge': allowed: ml.inf2.* (the pipeline compiles for "
+        "Neuron 2)",
+    ),
+    (
         "missing data lake section",
         lambda d: d.pop("data_lake"),
         "data_lake: missing; required: a data_lake section with at least a dataset",

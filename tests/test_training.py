@@ -367,3 +367,29 @@ def test_mlflow_server_is_private_to_iam(prod):
     }
     # Studio apps and MLflow clients in the VPC reach SageMaker through these endpoints only.
     assert {"studio", "notebook", "experiments"} <= services
+
+
+def test_variant_gpu_training_with_inferentia_serving_registers_a_neuron_artifact():
+    steps = _variant(lambda t: t.update(instance_type="ml.g5.xlarge", inference_instance_types=["ml.inf2.xlarge"]))
+    gate = [s["Name"] for s in steps["QualityGate"]["Arguments"]["IfSteps"]]
+    assert gate == ["DataQualityBaseline", "ModelQualityBaseline", "CompileForInferentia", "Register-RegisterModel"]
+    compile_args = steps["CompileForInferentia"]["Arguments"]
+    image = compile_args["AppSpecification"]["ImageUri"]
+    assert image.endswith(f"/{pipeline.NEURON_INFERENCE_IMAGE}")
+    # Compiled on a CPU processing instance: the Neuron compiler needs no device.
+    assert compile_args["ProcessingResources"]["ClusterConfig"]["InstanceType"] == "ml.m5.xlarge"
+    container = steps["Register-RegisterModel"]["Arguments"]["InferenceSpecification"]["Containers"][0]
+    assert container["Image"] == image
+    assert container["ModelDataUrl"]["Std:Join"]["Values"] == [
+        {"Get": "Steps.CompileForInferentia.ProcessingOutputConfig.Outputs['compiled'].S3Output.S3Uri"},
+        "model.tar.gz",
+    ]
+    supported = steps["Register-RegisterModel"]["Arguments"]["InferenceSpecification"]
+    assert supported["SupportedRealtimeInferenceInstanceTypes"] == ["ml.inf2.xlarge"]
+
+
+def test_cpu_serving_registers_the_trained_model_without_compiling(dev):
+    steps = _steps(_definition(dev))
+    assert "CompileForInferentia" not in steps
+    container = steps["Register-RegisterModel"]["Arguments"]["InferenceSpecification"]["Containers"][0]
+    assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
