@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any
 
 import aws_cdk as cdk
 import cdk_nag
@@ -19,6 +20,21 @@ PCI = "PCI.DSS.321"
 SERVERLESS = "Serverless"
 ML = PACK_NAME
 PACKS = (AWS_SOLUTIONS, HIPAA, NIST, PCI, SERVERLESS, ML)
+
+
+# `key.grant_encrypt_decrypt` grants these action families; cdk-nag reports each wildcard.
+KMS_GRANT_WILDCARDS = ("kms:GenerateDataKey*", "kms:ReEncrypt*")
+INLINE_POLICY_REASON = (
+    "CDK's default policy of a role this stack creates for one service: it lives and dies with the role, "
+    "which is what an inline policy is for."
+)
+
+
+def service_principal(service: str, account: str) -> Any:
+    """`service` acting for this account only: the confused-deputy guard of every service role here."""
+    from aws_cdk import aws_iam as iam
+
+    return iam.ServicePrincipal(service).with_conditions({"StringEquals": {"aws:SourceAccount": account}})
 
 
 def enable_checks(app: cdk.App) -> None:

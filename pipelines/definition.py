@@ -211,19 +211,22 @@ def build(spec: PipelineSpec) -> str:
     )
     processing_volume_key = KMS_KEY if spec.processing_volume_kms else None
 
+    def processing(job: str) -> dict[str, Any]:
+        """What every processing job of the pipeline shares: role, instance, keys, network, limits."""
+        return {
+            "role": PROCESSING_ROLE,
+            "instance_type": spec.processing_instance_type,
+            "instance_count": 1,
+            "volume_kms_key": processing_volume_key,
+            "output_kms_key": KMS_KEY,
+            "network_config": network,
+            "max_runtime_in_seconds": 3600,
+            "base_job_name": f"{spec.name}-{job}",
+            "sagemaker_session": session,
+        }
+
     def processor(job: str) -> Any:
-        return SKLearnProcessor(
-            framework_version=SKLEARN_VERSION,
-            role=PROCESSING_ROLE,
-            instance_type=spec.processing_instance_type,
-            instance_count=1,
-            volume_kms_key=processing_volume_key,
-            output_kms_key=KMS_KEY,
-            network_config=network,
-            max_runtime_in_seconds=3600,
-            base_job_name=f"{spec.name}-{job}",
-            sagemaker_session=session,
-        )
+        return SKLearnProcessor(framework_version=SKLEARN_VERSION, **processing(job))
 
     preprocess = ProcessingStep(
         name="Preprocess",
@@ -427,19 +430,7 @@ def build(spec: PipelineSpec) -> str:
     compile_steps: list[Any] = []
     registered_model = model_data
     if spec.neuron_inference:
-        compiler = ScriptProcessor(
-            image_uri=inference_image,
-            command=["python3"],
-            role=PROCESSING_ROLE,
-            instance_type=spec.processing_instance_type,
-            instance_count=1,
-            volume_kms_key=processing_volume_key,
-            output_kms_key=KMS_KEY,
-            network_config=network,
-            max_runtime_in_seconds=3600,
-            base_job_name=f"{spec.name}-compile",
-            sagemaker_session=session,
-        )
+        compiler = ScriptProcessor(image_uri=inference_image, command=["python3"], **processing("compile"))
         compile_step = ProcessingStep(
             name="CompileForInferentia",
             step_args=compiler.run(

@@ -19,19 +19,20 @@ from aws_cdk import aws_s3_assets as assets
 from constructs import Construct, IConstruct
 
 from infra.buckets import AccessLogsBucket, EncryptedBucket, lifecycle_rules
-from infra.compliance import acknowledge, acknowledge_wildcards, in_hipaa_nist_pci
+from infra.compliance import (
+    INLINE_POLICY_REASON,
+    KMS_GRANT_WILDCARDS,
+    acknowledge,
+    acknowledge_wildcards,
+    in_hipaa_nist_pci,
+    service_principal,
+)
 from infra.config import PARTITION_COLUMN, ZONES, DataLakeConfig, PlatformConfig
 from infra.naming import export_name, glue_database
 from infra.quality import ruleset
 from infra.queues import DeadLetterQueue
 from stacks.base import PlatformStack, retention
 
-# `key.grant_encrypt_decrypt` grants these action families; cdk-nag reports each wildcard.
-KMS_GRANT_WILDCARDS = ("kms:GenerateDataKey*", "kms:ReEncrypt*")
-INLINE_POLICY_REASON = (
-    "CDK's default policy of a role this stack creates for one service: it lives and dies with the role, "
-    "which is what an inline policy is for."
-)
 ETL_SCRIPT = Path(__file__).resolve().parent.parent / "etl" / "raw_to_curated.py"
 ATHENA_RESULTS = "athena-results/"
 
@@ -470,9 +471,7 @@ class GlueJobs(Construct):
             role = iam.Role(
                 self,
                 name,
-                assumed_by=iam.ServicePrincipal("glue.amazonaws.com").with_conditions(
-                    {"StringEquals": {"aws:SourceAccount": account}}
-                ),
+                assumed_by=service_principal("glue.amazonaws.com", account),
                 description=description,
             )
             # Logs of Glue runs, encrypted with the logs key through the security configuration.
@@ -815,9 +814,7 @@ class EtlWorkflow(Construct):
         role = iam.Role(
             self,
             "EventsRole",
-            assumed_by=iam.ServicePrincipal("events.amazonaws.com").with_conditions(
-                {"StringEquals": {"aws:SourceAccount": stack.account}}
-            ),
+            assumed_by=service_principal("events.amazonaws.com", stack.account),
             description="EventBridge starting the data lake ETL workflow",
         )
         role.add_to_policy(iam.PolicyStatement(actions=["glue:notifyEvent"], resources=[workflow_arn]))

@@ -18,7 +18,14 @@ from aws_cdk import aws_s3_assets as assets
 from constructs import Construct
 
 from infra import instances
-from infra.compliance import acknowledge, acknowledge_wildcards, in_hipaa_nist_pci
+from infra.compliance import (
+    INLINE_POLICY_REASON,
+    KMS_GRANT_WILDCARDS,
+    acknowledge,
+    acknowledge_wildcards,
+    in_hipaa_nist_pci,
+    service_principal,
+)
 from infra.config import TRAINING_METRIC_REGEXES, PlatformConfig, available_environments
 from infra.guardrails import SageMakerGuardrailPolicy
 from infra.naming import export_name, glue_database
@@ -28,11 +35,6 @@ from stacks.base import PlatformStack, retention
 STEPS = Path(pipeline.__file__).resolve().parent / "steps"
 # SageMaker's limit for an inline definition body; larger ones would have to go through S3.
 MAX_DEFINITION_BYTES = 1_000_000
-INLINE_POLICY_REASON = (
-    "CDK's default policy of a role this stack creates for one service: it lives and dies with the role, "
-    "which is what an inline policy is for."
-)
-KMS_GRANT_WILDCARDS = ("kms:GenerateDataKey*", "kms:ReEncrypt*")
 
 
 def pipeline_spec(config: PlatformConfig, subnets: int) -> pipeline.PipelineSpec:
@@ -146,9 +148,7 @@ class FeatureStore(Construct):
         self.role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com").with_conditions(
-                {"StringEquals": {"aws:SourceAccount": stack.account}}
-            ),
+            assumed_by=service_principal("sagemaker.amazonaws.com", stack.account),
             description="Feature Store writing the offline store into the curated zone",
         )
         objects = f"{curated_arn}/{prefix}/*"
@@ -286,9 +286,7 @@ class TrainingStack(PlatformStack):
             role = iam.Role(
                 self,
                 name,
-                assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com").with_conditions(
-                    {"StringEquals": {"aws:SourceAccount": account}}
-                ),
+                assumed_by=service_principal("sagemaker.amazonaws.com", account),
                 description=description,
             )
             artifacts_objects = artifacts.arn_for_objects(f"{prefix}/*")
@@ -405,9 +403,7 @@ class TrainingStack(PlatformStack):
         self.pipeline_role = iam.Role(
             self,
             "PipelineRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com").with_conditions(
-                {"StringEquals": {"aws:SourceAccount": account}}
-            ),
+            assumed_by=service_principal("sagemaker.amazonaws.com", account),
             description=f"SageMaker Pipelines execution of {spec.name}",
         )
         jobs = [

@@ -10,16 +10,17 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from infra.compliance import acknowledge, acknowledge_wildcards, in_hipaa_nist_pci
+from infra.compliance import (
+    INLINE_POLICY_REASON,
+    KMS_GRANT_WILDCARDS,
+    acknowledge,
+    acknowledge_wildcards,
+    in_hipaa_nist_pci,
+    service_principal,
+)
 from infra.config import PlatformConfig
 from stacks.base import retention
 
-# `key.grant_encrypt_decrypt` grants these action families; cdk-nag reports each wildcard.
-KMS_GRANT_WILDCARDS = ("kms:GenerateDataKey*", "kms:ReEncrypt*")
-INLINE_POLICY_REASON = (
-    "CDK's default policy of a role this stack creates for one service: it lives and dies with the role, "
-    "which is what an inline policy is for."
-)
 # Where the tracking server keeps run artifacts in the ML artifacts bucket.
 MLFLOW_PREFIX = "mlflow/"
 # Studio user profile of each persona of `data_lake.personas`, in a stable order.
@@ -32,9 +33,7 @@ MIN_IDLE_MINUTES = 60
 
 def _sagemaker_service(account: str) -> iam.IPrincipal:
     # Only SageMaker acting for this account may assume the role (confused-deputy guard).
-    return iam.ServicePrincipal("sagemaker.amazonaws.com").with_conditions(
-        {"StringEquals": {"aws:SourceAccount": account}}
-    )
+    return service_principal("sagemaker.amazonaws.com", account)
 
 
 class TrackingServer(Construct):
