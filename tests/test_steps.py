@@ -6,6 +6,7 @@ import ast
 import contextlib
 import io
 import json
+import math
 import os
 import re
 import subprocess
@@ -518,3 +519,26 @@ def test_scripts_stand_alone_in_sagemaker_containers(script):
     # Runtime features newer than Python 3.8 the older processing image lacks.
     for newer in (".removeprefix(", ".removesuffix(", ".is_relative_to(", "strict=", "filter="):
         assert newer not in source, newer
+
+
+def test_trained_model_ships_a_handler_that_serves_it(tmp_path):
+    """The model directory holds code/inference.py; loaded as the inference container would, it scores CSV rows."""
+    import importlib.util
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    document = {"features": ["a", "b"], "mean": [1.0, 2.0], "std": [2.0, 4.0], "weights": [0.5, -1.0], "bias": 0.1}
+    (model_dir / "model.json").write_text(json.dumps(document))
+    (model_dir / "code").mkdir()
+    (model_dir / "code" / "inference.py").write_text(train.INFERENCE_HANDLER)
+    spec = importlib.util.spec_from_file_location("handler", model_dir / "code" / "inference.py")
+    handler = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(handler)
+    model = handler.model_fn(str(model_dir))
+    rows = handler.input_fn(b"3,2\n1,6\n", "text/csv")
+    body, content_type = handler.output_fn(handler.predict_fn(rows, model), "text/csv")
+    expected = [1 / (1 + math.exp(-(0.5 * 1.0 - 1.0 * 0.0 + 0.1))), 1 / (1 + math.exp(-(0.0 - 1.0 * 1.0 + 0.1)))]
+    assert content_type == "text/csv"
+    assert [float(v) for v in body.split("\n")] == pytest.approx(expected, abs=1e-6)
+    with pytest.raises(ValueError, match="unsupported content type"):
+        handler.input_fn(b"{}", "application/json")

@@ -27,6 +27,35 @@ METRIC_DEFINITIONS = [
 ]
 CHECKPOINT_FILE = "checkpoint.npz"
 MODEL_FILE = "model.json"
+# The handler the PyTorch inference container loads from the model archive's code/ directory, so
+# the registered model serves as is: CSV rows of feature values in, one probability per row out.
+INFERENCE_HANDLER = '''"""SageMaker inference handler of the logistic-regression model (written by train.py)."""
+import json
+import os
+
+import numpy as np
+
+
+def model_fn(model_dir):
+    with open(os.path.join(model_dir, "model.json")) as handle:
+        return json.load(handle)
+
+
+def input_fn(body, content_type):
+    if content_type != "text/csv":
+        raise ValueError(f"unsupported content type {content_type}")
+    text = body.decode() if isinstance(body, (bytes, bytearray)) else body
+    return np.array([[float(v) for v in line.split(",")] for line in text.strip().splitlines() if line.strip()])
+
+
+def predict_fn(rows, model):
+    scaled = (rows - np.asarray(model["mean"])) / np.asarray(model["std"])
+    return 1.0 / (1.0 + np.exp(-(scaled @ np.asarray(model["weights"]) + model["bias"])))
+
+
+def output_fn(prediction, accept):
+    return "\\n".join(f"{p:.6f}" for p in np.asarray(prediction).reshape(-1)), "text/csv"
+'''
 SCHEMA_FILE = "schema.json"
 MODEL_FORMAT = "logistic-regression/1"
 # Probabilities are clipped this far from 0 and 1 so a confident mistake costs a large, finite loss.
@@ -439,6 +468,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     document = model_document(model, train, validation, hp)
     args.model_dir.mkdir(parents=True, exist_ok=True)
     (args.model_dir / MODEL_FILE).write_text(json.dumps(document, indent=2) + "\n")
+    (args.model_dir / "code").mkdir(exist_ok=True)
+    (args.model_dir / "code" / "inference.py").write_text(INFERENCE_HANDLER)
     tracker.finish()
     print(json.dumps({"model": str(args.model_dir / MODEL_FILE), **document["metadata"]}), flush=True)
     return 0
