@@ -647,6 +647,13 @@ class StudioConfig(_Strict):
     idle_shutdown_minutes: int = Field(default=60, ge=60, le=525600, **_allowed("60 to 525600 minutes"))
 
 
+class BiasBaseline(_Strict):
+    """A Clarify pre-training bias baseline: how the label is spread across two groups of one feature."""
+
+    facet: str = Field(**_allowed("one of training.features"))
+    threshold: float = Field(**_allowed("a number: rows above it form the group compared with the rest"))
+
+
 class TrainingConfig(_Strict):
     """The SageMaker pipeline: instances, spot, tuning, the quality gate and the model registry."""
 
@@ -671,6 +678,9 @@ class TrainingConfig(_Strict):
     tuning: TuningConfig | None = Field(default=None, **_allowed("a tuning section or null (a single training job)"))
     quality_gate: QualityGate = Field(default_factory=QualityGate)
     debugger: DebuggerConfig = Field(default_factory=DebuggerConfig)
+    bias_baseline: BiasBaseline | None = Field(
+        default=None, **_allowed("a bias_baseline section (Clarify, registered with the model) or null")
+    )
     feature_store: FeatureStoreConfig | None = Field(default=None, **_allowed("a feature_store section or null"))
     mlflow: MlflowConfig | None = Field(default=None, **_allowed("an mlflow section or null (no tracking server)"))
     studio: StudioConfig | None = Field(default=None, **_allowed("a studio section or null (no Studio domain)"))
@@ -704,6 +714,9 @@ class TrainingConfig(_Strict):
                 )
         elif self.spot.max_wait_minutes is not None:
             problems.append(("spot.max_wait_minutes", self.spot.max_wait_minutes, "only with spot.enabled"))
+        if self.bias_baseline is not None and self.bias_baseline.facet not in self.features:
+            facet = self.bias_baseline.facet
+            problems.append(("bias_baseline.facet", facet, "one of training.features: " + ", ".join(self.features)))
         if self.tuning is not None and (self.debugger.rules or self.debugger.tensorboard):
             problems.append(
                 (

@@ -46,13 +46,20 @@ PLACEHOLDERS = (
 # Images: the registry host of each image family, per region (a CloudFormation mapping when the
 # environment names no region; the SDK's own registry tables provide the accounts).
 IMAGE_REGION = "us-east-1"
-IMAGE_FAMILIES = {"PyTorch": "pytorch", "SKLearn": "sklearn", "ModelMonitor": "model-monitor", "Debugger": "debugger"}
+IMAGE_FAMILIES = {
+    "PyTorch": "pytorch",
+    "SKLearn": "sklearn",
+    "ModelMonitor": "model-monitor",
+    "Debugger": "debugger",
+    "Clarify": "clarify",
+}
 # The ECR repositories the pipeline's jobs pull from, per registry (the job roles name exactly these).
 JOB_REPOSITORIES = {
     "PyTorch": ("pytorch-training", "pytorch-training-neuronx", "pytorch-inference-neuronx"),
     "SKLearn": ("sagemaker-scikit-learn",),
     "ModelMonitor": ("sagemaker-model-monitor-analyzer",),
     "Debugger": ("sagemaker-debugger-rules",),
+    "Clarify": ("sagemaker-clarify-processing",),
 }
 # Debugger rules the config may name: tensor rules need a framework hook (smdebug) in the script;
 # profiler rules read system metrics of any job.
@@ -111,6 +118,8 @@ class PipelineSpec:
     debugger_rules: tuple[str, ...] = ()
     tensorboard: bool = False
     neuron_inference: bool = False  # compile the model for Inferentia2 and register that
+    bias_facet: str | None = None  # Clarify pre-training bias baseline over this feature
+    bias_threshold: float | None = None
 
     def cache_key(self) -> str:
         """Changes whenever the spec, the builder's code or the SDK version changes."""
@@ -170,7 +179,7 @@ def build(spec: PipelineSpec) -> str:
     from sagemaker.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.model_monitor.dataset_format import DatasetFormat
     from sagemaker.network import NetworkConfig
-    from sagemaker.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
+    from sagemaker.processing import ProcessingInput, ProcessingOutput, Processor, ScriptProcessor
     from sagemaker.pytorch import PyTorch
     from sagemaker.sklearn.processing import SKLearnProcessor
     from sagemaker.tuner import CategoricalParameter, ContinuousParameter, HyperparameterTuner, IntegerParameter
@@ -239,9 +248,21 @@ def build(spec: PipelineSpec) -> str:
                     source=f"/opt/ml/processing/output/{split}",
                     destination=run_path(split),
                 )
-                for split in ("train", "validation", "test", "baseline")
+                for split in ("train", "validation", "test", "baseline", *(("clarify",) if spec.bias_facet else ()))
             ],
-            arguments=["--key", spec.key, "--target", spec.target, "--features", ",".join(spec.features)],
+            arguments=[
+                "--key",
+                spec.key,
+                "--target",
+                spec.target,
+                "--features",
+                ",".join(spec.features),
+                *(
+                    ("--bias-facet", spec.bias_facet, "--bias-threshold", str(spec.bias_threshold))
+                    if spec.bias_facet
+                    else ()
+                ),
+            ],
         ),
     )
     outputs = preprocess.properties.ProcessingOutputConfig.Outputs
@@ -427,6 +448,41 @@ def build(spec: PipelineSpec) -> str:
         values=[evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, "evaluation.json"],
     )
     data_props, model_props = data_baseline.properties, model_baseline.properties
+    bias_steps: list[Any] = []
+    bias_metrics: dict[str, Any] = {}
+    if spec.bias_facet:
+        # A plain processing job on the Clarify image: ClarifyCheckStep would upload its config at
+        # build time (decision 21), so the preprocess step writes config and data instead.
+        clarify = outputs["clarify"].S3Output.S3Uri
+        bias = ProcessingStep(
+            name="DataBiasBaseline",
+            step_args=Processor(image_uri=image_uris.retrieve("clarify", region), **processing("bias")).run(
+                inputs=[
+                    ProcessingInput(
+                        source=Join(on="/", values=[clarify, "config"]),
+                        destination="/opt/ml/processing/input/config",
+                        input_name="analysis_config",
+                    ),
+                    ProcessingInput(
+                        source=Join(on="/", values=[clarify, "data"]),
+                        destination="/opt/ml/processing/input/data",
+                        input_name="dataset",
+                    ),
+                ],
+                outputs=[
+                    ProcessingOutput(
+                        output_name="analysis_result",
+                        source="/opt/ml/processing/output",
+                        destination=run_path("baselines", "bias"),
+                    )
+                ],
+            ),
+        )
+        bias_steps.append(bias)
+        result = bias.properties.ProcessingOutputConfig.Outputs["analysis_result"].S3Output.S3Uri
+        bias_metrics["bias_pre_training"] = MetricsSource(
+            s3_uri=Join(on="/", values=[result, "analysis.json"]), content_type="application/json"
+        )
     compile_steps: list[Any] = []
     registered_model = model_data
     if spec.neuron_inference:
@@ -473,6 +529,7 @@ def build(spec: PipelineSpec) -> str:
             model_constraints=MetricsSource(
                 s3_uri=model_props.CalculatedBaselineConstraints, content_type="application/json"
             ),
+            **bias_metrics,
         ),
         drift_check_baselines=DriftCheckBaselines(
             model_data_statistics=MetricsSource(
@@ -499,7 +556,7 @@ def build(spec: PipelineSpec) -> str:
                 right=spec.gate_threshold,
             )
         ],
-        if_steps=[data_baseline, model_baseline, *compile_steps, register],
+        if_steps=[data_baseline, model_baseline, *bias_steps, *compile_steps, register],
         else_steps=[
             FailStep(
                 name="BelowQualityGate",
@@ -546,6 +603,7 @@ def image_registries(region: str = IMAGE_REGION) -> dict[str, str]:
         "SKLearn": image_uris.retrieve("sklearn", region, version=SKLEARN_VERSION, instance_type="ml.m5.xlarge"),
         "ModelMonitor": image_uris.retrieve("model-monitor", region),
         "Debugger": image_uris.retrieve("debugger", region),
+        "Clarify": image_uris.retrieve("clarify", region),
     }
     return {family: uri.split("/")[0] for family, uri in samples.items()}
 
@@ -573,6 +631,7 @@ def registry_accounts() -> dict[str, dict[str, str]]:
         "SKLearn": table("sklearn", "training", "versions", SKLEARN_VERSION),
         "ModelMonitor": table("model-monitor", "versions", ""),
         "Debugger": table("debugger", "versions", "latest"),
+        "Clarify": table("clarify", "processing", "versions", "1.0"),
     }
     regions: dict[str, dict[str, str]] = {}
     for family, registries in tables.items():

@@ -93,6 +93,8 @@ def pipeline_spec(config: PlatformConfig, subnets: int) -> pipeline.PipelineSpec
         inference_instance_types=tuple(training.inference_instance_types),
         tuning=tuning,
         neuron_inference=training.serves_on_inferentia,
+        bias_facet=training.bias_baseline.facet if training.bias_baseline else None,
+        bias_threshold=training.bias_baseline.threshold if training.bias_baseline else None,
         debugger_rules=tuple(training.debugger.rules),
         tensorboard=training.debugger.tensorboard,
     )

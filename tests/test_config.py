@@ -366,6 +366,11 @@ BAD_CONFIGS = [
         "Neuron 2)",
     ),
     (
+        "bias baseline on a column that is not a model feature",
+        lambda d: d["training"].update(bias_baseline={"facet": "is_fraud", "threshold": 0}),
+        "training.bias_baseline.facet = 'is_fraud': allowed: one of training.features: amount",
+    ),
+    (
         "missing data lake section",
         lambda d: d.pop("data_lake"),
         "data_lake: missing; required: a data_lake section with at least a dataset",

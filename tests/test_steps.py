@@ -542,3 +542,29 @@ def test_trained_model_ships_a_handler_that_serves_it(tmp_path):
     assert [float(v) for v in body.split("\n")] == pytest.approx(expected, abs=1e-6)
     with pytest.raises(ValueError, match="unsupported content type"):
         handler.input_fn(b"{}", "application/json")
+
+
+def test_preprocess_writes_the_clarify_bias_inputs_when_asked(pipeline, tmp_path):
+    facet = FEATURES[0]
+    status, _, err = run(
+        preprocess, *preprocess_args(pipeline.raw, tmp_path, "--bias-facet", facet, "--bias-threshold", "50")
+    )
+    assert status == 0, err
+    config = json.loads((tmp_path / "clarify" / "config" / "analysis_config.json").read_text())
+    assert config["headers"] == [TARGET, facet] and config["label"] == TARGET
+    assert config["facet"] == [{"name_or_index": facet, "value_or_threshold": [50.0]}]
+    assert config["methods"]["pre_training_bias"] == {"methods": "all"}
+    # Clarify reads the data without a header row; the columns are the config's headers.
+    data = pd.read_csv(tmp_path / "clarify" / "data" / "data.csv", header=None)
+    train = read_csv(tmp_path / "train" / "train.csv")
+    assert data.shape == (len(train), 2)
+    assert data[0].tolist() == train[TARGET].tolist()
+
+
+def test_preprocess_refuses_a_bias_facet_that_is_not_a_feature(pipeline, tmp_path):
+    status, _, err = run(
+        preprocess, *preprocess_args(pipeline.raw, tmp_path, "--bias-facet", TARGET, "--bias-threshold", "0")
+    )
+    assert status == 1
+    assert err.strip() == f"--bias-facet {TARGET!r} must be one of --features and come with --bias-threshold"
+    assert not (tmp_path / "train").exists()

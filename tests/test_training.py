@@ -393,3 +393,16 @@ def test_cpu_serving_registers_the_trained_model_without_compiling(dev):
     assert "CompileForInferentia" not in steps
     container = steps["Register-RegisterModel"]["Arguments"]["InferenceSpecification"]["Containers"][0]
     assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+
+
+def test_prod_registers_a_clarify_pre_training_bias_baseline(prod, dev):
+    steps = _steps(_definition(prod))
+    bias = steps["DataBiasBaseline"]["Arguments"]
+    assert bias["AppSpecification"]["ImageUri"].endswith("/sagemaker-clarify-processing:1.0")
+    inputs = {i["InputName"]: i["S3Input"]["LocalPath"] for i in bias["ProcessingInputs"]}
+    assert inputs == {"analysis_config": "/opt/ml/processing/input/config", "dataset": "/opt/ml/processing/input/data"}
+    arguments = steps["Preprocess"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[-4:] == ["--bias-facet", "amount", "--bias-threshold", "1000.0"]
+    report = steps["Register-RegisterModel"]["Arguments"]["ModelMetrics"]["Bias"]["PreTrainingReport"]
+    assert report["S3Uri"]["Std:Join"]["Values"][-1] == "analysis.json"
+    assert "DataBiasBaseline" not in _steps(_definition(dev)), "dev configures no bias baseline"

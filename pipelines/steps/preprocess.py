@@ -40,9 +40,35 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="optional salt mixed into the key hash: another value gives another split, just as reproducible",
     )
+    parser.add_argument("--bias-facet", default=None, help="feature whose groups the Clarify bias baseline compares")
+    parser.add_argument(
+        "--bias-threshold", type=float, default=None, help="facet values above it form the group Clarify compares"
+    )
     args = parser.parse_args(argv)
     args.features = [name.strip() for name in args.features.split(",") if name.strip()]
     return args
+
+
+def clarify_bias_config(target: str, facet: str, threshold: float) -> dict[str, object]:
+    """The Clarify analysis config of the pre-training bias baseline over `clarify/data/data.csv`."""
+    return {
+        "dataset_type": "text/csv",
+        # The data file has no header row: Clarify takes the column names from here.
+        "headers": [target, facet],
+        "label": target,
+        "label_values_or_threshold": [1],
+        "facet": [{"name_or_index": facet, "value_or_threshold": [threshold]}],
+        "methods": {"pre_training_bias": {"methods": "all"}, "report": {"name": "report", "title": "Analysis Report"}},
+    }
+
+
+def write_clarify_inputs(output_dir: Path, train: pd.DataFrame, target: str, facet: str, threshold: float) -> None:
+    """Config and data of the bias baseline job: written here because the SDK would upload them at build time."""
+    (output_dir / "clarify" / "config").mkdir(parents=True, exist_ok=True)
+    (output_dir / "clarify" / "data").mkdir(parents=True, exist_ok=True)
+    config = clarify_bias_config(target, facet, threshold)
+    (output_dir / "clarify" / "config" / "analysis_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    train[[target, facet]].to_csv(output_dir / "clarify" / "data" / "data.csv", index=False, header=False)
 
 
 def check_arguments(key: str, target: str, features: Sequence[str], validation: float, test: float) -> None:
@@ -213,8 +239,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PreprocessError as error:
         print(error, file=sys.stderr)
         return 1
+    if args.bias_facet is not None and (args.bias_facet not in args.features or args.bias_threshold is None):
+        print(
+            f"--bias-facet {args.bias_facet!r} must be one of --features and come with --bias-threshold",
+            file=sys.stderr,
+        )
+        return 1
     # Written only once every check passed, so a failed job leaves no partial splits behind.
     write_outputs(args.output_dir, splits, args.key, args.target, args.features)
+    if args.bias_facet is not None:
+        write_clarify_inputs(args.output_dir, splits["train"], args.target, args.bias_facet, args.bias_threshold)
     print(json.dumps({"files": len(files), **summary(splits, counts, args.target)}), flush=True)
     return 0
 
