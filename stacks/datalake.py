@@ -18,6 +18,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as assets
 from constructs import Construct, IConstruct
 
+from infra import lake_permissions
 from infra.buckets import AccessLogsBucket, EncryptedBucket, lifecycle_rules
 from infra.compliance import (
     INLINE_POLICY_REASON,
@@ -28,6 +29,7 @@ from infra.compliance import (
     service_principal,
 )
 from infra.config import PARTITION_COLUMN, ZONES, DataLakeConfig, PlatformConfig
+from infra.lake_permissions import DB_WRITE, DESCRIBE, GENERAL, SENSITIVE, TABLE_READ
 from infra.naming import export_name, glue_database
 from infra.quality import ruleset
 from infra.queues import DeadLetterQueue
@@ -36,24 +38,12 @@ from stacks.base import PlatformStack, retention
 ETL_SCRIPT = Path(__file__).resolve().parent.parent / "etl" / "raw_to_curated.py"
 ATHENA_RESULTS = "athena-results/"
 
-# Lake Formation permission sets, named for what they let a principal do.
-DB_WRITE = ["CREATE_TABLE", "ALTER", "DESCRIBE"]
-TABLE_WRITE = ["SELECT", "INSERT", "DELETE", "ALTER", "DESCRIBE"]
-TABLE_READ = ["SELECT", "DESCRIBE"]
-DESCRIBE = ["DESCRIBE"]
-# Values of the sensitivity LF-Tag: columns tagged sensitive are hidden from readers.
-GENERAL, SENSITIVE = "general", "sensitive"
-
 
 def role_arn(scope: Construct, name: str) -> str:
     """ARN of a role of the deploying account from its name (with path), partition-agnostic."""
     return cdk.Stack.of(scope).format_arn(
         service="iam", region="", resource="role", resource_name=name, arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME
     )
-
-
-def _principal(arn: str) -> lf.CfnPrincipalPermissions.DataLakePrincipalProperty:
-    return lf.CfnPrincipalPermissions.DataLakePrincipalProperty(data_lake_principal_identifier=arn)
 
 
 class LakeBuckets(Construct):
@@ -181,10 +171,8 @@ class LakeGovernance(Construct):
         )
         acknowledge(self.location_role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
 
-        # LF-Tag keys are catalog-wide: the environment prefix keeps two environments of one
-        # account from fighting over the same key.
-        self.zone_tag = f"{config.prefix}:zone"
-        self.sensitivity_tag = f"{config.prefix}:sensitivity"
+        self.zone_tag = lake_permissions.zone_tag(config)
+        self.sensitivity_tag = lake_permissions.sensitivity_tag(config)
         self.tags: dict[str, lf.CfnTag] = {}
         for tag_key, values in ((self.zone_tag, list(ZONES)), (self.sensitivity_tag, [GENERAL, SENSITIVE])):
             construct_id = tag_key.split(":")[1].capitalize() + "Tag"
@@ -206,64 +194,41 @@ class LakeGovernance(Construct):
         construct_id: str,
         *,
         principal: str,
-        resource: lf.CfnPrincipalPermissions.ResourceProperty,
+        resource: lake_permissions.Resource,
         permissions: Sequence[str],
         grantable: bool = False,
         after: Iterable[IConstruct] = (),
     ) -> lf.CfnPrincipalPermissions:
         """One Lake Formation grant, ordered after the settings and whatever it refers to."""
-        permission = lf.CfnPrincipalPermissions(
+        permission = lake_permissions.grant(
             scope,
             construct_id,
-            catalog=self.catalog_id,
-            principal=_principal(principal),
+            catalog_id=self.catalog_id,
+            principal=principal,
             resource=resource,
-            permissions=list(permissions),
-            permissions_with_grant_option=list(permissions) if grantable else [],
+            permissions=permissions,
+            grantable=grantable,
         )
         self.after_settings(permission)
         for dependency in after:
             permission.node.add_dependency(dependency)
         return permission
 
-    # Resource shapes of the grants.
-    def database(self, name: str) -> lf.CfnPrincipalPermissions.ResourceProperty:
-        return lf.CfnPrincipalPermissions.ResourceProperty(
-            database=lf.CfnPrincipalPermissions.DatabaseResourceProperty(catalog_id=self.catalog_id, name=name)
-        )
+    # Resource shapes of the grants, in this account's catalog.
+    def database(self, name: str) -> lake_permissions.Resource:
+        return lake_permissions.database(self.catalog_id, name)
 
-    def table(self, database: str, name: str | None = None) -> lf.CfnPrincipalPermissions.ResourceProperty:
-        return lf.CfnPrincipalPermissions.ResourceProperty(
-            table=lf.CfnPrincipalPermissions.TableResourceProperty(
-                catalog_id=self.catalog_id, database_name=database, name=name, table_wildcard=None if name else {}
-            )
-        )
+    def table(self, database: str, name: str | None = None) -> lake_permissions.Resource:
+        return lake_permissions.table(self.catalog_id, database, name)
 
-    def location(self, bucket: s3.IBucket) -> lf.CfnPrincipalPermissions.ResourceProperty:
-        return lf.CfnPrincipalPermissions.ResourceProperty(
-            data_location=lf.CfnPrincipalPermissions.DataLocationResourceProperty(
-                catalog_id=self.catalog_id, resource_arn=bucket.bucket_arn
-            )
-        )
+    def location(self, bucket: s3.IBucket) -> lake_permissions.Resource:
+        return lake_permissions.location(self.catalog_id, bucket.bucket_arn)
 
-    def tag_policy(self, resource_type: str, expression: dict[str, Sequence[str]]):
-        return lf.CfnPrincipalPermissions.ResourceProperty(
-            lf_tag_policy=lf.CfnPrincipalPermissions.LFTagPolicyResourceProperty(
-                catalog_id=self.catalog_id,
-                resource_type=resource_type,
-                expression=[
-                    lf.CfnPrincipalPermissions.LFTagProperty(tag_key=k, tag_values=list(v))
-                    for k, v in expression.items()
-                ],
-            )
-        )
+    def tag_policy(self, resource_type: str, expression: dict[str, Sequence[str]]) -> lake_permissions.Resource:
+        return lake_permissions.tag_policy(self.catalog_id, resource_type, expression)
 
-    def tag_key(self, key: str, values: Sequence[str]) -> lf.CfnPrincipalPermissions.ResourceProperty:
-        return lf.CfnPrincipalPermissions.ResourceProperty(
-            lf_tag=lf.CfnPrincipalPermissions.LFTagKeyResourceProperty(
-                catalog_id=self.catalog_id, tag_key=key, tag_values=list(values)
-            )
-        )
+    def tag_key(self, key: str, values: Sequence[str]) -> lake_permissions.Resource:
+        return lake_permissions.tag_key(self.catalog_id, key, values)
 
 
 class LakeCatalog(Construct):
@@ -876,36 +841,26 @@ class LakeAccess(Construct):
         tags = list(gov.tags.values())
         self.policies: dict[str, iam.ManagedPolicy] = {}
         personas = lake.personas
-        for persona, settings, zones, write in (
-            ("data_engineer", personas.data_engineer, ("raw", "curated"), True),
-            ("data_scientist", personas.data_scientist, ("curated", "analytics"), False),
-        ):
+        for persona, access in lake_permissions.PERSONAS.items():
+            settings = getattr(personas, persona)
             if settings is None:
                 continue
+            zones, write = access.zones, access.write
             name = "".join(part.capitalize() for part in persona.split("_"))
             persona_scope = Construct(self, name)
             for role in settings.roles:
                 arn = role_arn(self, role)
                 # Access/<Persona>/<role name>/...: CDK folds a repeated name out of the logical id.
                 role_scope = Construct(persona_scope, role.split("/")[-1])
-                gov.grant(
-                    role_scope,
-                    "Databases",
-                    principal=arn,
-                    resource=gov.tag_policy("DATABASE", {gov.zone_tag: zones}),
-                    permissions=DB_WRITE if write else DESCRIBE,
-                    after=tags,
-                )
-                # Readers match only `general` columns: columns tagged sensitive drop out of SELECT.
-                expression = {gov.zone_tag: zones} if write else {gov.zone_tag: zones, gov.sensitivity_tag: [GENERAL]}
-                gov.grant(
-                    role_scope,
-                    "Tables",
-                    principal=arn,
-                    resource=gov.tag_policy("TABLE", expression),
-                    permissions=TABLE_WRITE if write else TABLE_READ,
-                    after=tags,
-                )
+                for kind, expression, permissions in lake_permissions.persona_tag_grants(config, persona):
+                    gov.grant(
+                        role_scope,
+                        "Databases" if kind == "DATABASE" else "Tables",
+                        principal=arn,
+                        resource=gov.tag_policy(kind, expression),
+                        permissions=permissions,
+                        after=tags,
+                    )
                 if write:
                     for zone in zones:
                         gov.grant(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import aws_cdk as cdk
 
@@ -13,6 +13,9 @@ from stacks.datalake import DataLakeStack
 from stacks.network import NetworkStack
 from stacks.security import SecurityStack
 
+if TYPE_CHECKING:  # imported at run time only when a config trains (the pipeline builder is heavy)
+    from stacks.training import TrainingStack
+
 
 @dataclass(frozen=True)
 class Platform:
@@ -21,7 +24,7 @@ class Platform:
     security: SecurityStack
     network: NetworkStack
     data_lake: DataLakeStack
-    training: Any = None  # stacks.training.TrainingStack, when the config has a training section
+    training: TrainingStack | None = None
 
     @property
     def stacks(self) -> list[cdk.Stack]:

@@ -17,7 +17,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as assets
 from constructs import Construct
 
-from infra import instances
+from infra import instances, lake_permissions
 from infra.compliance import (
     INLINE_POLICY_REASON,
     KMS_GRANT_WILDCARDS,
@@ -137,8 +137,6 @@ class FeatureStore(Construct):
         data_key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
-        from aws_cdk import aws_lakeformation as lf
-
         stack = cdk.Stack.of(self)
         training, dataset = config.training, config.data_lake.dataset
         assert training is not None and training.feature_store is not None
@@ -173,25 +171,20 @@ class FeatureStore(Construct):
             resources=[objects, f"{catalog}:table/{database}/*"],
         )
         # The curated database is governed by Lake Formation: the role needs its grants too.
-        grants = []
-        for grant_id, resource, permissions in (
-            ("Location", {"DataLocation": {"CatalogId": stack.account, "ResourceArn": curated_arn}},
-             ["DATA_LOCATION_ACCESS"]),
-            ("Database", {"Database": {"CatalogId": stack.account, "Name": database}}, ["CREATE_TABLE", "DESCRIBE"]),
-        ):  # fmt: skip
-            grants.append(
-                lf.CfnPrincipalPermissions(
-                    self,
-                    grant_id,
-                    catalog=stack.account,
-                    principal=lf.CfnPrincipalPermissions.DataLakePrincipalProperty(
-                        data_lake_principal_identifier=self.role.role_arn
-                    ),
-                    resource=resource,
-                    permissions=permissions,
-                    permissions_with_grant_option=[],
-                )
+        grants = [
+            lake_permissions.grant(
+                self,
+                grant_id,
+                catalog_id=stack.account,
+                principal=self.role.role_arn,
+                resource=resource,
+                permissions=permissions,
             )
+            for grant_id, resource, permissions in (
+                ("Location", lake_permissions.location(stack.account, curated_arn), ["DATA_LOCATION_ACCESS"]),
+                ("Database", lake_permissions.database(stack.account, database), ["CREATE_TABLE", "DESCRIBE"]),
+            )
+        ]
         self.group = cdk.CfnResource(
             self,
             "Group",
@@ -465,6 +458,9 @@ class TrainingStack(PlatformStack):
                 f"the pipeline definition of {spec.name} is {len(body.encode()):,} bytes; the inline limit is "
                 f"{MAX_DEFINITION_BYTES:,}: split the pipeline or store it in S3"
             )
+        registry_variables = {
+            f"{family}Registry": registry for family, registry in zip(pipeline.IMAGE_FAMILIES, registries, strict=True)
+        }
         variables = {
             "ProcessingRoleName": self.processing_role.role_name,
             "TrainingRoleName": self.training_role.role_name,
@@ -475,7 +471,8 @@ class TrainingStack(PlatformStack):
             "AssetsBucket": scripts["PreprocessKey"].s3_bucket_name,
             **{name: asset.s3_object_key for name, asset in scripts.items()},
             **{f"Subnet{i}": subnet for i, subnet in enumerate(selected)},
-            **registries_variables(self, spec, registries),
+            # Per-region image registries, only when the definition leaves the region open.
+            **(registry_variables if spec.region is None else {}),
         }
         self.pipeline = cdk.CfnResource(
             self,
@@ -549,38 +546,15 @@ class TrainingStack(PlatformStack):
         )
         # Studio sessions run as the profiles' execution roles: the same tag-based Lake Formation
         # grants as the persona they belong to (writers: raw and curated; readers: general columns).
-        from aws_cdk import aws_lakeformation as lf
-
-        zone, sensitivity = f"{config.prefix}:zone", f"{config.prefix}:sensitivity"
-        access = {
-            "data_engineer": ({zone: ["raw", "curated"]}, ["CREATE_TABLE", "ALTER", "DESCRIBE"],
-                              ["SELECT", "INSERT", "DELETE", "ALTER", "DESCRIBE"]),
-            "data_scientist": ({zone: ["curated", "analytics"], sensitivity: ["general"]}, ["DESCRIBE"],
-                               ["SELECT", "DESCRIBE"]),
-        }  # fmt: skip
         for persona, role in self.studio.roles.items():
-            expression, database_rights, table_rights = access[persona]
-            for kind, rights in (("DATABASE", database_rights), ("TABLE", table_rights)):
-                terms = {zone: expression[zone]} if kind == "DATABASE" else expression
-                lf.CfnPrincipalPermissions(
+            for kind, expression, permissions in lake_permissions.persona_tag_grants(config, persona):
+                lake_permissions.grant(
                     self,
                     f"Studio{persona.title().replace('_', '')}{kind.title()}Grant",
-                    catalog=self.account,
-                    principal=lf.CfnPrincipalPermissions.DataLakePrincipalProperty(
-                        data_lake_principal_identifier=role.role_arn
-                    ),
-                    resource=lf.CfnPrincipalPermissions.ResourceProperty(
-                        lf_tag_policy=lf.CfnPrincipalPermissions.LFTagPolicyResourceProperty(
-                            catalog_id=self.account,
-                            resource_type=kind,
-                            expression=[
-                                lf.CfnPrincipalPermissions.LFTagProperty(tag_key=k, tag_values=v)
-                                for k, v in terms.items()
-                            ],
-                        )
-                    ),
-                    permissions=rights,
-                    permissions_with_grant_option=[],
+                    catalog_id=self.account,
+                    principal=role.role_arn,
+                    resource=lake_permissions.tag_policy(self.account, kind, expression),
+                    permissions=permissions,
                 )
 
     def _registries(self, spec: pipeline.PipelineSpec) -> list[str]:
@@ -590,10 +564,3 @@ class TrainingStack(PlatformStack):
             return [accounts[family] for family in pipeline.IMAGE_FAMILIES]
         self.image_registries = cdk.CfnMapping(self, "ImageRegistries", mapping=pipeline.registry_accounts())
         return [self.image_registries.find_in_map(cdk.Aws.REGION, family) for family in pipeline.IMAGE_FAMILIES]
-
-
-def registries_variables(stack: TrainingStack, spec: pipeline.PipelineSpec, registries: list[str]) -> dict[str, str]:
-    """Fn::Sub variables for the image registries when the definition leaves the region open."""
-    if spec.region is not None:
-        return {}
-    return dict(zip((f"{family}Registry" for family in pipeline.IMAGE_FAMILIES), registries, strict=True))

@@ -331,6 +331,12 @@ def test_feature_group_keeps_features_encrypted_in_the_curated_zone(prod, dev):
     assert sorted(p for g in grants for p in g["Properties"]["Permissions"]) == [
         "CREATE_TABLE", "DATA_LOCATION_ACCESS", "DESCRIBE"
     ]  # fmt: skip
+    # Each grant names what it is on (a dict of CloudFormation names handed to a typed L1 once
+    # rendered an empty Resource here).
+    resources = {next(iter(g["Properties"]["Resource"])) for g in grants}
+    assert resources == {"DataLocation", "Database"}
+    database = next(g for g in grants if "Database" in g["Properties"]["Resource"])["Properties"]["Resource"]
+    assert database["Database"]["Name"] == "mlp_prod_curated"
 
 
 def test_studio_profiles_get_their_personas_lake_access(prod):
