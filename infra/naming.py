@@ -33,3 +33,22 @@ def export_name(config: PlatformConfig, value: str) -> str:
 def glue_database(config: PlatformConfig, zone: str) -> str:
     """Glue database of a lake zone; Glue and Athena prefer underscores: 'mlp-dev' + 'raw' -> 'mlp_dev_raw'."""
     return f"{config.prefix}_{zone}".replace("-", "_")
+
+
+# Names that other stacks, rules and Lambdas refer to without a cross-stack reference.
+def model_package_group(config: PlatformConfig) -> str:
+    """The Model Registry group the pipeline registers into and the Serving stack deploys from."""
+    return f"{config.prefix}-models"
+
+
+def training_pipeline(config: PlatformConfig) -> str:
+    return f"{config.prefix}-training"
+
+
+def mlflow_server(config: PlatformConfig) -> str:
+    return f"{config.prefix}-mlflow"
+
+
+def endpoint(config: PlatformConfig) -> str:
+    """The real-time or serverless endpoint; named, so alarms can name it before it exists."""
+    return f"{config.prefix}-endpoint"

@@ -120,6 +120,8 @@ class PipelineSpec:
     neuron_inference: bool = False  # compile the model for Inferentia2 and register that
     bias_facet: str | None = None  # Clarify pre-training bias baseline over this feature
     bias_threshold: float | None = None
+    # SageMaker logs the training job's metrics and hyperparameters to this MLflow tracking server.
+    mlflow_tracking_server: str | None = None
 
     def cache_key(self) -> str:
         """Changes whenever the spec, the builder's code or the SDK version changes."""
@@ -573,7 +575,27 @@ def build(spec: PipelineSpec) -> str:
     text = pipeline.definition()
     if spec.region is None:
         text = _region_placeholders(text)
-    return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
+    definition = json.loads(text)
+    if spec.mlflow_tracking_server and spec.tuning is None:
+        _log_to_mlflow(definition, spec)
+    return json.dumps(definition, sort_keys=True, separators=(",", ":"))
+
+
+def _log_to_mlflow(definition: dict[str, Any], spec: PipelineSpec) -> None:
+    """Have SageMaker log the training job to the MLflow tracking server (CreateTrainingJob's MlflowConfig).
+
+    The service, not the container, talks to the server, so the job keeps its network isolation;
+    SDK 2.x has no parameter for it, hence the edit. Tuning jobs have no MlflowConfig.
+    """
+    (train,) = (step for step in definition["Steps"] if step["Name"] == "Train" and step["Type"] == "Training")
+    train["Arguments"]["MlflowConfig"] = {
+        "MlflowResourceArn": mlflow_server_arn(spec.mlflow_tracking_server),
+        "MlflowExperimentName": spec.name,
+    }
+
+
+def mlflow_server_arn(name: str) -> str:
+    return f"arn:${{AWS::Partition}}:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:mlflow-tracking-server/{name}"
 
 
 def _region_placeholders(text: str) -> str:

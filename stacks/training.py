@@ -17,7 +17,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as assets
 from constructs import Construct
 
-from infra import instances, lake_permissions
+from infra import instances, lake_permissions, naming
 from infra.compliance import (
     INLINE_POLICY_REASON,
     KMS_GRANT_WILDCARDS,
@@ -35,6 +35,21 @@ from stacks.base import PlatformStack, retention
 STEPS = Path(pipeline.__file__).resolve().parent / "steps"
 # SageMaker's limit for an inline definition body; larger ones would have to go through S3.
 MAX_DEFINITION_BYTES = 1_000_000
+
+
+# The MLflow REST calls that create and fill a run (no deletes, no registry, no UI).
+MLFLOW_RUN_ACTIONS = (
+    "CreateExperiment",
+    "GetExperiment",
+    "GetExperimentByName",
+    "CreateRun",
+    "GetRun",
+    "UpdateRun",
+    "LogBatch",
+    "LogMetric",
+    "LogParam",
+    "SetTag",
+)
 
 
 def pipeline_spec(config: PlatformConfig, subnets: int) -> pipeline.PipelineSpec:
@@ -67,9 +82,9 @@ def pipeline_spec(config: PlatformConfig, subnets: int) -> pipeline.PipelineSpec
             ),
         )
     return pipeline.PipelineSpec(
-        name=f"{config.prefix}-training",
+        name=naming.training_pipeline(config),
         region=config.region,
-        model_package_group=f"{config.prefix}-models",
+        model_package_group=naming.model_package_group(config),
         dataset=dataset.name,
         key=dataset.key_columns[0],
         target=training.target,
@@ -97,6 +112,7 @@ def pipeline_spec(config: PlatformConfig, subnets: int) -> pipeline.PipelineSpec
         bias_threshold=training.bias_baseline.threshold if training.bias_baseline else None,
         debugger_rules=tuple(training.debugger.rules),
         tensorboard=training.debugger.tensorboard,
+        mlflow_tracking_server=naming.mlflow_server(config) if training.mlflow else None,
     )
 
 
@@ -530,6 +546,17 @@ class TrainingStack(PlatformStack):
                 artifacts_key=artifacts_key,
             )
             extra = [self.tracking_server.access_policy, self.tracking_server.artifacts_policy]
+            # SageMaker logs the training job's metrics and hyperparameters to the server as the
+            # job's role (the job's MlflowConfig); the isolated container never calls it.
+            self.training_role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=[f"sagemaker-mlflow:{action}" for action in MLFLOW_RUN_ACTIONS]
+                    + ["sagemaker:DescribeMlflowTrackingServer"],
+                    resources=[self.tracking_server.arn],
+                )
+            )
+            # The server exists before a pipeline that names it is created.
+            self.pipeline.node.add_dependency(self.tracking_server)
         self.studio = None
         if training.studio is None:
             return

@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from infra import naming
 from infra.compliance import (
     INLINE_POLICY_REASON,
     KMS_GRANT_WILDCARDS,
@@ -52,7 +53,7 @@ class TrackingServer(Construct):
         super().__init__(scope, construct_id)
         assert config.training is not None and config.training.mlflow is not None
         account = cdk.Stack.of(self).account
-        self.name = f"{config.prefix}-mlflow"
+        self.name = naming.mlflow_server(config)
         objects = f"{artifacts_bucket_arn}/{MLFLOW_PREFIX}*"
 
         # The role the server itself runs as: it reads and writes run artifacts, nothing else.

@@ -412,3 +412,43 @@ def test_prod_registers_a_clarify_pre_training_bias_baseline(prod, dev):
     report = steps["Register-RegisterModel"]["Arguments"]["ModelMetrics"]["Bias"]["PreTrainingReport"]
     assert report["S3Uri"]["Std:Join"]["Values"][-1] == "analysis.json"
     assert "DataBiasBaseline" not in _steps(_definition(dev)), "dev configures no bias baseline"
+
+
+def test_variant_with_mlflow_has_sagemaker_log_the_training_job():
+    steps = _variant(lambda t: t.update(mlflow={"size": "Small"}))
+    args = steps["Train"]["Arguments"]
+    # The service logs the job's metrics and hyperparameters; the container keeps its isolation.
+    assert args["MlflowConfig"] == {
+        "MlflowResourceArn": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}"
+        ":mlflow-tracking-server/mlp-dev-mlflow",
+        "MlflowExperimentName": "mlp-dev-training",
+    }
+    assert args["EnableNetworkIsolation"] is True
+    assert "MlflowConfig" not in _steps(_definition_of(lambda t: None))["Train"]["Arguments"]
+
+
+def _definition_of(change) -> dict:
+    data = copy.deepcopy(dev_data())
+    change(data["training"])
+    return json.loads(pipeline.build(pipeline_spec(parse_config(data, "variant"), subnets=2)))
+
+
+def test_training_role_may_log_runs_to_the_tracking_server_only(prod):
+    resources = prod.templates[STACK]["Resources"]
+    ((server_id, server),) = prod.resources(STACK, "AWS::SageMaker::MlflowTrackingServer").items()
+    assert server["Properties"]["TrackingServerName"] == "mlp-prod-mlflow"
+    ((_, pipeline_resource),) = prod.resources(STACK, "AWS::SageMaker::Pipeline").items()
+    assert server_id in pipeline_resource["DependsOn"]
+    (role_id,) = [i for i, r in resources.items() if r["Type"] == "AWS::IAM::Role" and i.startswith("TrainingRole")]
+    statements = [
+        s
+        for r in resources.values()
+        if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    (statement,) = [s for s in statements if "sagemaker:DescribeMlflowTrackingServer" in s["Action"]]
+    assert statement["Resource"] == {"Fn::GetAtt": [server_id, "TrackingServerArn"]}
+    run_actions = "CreateExperiment GetExperiment GetExperimentByName CreateRun GetRun UpdateRun LogBatch LogMetric"
+    assert set(statement["Action"]) - {"sagemaker:DescribeMlflowTrackingServer"} == {
+        f"sagemaker-mlflow:{a}" for a in (*run_actions.split(), "LogParam", "SetTag")
+    }
