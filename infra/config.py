@@ -198,6 +198,9 @@ class SecurityConfig(_Strict):
     alert_emails: list[str] = Field(
         default_factory=list, **_allowed("a list of e-mail addresses subscribed to the alert topic")
     )
+    function_log_retention_days: RetentionDays = Field(
+        default=365, **_allowed("the platform Lambdas' log retention: " + _RETENTION_ALLOWED)
+    )
     budget: BudgetConfig | None = Field(default=None, **_allowed("a budget section or null"))
     config_rules: bool = Field(
         default=False,
@@ -654,6 +657,35 @@ class BiasBaseline(_Strict):
     threshold: float = Field(**_allowed("a number: rows above it form the group compared with the rest"))
 
 
+def _check_shadow_instance(value: str) -> str:
+    """A real-time type of the catalog with local NVMe storage (see Explainability.shadow_instance_type)."""
+    from infra import instances  # local import, as in the instance validators
+
+    try:
+        instances.validate(value, instances.Role.REALTIME)
+    except instances.InstanceTypeError:
+        raise PydanticCustomError("shadow_instance", "not a real-time type with local NVMe storage") from None
+    if not instances.has_local_nvme(value):
+        raise PydanticCustomError("shadow_instance", "not a real-time type with local NVMe storage")
+    return value
+
+
+class Explainability(_Strict):
+    """A Clarify SHAP baseline: feature attributions of test rows, served by a shadow endpoint of the trained model."""
+
+    # Clarify creates the shadow endpoint config without a KMS key; the guardrail denies that
+    # unless every instance type has local NVMe storage (encrypted in hardware).
+    shadow_instance_type: Annotated[str, AfterValidator(_check_shadow_instance)] = Field(
+        default="ml.m5d.large",
+        **_allowed(
+            "a real-time inference type with local NVMe storage, e.g. ml.m5d.large, ml.c5d.xlarge, ml.g5.xlarge "
+            "(Clarify's shadow endpoint config has no KMS key, which the guardrail allows only there)"
+        ),
+    )
+    baseline_rows: int = Field(default=50, ge=10, le=1000, **_allowed("10 to 1000 rows of the test split to explain"))
+    samples: int = Field(default=100, ge=1, le=10000, **_allowed("1 to 10000 Kernel SHAP samples per explained row"))
+
+
 class TrainingConfig(_Strict):
     """The SageMaker pipeline: instances, spot, tuning, the quality gate and the model registry."""
 
@@ -680,6 +712,9 @@ class TrainingConfig(_Strict):
     debugger: DebuggerConfig = Field(default_factory=DebuggerConfig)
     bias_baseline: BiasBaseline | None = Field(
         default=None, **_allowed("a bias_baseline section (Clarify, registered with the model) or null")
+    )
+    explainability: Explainability | None = Field(
+        default=None, **_allowed("an explainability section (Clarify SHAP, registered with the model) or null")
     )
     feature_store: FeatureStoreConfig | None = Field(default=None, **_allowed("a feature_store section or null"))
     mlflow: MlflowConfig | None = Field(default=None, **_allowed("an mlflow section or null (no tracking server)"))
@@ -756,6 +791,219 @@ class TrainingConfig(_Strict):
         return all(name.startswith("ml.inf2.") for name in self.inference_instance_types)
 
 
+_VARIANT_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+
+
+class VariantConfig(_Strict):
+    """One production variant; every variant serves the promoted model version (A/B of hardware or weight)."""
+
+    name: str = Field(default="AllTraffic", pattern=_VARIANT_NAME, **_allowed("1-63 letters, digits and '-'"))
+    instance_type: RealtimeInstance = Field(
+        **_allowed("an ml.* type SageMaker accepts for real-time inference and the catalog knows")
+    )
+    initial_instance_count: int = Field(default=1, ge=1, le=100, **_allowed("1 to 100 instances"))
+    weight: float = Field(default=1.0, gt=0, le=1, **_allowed("a traffic weight above 0, at most 1"))
+
+
+class DataCaptureSettings(_Strict):
+    """Request and response capture to the artifacts bucket (KMS), which Model Monitor reads."""
+
+    enabled: bool = Field(default=True, **_allowed("true or false"))
+    sampling_percentage: int = Field(default=20, ge=1, le=100, **_allowed("1 to 100 (percent of requests)"))
+
+
+class AutoscalingSettings(_Strict):
+    """Target tracking per variant; async endpoints scale on their queue and may scale to zero."""
+
+    min_instances: int = Field(default=1, ge=0, le=100, **_allowed("0 to 100 (0 only for async endpoints)"))
+    max_instances: int = Field(default=2, ge=1, le=100, **_allowed("1 to 100, at least min_instances"))
+    invocations_per_instance: int = Field(
+        default=100, ge=1, le=100000, **_allowed("1 to 100000 invocations per instance per minute")
+    )
+    gpu_utilization_percent: int | None = Field(
+        default=None, ge=1, le=100, **_allowed("1 to 100, or null; only when every variant runs on NVIDIA GPUs")
+    )
+    backlog_per_instance: int = Field(default=5, ge=1, le=1000, **_allowed("1 to 1000 queued requests (async)"))
+    scale_in_cooldown_seconds: int = Field(default=300, ge=0, le=3600, **_allowed("0 to 3600 seconds"))
+    scale_out_cooldown_seconds: int = Field(default=60, ge=0, le=3600, **_allowed("0 to 3600 seconds"))
+    scale_in_protection: bool = Field(
+        default=False, **_allowed("true or false (true: the policy only scales out; scale in by hand)")
+    )
+
+
+class DeploymentSettings(_Strict):
+    """How a new model version replaces the old: SageMaker deployment guardrails with alarm rollback."""
+
+    strategy: Literal["canary", "linear", "all_at_once", "rolling"] = Field(
+        default="canary", **_allowed("canary, linear, all_at_once (blue/green) or rolling")
+    )
+    canary_percent: int = Field(default=10, ge=1, le=50, **_allowed("1 to 50 percent of capacity"))
+    linear_step_percent: int = Field(default=25, ge=5, le=50, **_allowed("5 to 50 percent of capacity per step"))
+    rolling_batch_percent: int = Field(default=25, ge=5, le=50, **_allowed("5 to 50 percent of capacity per batch"))
+    wait_minutes: int = Field(default=5, ge=0, le=60, **_allowed("0 to 60 minutes between traffic steps"))
+    baking_minutes: int = Field(default=10, ge=0, le=60, **_allowed("0 to 60 minutes before the old fleet goes"))
+    max_error_rate_percent: float = Field(
+        default=1.0, gt=0, le=100, **_allowed("a 5XX rate above 0, at most 100 percent")
+    )
+    max_latency_ms: int = Field(default=1000, ge=1, le=3600000, **_allowed("1 to 3600000 milliseconds"))
+
+
+class ServerlessSettings(_Strict):
+    """A serverless endpoint: CPU only, and outside the VPC (the exception must be stated)."""
+
+    memory_mb: int = Field(default=2048, **_allowed("1024, 2048, 3072, 4096, 5120 or 6144"))
+    max_concurrency: int = Field(default=20, ge=1, le=200, **_allowed("1 to 200"))
+    provisioned_concurrency: int | None = Field(default=None, ge=1, le=200, **_allowed("1 to max_concurrency, or null"))
+    isolation_exception: str = Field(
+        min_length=20,
+        max_length=500,
+        **_allowed(
+            "why this endpoint may run without VPC, network isolation, data capture and Model Monitor "
+            "(at least 20 characters; serverless endpoints support none of them)"
+        ),
+    )
+
+    @field_validator("memory_mb")
+    @classmethod
+    def _memory(cls, value: int) -> int:
+        if value not in SERVERLESS_MEMORY_MB:
+            raise PydanticCustomError("memory", "not a serverless memory size")
+        return value
+
+
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+
+
+class AsyncSettings(_Strict):
+    """Asynchronous inference: requests queue, results land in the artifacts bucket (KMS)."""
+
+    max_concurrent_invocations_per_instance: int = Field(default=4, ge=1, le=1000, **_allowed("1 to 1000"))
+    notifications: bool = Field(default=True, **_allowed("true or false (SNS topics for success and error)"))
+
+
+class ServingConfig(_Strict):
+    """The endpoint that serves the approved model version, and how new versions reach it."""
+
+    mode: Literal["realtime", "serverless", "async"] = Field(
+        default="realtime", **_allowed("realtime, serverless or async")
+    )
+    variants: list[VariantConfig] = Field(
+        default_factory=list, max_length=10, **_allowed("1 to 10 variants (none for serverless)")
+    )
+    data_capture: DataCaptureSettings = Field(default_factory=DataCaptureSettings)
+    autoscaling: AutoscalingSettings | None = Field(
+        default=None, **_allowed("an autoscaling section or null (fixed instance counts)")
+    )
+    deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
+    serverless: ServerlessSettings | None = Field(
+        default=None, **_allowed("a serverless section with mode serverless, else null")
+    )
+    async_inference: AsyncSettings | None = Field(
+        default=None, **_allowed("an async_inference section with mode async, else null")
+    )
+
+    @model_validator(mode="after")
+    def _combinations(self) -> ServingConfig:
+        from infra import instances
+
+        problems: list[tuple[str, Any, str]] = []
+        if self.mode == "serverless":
+            if self.serverless is None:
+                problems.append(("serverless", None, "a serverless section with mode serverless"))
+            if self.variants:
+                problems.append(
+                    ("variants", f"{len(self.variants)} variant(s)", "none with mode serverless (one implicit variant)")
+                )
+            if self.data_capture.enabled:
+                problems.append(
+                    ("data_capture.enabled", True, "false with mode serverless (serverless endpoints capture no data)")
+                )
+            if self.autoscaling is not None:
+                problems.append(("autoscaling", "a section", "null with mode serverless (SageMaker scales it)"))
+            if self.deployment.strategy != "all_at_once":
+                problems.append(
+                    (
+                        "deployment.strategy",
+                        self.deployment.strategy,
+                        "all_at_once with mode serverless: no rolling deployments for serverless endpoints, and "
+                        "canary and linear shifting are sized in instances, which a serverless endpoint has none of",
+                    )
+                )
+            limit = self.serverless.max_concurrency if self.serverless else 200
+            provisioned = self.serverless.provisioned_concurrency if self.serverless else None
+            if provisioned is not None and provisioned > limit:
+                problems.append(
+                    ("serverless.provisioned_concurrency", provisioned, f"at most max_concurrency ({limit})")
+                )
+        else:
+            if not self.variants:
+                problems.append(("variants", [], f"at least one variant with mode {self.mode}"))
+            if self.serverless is not None:
+                problems.append(("serverless", "a section", f"null with mode {self.mode}"))
+        if self.mode == "async" and self.async_inference is None:
+            problems.append(("async_inference", None, "an async_inference section with mode async"))
+        if self.mode != "async" and self.async_inference is not None:
+            problems.append(("async_inference", "a section", f"null with mode {self.mode}"))
+        names = [v.name for v in self.variants]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                problems.append((f"variants[{i}].name", name, "a name no other variant has"))
+        if len(self.variants) > 1 and self.deployment.strategy == "rolling":
+            problems.append(
+                (
+                    "deployment.strategy",
+                    "rolling",
+                    "canary, linear or all_at_once: no rolling deployments for multi-variant endpoints",
+                )
+            )
+        for i, variant in enumerate(self.variants):
+            if self.deployment.strategy in ("canary", "linear") and variant.initial_instance_count < 2:
+                problems.append(
+                    (
+                        "deployment.strategy",
+                        self.deployment.strategy,
+                        f"all_at_once, or 2+ instances in variants[{i}]: a canary or linear step is at most half "
+                        "of the new fleet, which one instance cannot split",
+                    )
+                )
+            if variant.instance_type.startswith("ml.inf1.") and self.deployment.strategy in ("canary", "linear"):
+                problems.append(
+                    (
+                        "deployment.strategy",
+                        self.deployment.strategy,
+                        f"all_at_once: variants[{i}] runs on {variant.instance_type}, and inf1 endpoints fall "
+                        "back to all-at-once traffic shifting",
+                    )
+                )
+        scaling = self.autoscaling
+        if scaling is not None:
+            if scaling.min_instances > scaling.max_instances:
+                problems.append(
+                    (
+                        "autoscaling.min_instances",
+                        scaling.min_instances,
+                        f"at most max_instances ({scaling.max_instances})",
+                    )
+                )
+            if scaling.min_instances == 0 and self.mode != "async":
+                problems.append(("autoscaling.min_instances", 0, "at least 1 (only async endpoints scale to zero)"))
+            gpu = [instances.get(v.instance_type).accelerator == instances.Accelerator.NVIDIA for v in self.variants]
+            if scaling.gpu_utilization_percent is not None and not (gpu and all(gpu)):
+                problems.append(
+                    (
+                        "autoscaling.gpu_utilization_percent",
+                        scaling.gpu_utilization_percent,
+                        "null unless every variant runs on an NVIDIA GPU type",
+                    )
+                )
+        _combination(problems)
+        return self
+
+    @property
+    def variant_names(self) -> list[str]:
+        return [v.name for v in self.variants] or ["AllTraffic"]
+
+
 class PlatformConfig(_Strict):
     """Everything one environment of the platform is built from."""
 
@@ -776,6 +1024,9 @@ class PlatformConfig(_Strict):
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     data_lake: DataLakeConfig = Field(**_allowed("a data_lake section with at least a dataset"))
     training: TrainingConfig | None = Field(default=None, **_allowed("a training section, or null (no Training stack)"))
+    serving: ServingConfig | None = Field(
+        default=None, **_allowed("a serving section, or null (no Serving stack: no endpoint)")
+    )
 
     @field_validator("region")
     @classmethod
@@ -821,6 +1072,15 @@ class PlatformConfig(_Strict):
                             "a numeric, non-sensitive column of data_lake.dataset other than the target",
                         )
                     )
+        if self.training is not None and self.training.explainability is not None and self.network.max_azs < 2:
+            problems.append(
+                (
+                    "network.max_azs",
+                    self.network.max_azs,
+                    "2 or more with training.explainability (Clarify's shadow endpoint needs subnets in two "
+                    "availability zones)",
+                )
+            )
         if self.training is not None and self.training.feature_store is not None:
             event = self.training.feature_store.event_time_column
             column = {c.name: c for c in self.data_lake.dataset.columns}.get(event)
@@ -840,12 +1100,48 @@ class PlatformConfig(_Strict):
             problems.append(
                 ("training.studio", "studio", "data_lake.personas with at least one persona (their profiles)")
             )
+        if self.serving is not None:
+            problems.extend(self._serving_problems())
         if self.data_lake.sharing and self.account in self.data_lake.sharing.consumer_accounts:
             problems.append(
                 ("data_lake.sharing.consumer_accounts", self.account, "accounts other than this environment's own")
             )
         _combination(problems)
         return self
+
+    def _serving_problems(self) -> list[tuple[str, Any, str]]:
+        """The endpoint serves what the pipeline registers: its instance types and its image."""
+        from infra import instances
+
+        serving = self.serving
+        assert serving is not None
+        if self.training is None:
+            return [("serving", "a section", "only with a training section (its model registry feeds the endpoint)")]
+        problems: list[tuple[str, Any, str]] = []
+        registered = self.training.inference_instance_types
+        for i, variant in enumerate(serving.variants):
+            if variant.instance_type not in registered:
+                problems.append(
+                    (
+                        f"serving.variants[{i}].instance_type",
+                        variant.instance_type,
+                        "one of training.inference_instance_types, which the registered model supports: "
+                        + ", ".join(registered),
+                    )
+                )
+        if serving.mode == "serverless":
+            # The registered image is built for the first inference type; serverless runs CPU only.
+            first = instances.get(registered[0])
+            if first.accelerator != instances.Accelerator.NONE:
+                problems.append(
+                    (
+                        "serving.mode",
+                        "serverless",
+                        f"realtime or async: serverless endpoints run on CPU only, and the registered model is "
+                        f"built for {registered[0]} (training.inference_instance_types[0])",
+                    )
+                )
+        return problems
 
     @property
     def prefix(self) -> str:

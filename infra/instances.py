@@ -210,6 +210,37 @@ _FAMILIES: Mapping[str, _Family] = MappingProxyType(
                 _S("24xlarge", 0, 96, 384),
             ),
         ),
+        # m5d and c5d: m5 and c5 with instance-store NVMe; real-time endpoints only (SageMaker lists
+        # them for CreateEndpointConfig alone). The endpoint config of Clarify's shadow endpoint
+        # carries no KMS key, which the guardrail allows only on local-NVMe types. No quote, all None.
+        "m5d": _Family(
+            _NONE,
+            None,
+            0,
+            True,
+            (
+                _S("large", 0, 2, 8),
+                _S("xlarge", 0, 4, 16),
+                _S("2xlarge", 0, 8, 32),
+                _S("4xlarge", 0, 16, 64),
+                _S("12xlarge", 0, 48, 192),
+                _S("24xlarge", 0, 96, 384),
+            ),
+        ),
+        "c5d": _Family(
+            _NONE,
+            None,
+            0,
+            True,
+            (
+                _S("large", 0, 2, 4),
+                _S("xlarge", 0, 4, 8),
+                _S("2xlarge", 0, 8, 16),
+                _S("4xlarge", 0, 16, 32),
+                _S("9xlarge", 0, 36, 72),
+                _S("18xlarge", 0, 72, 144),
+            ),
+        ),
         # m6i, m7i, c6i, r6i: no SageMaker quote found for any size, all None.
         "m6i": _Family(
             _NONE,

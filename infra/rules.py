@@ -210,6 +210,11 @@ def _pipeline_jobs(props: Mapping[str, Any]) -> list[str]:
             problems += _training_job(args, where)
         elif kind == "Tuning":
             problems += _training_job(args.get("TrainingJobDefinition") or {}, f"{where}TrainingJobDefinition.")
+        elif kind == "Model":
+            # A model step's CreateModel request (e.g. the model Clarify's shadow endpoint serves).
+            problems += _vpc_problems(args.get("VpcConfig"), f"{where}VpcConfig")
+            if not _true(args.get("EnableNetworkIsolation")):
+                problems.append(f"{where}EnableNetworkIsolation is not true")
         elif kind == "Transform":
             resources = args.get("TransformResources") or {}
             output = args.get("TransformOutput") or {}
@@ -218,6 +223,57 @@ def _pipeline_jobs(props: Mapping[str, Any]) -> list[str]:
                 problems.append(f"{where}TransformResources.VolumeKmsKeyId is missing")
             if not _present(output.get("KmsKeyId")):
                 problems.append(f"{where}TransformOutput.KmsKeyId is missing")
+    return problems
+
+
+def _capture_kms(props: Mapping[str, Any]) -> list[str]:
+    problems = []
+    capture = props.get("DataCaptureConfig")
+    if (
+        isinstance(capture, dict)
+        and capture.get("EnableCapture") is not False
+        and not _present(capture.get("KmsKeyId"))
+    ):
+        problems.append("DataCaptureConfig.KmsKeyId is missing")
+    output = (props.get("AsyncInferenceConfig") or {}).get("OutputConfig")
+    if isinstance(output, dict) and not _present(output.get("KmsKeyId")):
+        problems.append("AsyncInferenceConfig.OutputConfig.KmsKeyId is missing")
+    return problems
+
+
+def _endpoint_rollback(props: Mapping[str, Any]) -> list[str]:
+    deployment = props.get("DeploymentConfig")
+    if not isinstance(deployment, dict):
+        return ["DeploymentConfig is missing"]
+    problems = []
+    if not ({"BlueGreenUpdatePolicy", "RollingUpdatePolicy"} & set(deployment)):
+        problems.append("DeploymentConfig has neither BlueGreenUpdatePolicy nor RollingUpdatePolicy")
+    alarms = (deployment.get("AutoRollbackConfiguration") or {}).get("Alarms")
+    if not _present(alarms):
+        problems.append("DeploymentConfig.AutoRollbackConfiguration.Alarms is empty")
+    return problems
+
+
+def _function(props: Mapping[str, Any]) -> list[str]:
+    problems = _vpc_problems(
+        {
+            "Subnets": (props.get("VpcConfig") or {}).get("SubnetIds"),
+            "SecurityGroupIds": (props.get("VpcConfig") or {}).get("SecurityGroupIds"),
+        }
+        if isinstance(props.get("VpcConfig"), dict)
+        else None,
+        "VpcConfig",
+    )
+    if not _present((props.get("DeadLetterConfig") or {}).get("TargetArn")):
+        problems.append("DeadLetterConfig.TargetArn is missing")
+    if props.get("ReservedConcurrentExecutions") is None:
+        problems.append("ReservedConcurrentExecutions is missing")
+    if (props.get("TracingConfig") or {}).get("Mode") != "Active":
+        problems.append("TracingConfig.Mode is not Active")
+    if not _present(props.get("KmsKeyArn")):
+        problems.append("KmsKeyArn is missing (environment variables encrypted with the default key)")
+    if not _present((props.get("LoggingConfig") or {}).get("LogGroup")):
+        problems.append("LoggingConfig.LogGroup is missing (logs in an unencrypted, never-expiring default group)")
     return problems
 
 
@@ -276,14 +332,44 @@ RULES: list[Rule] = [
         description=(
             "Every job inside a SageMaker pipeline definition (processing, quality checks, training, "
             "tuning, transform) runs in the VPC with network isolation and inter-container traffic "
-            "encryption, and encrypts its volumes (unless local NVMe) and outputs with a KMS key."
+            "encryption, and encrypts its volumes (unless local NVMe) and outputs with a KMS key; "
+            "every model a model step creates runs in the VPC with network isolation."
         ),
         fix=(
             "Build the jobs with subnets, security groups, enable_network_isolation, "
-            "encrypt_inter_container_traffic, volume_kms_key (not on local-NVMe types) and output_kms_key."
+            "encrypt_inter_container_traffic, volume_kms_key (not on local-NVMe types) and output_kms_key; "
+            "models with vpc_config and enable_network_isolation=True."
         ),
         resource_types=("AWS::SageMaker::Pipeline",),
         check=lambda _type, props: _pipeline_jobs(props),
+    ),
+    Rule(
+        id="MLP-SM7",
+        description="SageMaker endpoint configs encrypt captured data and asynchronous results with a KMS key.",
+        fix="Set DataCaptureConfig.KmsKeyId and AsyncInferenceConfig.OutputConfig.KmsKeyId.",
+        resource_types=("AWS::SageMaker::EndpointConfig",),
+        check=lambda _type, props: _capture_kms(props),
+    ),
+    Rule(
+        id="MLP-SM8",
+        description=(
+            "SageMaker endpoints replace a model with a blue/green or rolling deployment that rolls back "
+            "on CloudWatch alarms."
+        ),
+        fix="Set DeploymentConfig with BlueGreenUpdatePolicy or RollingUpdatePolicy and AutoRollbackConfiguration.",
+        resource_types=("AWS::SageMaker::Endpoint",),
+        check=lambda _type, props: _endpoint_rollback(props),
+    ),
+    Rule(
+        id="MLP-L1",
+        description=(
+            "Lambda functions declared as plain CloudFormation resources (which the public packs do not "
+            "inspect) run in the VPC with a dead-letter queue, reserved concurrency, active tracing, "
+            "a KMS key for their environment and their own log group."
+        ),
+        fix="Use infra.functions.PythonFunction, which sets all of these.",
+        resource_types=("AWS::Lambda::Function",),
+        check=lambda _type, props: _function(props),
     ),
 ]
 

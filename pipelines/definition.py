@@ -61,6 +61,13 @@ JOB_REPOSITORIES = {
     "Debugger": ("sagemaker-debugger-rules",),
     "Clarify": ("sagemaker-clarify-processing",),
 }
+# The repository of the image Clarify's shadow endpoint runs (the explainability model's execution
+# role, the training role, pulls it).
+SHADOW_REPOSITORY = ("PyTorch", "pytorch-inference")
+# Step names the Training stack and the tests refer to.
+EXPLAINABILITY_MODEL_STEP = "ExplainabilityModel"
+# Kernel SHAP seed written into the analysis config: the same rows give the same attributions.
+SHAP_SEED = 7
 # Debugger rules the config may name: tensor rules need a framework hook (smdebug) in the script;
 # profiler rules read system metrics of any job.
 TENSOR_RULES = ("loss_not_decreasing", "overfit")
@@ -85,6 +92,15 @@ class Tuning:
     early_stopping: str
     # name -> (kind, min, max, values, scaling)
     ranges: tuple[tuple[str, str, float | None, float | None, tuple[str, ...] | None, str], ...]
+
+
+@dataclass(frozen=True)
+class Explainability:
+    """Clarify SHAP baseline: `rows` test rows explained by a shadow endpoint on `shadow_instance_type`."""
+
+    shadow_instance_type: str
+    rows: int
+    samples: int
 
 
 @dataclass(frozen=True)
@@ -120,6 +136,8 @@ class PipelineSpec:
     neuron_inference: bool = False  # compile the model for Inferentia2 and register that
     bias_facet: str | None = None  # Clarify pre-training bias baseline over this feature
     bias_threshold: float | None = None
+    # Clarify SHAP baseline of the trained model, registered with the model version.
+    explainability: Explainability | None = None
     # SageMaker logs the training job's metrics and hyperparameters to this MLflow tracking server.
     mlflow_tracking_server: str | None = None
 
@@ -178,7 +196,8 @@ def build(spec: PipelineSpec) -> str:
     )
     from sagemaker.drift_check_baselines import DriftCheckBaselines
     from sagemaker.inputs import TrainingInput
-    from sagemaker.model_metrics import MetricsSource, ModelMetrics
+    from sagemaker.model import Model
+    from sagemaker.model_metrics import FileSource, MetricsSource, ModelMetrics
     from sagemaker.model_monitor.dataset_format import DatasetFormat
     from sagemaker.network import NetworkConfig
     from sagemaker.processing import ProcessingInput, ProcessingOutput, Processor, ScriptProcessor
@@ -191,6 +210,7 @@ def build(spec: PipelineSpec) -> str:
     from sagemaker.workflow.execution_variables import ExecutionVariables
     from sagemaker.workflow.fail_step import FailStep
     from sagemaker.workflow.functions import Join, JsonGet
+    from sagemaker.workflow.model_step import ModelStep
     from sagemaker.workflow.parameters import ParameterString
     from sagemaker.workflow.pipeline import Pipeline
     from sagemaker.workflow.properties import PropertyFile
@@ -377,6 +397,49 @@ def build(spec: PipelineSpec) -> str:
             top_k=0, s3_bucket=ARTIFACTS_BUCKET, prefix=f"pipelines/{spec.name}/models"
         )
 
+    explainability = spec.explainability
+    model_steps: list[Any] = []
+    explain_arguments: list[Any] = []
+    if explainability is not None:
+        # The model Clarify's shadow endpoint serves: the trained artifact (never the Neuron-compiled
+        # one) with its code/inference.py on the CPU inference image, in the VPC and isolated like
+        # every job. It runs as the training role, which reads the artifacts and holds no SageMaker
+        # permissions. Pipelines names it (the SDK drops ModelName); the evaluate step hands that
+        # name to Clarify in the analysis config it writes.
+        shadow_model = Model(
+            image_uri=image_uris.retrieve(
+                "pytorch",
+                region,
+                version=PYTORCH_VERSION,
+                py_version=PYTORCH_PY,
+                instance_type="ml.m5.xlarge",
+                image_scope="inference",
+            ),
+            model_data=model_data,
+            role=TRAINING_ROLE,
+            vpc_config={
+                "Subnets": [subnet_placeholder(i) for i in range(spec.subnets)],
+                "SecurityGroupIds": [SECURITY_GROUP],
+            },
+            enable_network_isolation=True,
+            sagemaker_session=session,
+        )
+        model_step = ModelStep(
+            name=EXPLAINABILITY_MODEL_STEP,
+            step_args=shadow_model.create(instance_type=explainability.shadow_instance_type),
+        )
+        model_steps.append(model_step)
+        explain_arguments = [
+            "--explainability-model-name",
+            model_step.properties.ModelName,
+            "--explainability-instance-type",
+            explainability.shadow_instance_type,
+            "--explainability-rows",
+            str(explainability.rows),
+            "--explainability-samples",
+            str(explainability.samples),
+        ]
+
     evaluation = PropertyFile(name="Evaluation", output_name="evaluation", path="evaluation.json")
     evaluate = ProcessingStep(
         name="Evaluate",
@@ -400,7 +463,19 @@ def build(spec: PipelineSpec) -> str:
                     source="/opt/ml/processing/predictions",
                     destination=run_path("predictions"),
                 ),
+                *(
+                    [
+                        ProcessingOutput(
+                            output_name="explainability",
+                            source="/opt/ml/processing/explainability",
+                            destination=run_path("explainability"),
+                        )
+                    ]
+                    if explainability is not None
+                    else []
+                ),
             ],
+            arguments=explain_arguments or None,
         ),
         property_files=[evaluation],
     )
@@ -485,6 +560,49 @@ def build(spec: PipelineSpec) -> str:
         bias_metrics["bias_pre_training"] = MetricsSource(
             s3_uri=Join(on="/", values=[result, "analysis.json"]), content_type="application/json"
         )
+    explain_steps: list[Any] = []
+    explain_metrics: dict[str, Any] = {}
+    explain_drift: dict[str, Any] = {}
+    if explainability is not None:
+        # Clarify computes SHAP values through a shadow endpoint of the model step's model; the
+        # evaluate step wrote its analysis config and data (decision 21), as the preprocess step
+        # does for the bias baseline.
+        inputs_uri = evaluate.properties.ProcessingOutputConfig.Outputs["explainability"].S3Output.S3Uri
+        explain = ProcessingStep(
+            name="ExplainabilityBaseline",
+            step_args=Processor(image_uri=image_uris.retrieve("clarify", region), **processing("explainability")).run(
+                inputs=[
+                    ProcessingInput(
+                        source=Join(on="/", values=[inputs_uri, "config"]),
+                        destination="/opt/ml/processing/input/config",
+                        input_name="analysis_config",
+                    ),
+                    ProcessingInput(
+                        source=Join(on="/", values=[inputs_uri, "data"]),
+                        destination="/opt/ml/processing/input/data",
+                        input_name="dataset",
+                    ),
+                ],
+                outputs=[
+                    ProcessingOutput(
+                        output_name="analysis_result",
+                        source="/opt/ml/processing/output",
+                        destination=run_path("baselines", "explainability"),
+                    )
+                ],
+            ),
+        )
+        explain_steps.append(explain)
+        result = explain.properties.ProcessingOutputConfig.Outputs["analysis_result"].S3Output.S3Uri
+        report = MetricsSource(s3_uri=Join(on="/", values=[result, "analysis.json"]), content_type="application/json")
+        explain_metrics["explainability"] = report
+        # The report is also the baseline a model-explainability monitor compares against, with the
+        # monitor's own analysis config (no label, no model name) that the evaluate step wrote.
+        explain_drift["explainability_constraints"] = report
+        explain_drift["explainability_config_file"] = FileSource(
+            s3_uri=Join(on="/", values=[inputs_uri, "monitoring", "analysis_config.json"]),
+            content_type="application/json",
+        )
     compile_steps: list[Any] = []
     registered_model = model_data
     if spec.neuron_inference:
@@ -532,6 +650,7 @@ def build(spec: PipelineSpec) -> str:
                 s3_uri=model_props.CalculatedBaselineConstraints, content_type="application/json"
             ),
             **bias_metrics,
+            **explain_metrics,
         ),
         drift_check_baselines=DriftCheckBaselines(
             model_data_statistics=MetricsSource(
@@ -543,6 +662,7 @@ def build(spec: PipelineSpec) -> str:
             model_constraints=MetricsSource(
                 s3_uri=model_props.BaselineUsedForDriftCheckConstraints, content_type="application/json"
             ),
+            **explain_drift,
         ),
         customer_metadata_properties={"trigger": "see pipeline execution parameter TriggerReason"},
     )
@@ -558,7 +678,7 @@ def build(spec: PipelineSpec) -> str:
                 right=spec.gate_threshold,
             )
         ],
-        if_steps=[data_baseline, model_baseline, *bias_steps, *compile_steps, register],
+        if_steps=[data_baseline, model_baseline, *bias_steps, *explain_steps, *compile_steps, register],
         else_steps=[
             FailStep(
                 name="BelowQualityGate",
@@ -569,7 +689,7 @@ def build(spec: PipelineSpec) -> str:
     pipeline = Pipeline(
         name=spec.name,
         parameters=[trigger, approval, input_data],
-        steps=[preprocess, train, evaluate, gate],
+        steps=[preprocess, train, *model_steps, evaluate, gate],
         sagemaker_session=session,
     )
     text = pipeline.definition()

@@ -14,6 +14,7 @@ from stacks.network import NetworkStack
 from stacks.security import SecurityStack
 
 if TYPE_CHECKING:  # imported at run time only when a config trains (the pipeline builder is heavy)
+    from stacks.serving import ServingStack
     from stacks.training import TrainingStack
 
 
@@ -25,10 +26,12 @@ class Platform:
     network: NetworkStack
     data_lake: DataLakeStack
     training: TrainingStack | None = None
+    serving: ServingStack | None = None
 
     @property
     def stacks(self) -> list[cdk.Stack]:
-        return [s for s in (self.security, self.network, self.data_lake, self.training) if s is not None]
+        stacks = (self.security, self.network, self.data_lake, self.training, self.serving)
+        return [s for s in stacks if s is not None]
 
 
 def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
@@ -64,6 +67,25 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
             persona_policies=data_lake.access.policies,
         )
         training.add_stack_dependency(data_lake, "imports the lake's bucket exports")
+    serving = None
+    if config.serving is not None:
+        from stacks.serving import ServingStack
+
+        serving = ServingStack(
+            app,
+            "Serving",
+            config=config,
+            artifacts_key=security.keys.artifacts,
+            logs_key=security.keys.logs,
+            alerts_topic=security.alerts.topic,
+            vpc=network.vpc,
+            subnets=network.network.subnets,
+            security_group=network.network.workload_sg,
+            guardrail=security.guardrail,
+        )
+        serving.add_stack_dependency(data_lake, "imports the lake's bucket exports")
+        if training is not None:
+            serving.add_stack_dependency(training, "serves versions of the training stack's model package group")
     tags = {
         "project": config.project,
         "environment": config.environment,
@@ -75,4 +97,4 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
     for key, value in tags.items():
         cdk.Tags.of(app).add(key, value)
     enable_checks(app)
-    return Platform(security=security, network=network, data_lake=data_lake, training=training)
+    return Platform(security=security, network=network, data_lake=data_lake, training=training, serving=serving)

@@ -74,6 +74,10 @@ PUBLISHED = [
     ("ml.r5.large", CPU, None, 0, 0, 2, 16),
     ("ml.m7i.48xlarge", CPU, None, 0, 0, 192, 768),
     ("ml.r6i.32xlarge", CPU, None, 0, 0, 128, 1024),
+    ("ml.m5d.large", CPU, None, 0, 0, 2, 8),
+    ("ml.m5d.24xlarge", CPU, None, 0, 0, 96, 384),
+    ("ml.c5d.xlarge", CPU, None, 0, 0, 4, 8),
+    ("ml.c5d.18xlarge", CPU, None, 0, 0, 72, 144),
 ]
 
 
@@ -122,12 +126,14 @@ def test_runtime(name, runtime):
 
 def test_local_nvme_families():
     assert local_nvme_families() == (
+        "c5d",
         "g4dn",
         "g5",
         "g6",
         "g6e",
         "g7",
         "g7e",
+        "m5d",
         "p3dn",
         "p4d",
         "p4de",
@@ -158,6 +164,8 @@ def test_local_nvme_families():
         "ml.p6-b200.48xlarge",
         "ml.trn1.2xlarge",
         "ml.trn2.48xlarge",
+        "ml.m5d.large",
+        "ml.c5d.xlarge",
     ],
 )
 def test_has_local_nvme(name):
@@ -187,7 +195,7 @@ def test_has_local_nvme_answers_per_family_and_rejects_unknown_families():
     # A size the catalog lacks gets its family's answer, the same the IAM patterns give it.
     assert has_local_nvme("ml.g5.96xlarge") is True
     assert has_local_nvme("ml.m5.96xlarge") is False
-    for name in ("ml.c5d.xlarge", "g5.xlarge", "ml.g5", ""):
+    for name in ("ml.r5d.xlarge", "g5.xlarge", "ml.g5", ""):
         with pytest.raises(UnknownInstanceType):
             has_local_nvme(name)
 
@@ -287,6 +295,7 @@ def test_async_and_realtime_share_the_endpoint_config_list():
         ("ml.t3.medium", {Role.TRAINING, Role.PROCESSING}),
         ("ml.r5.8xlarge", {Role.TRAINING, Role.PROCESSING}),
         ("ml.c5.large", {Role.REALTIME, Role.ASYNC}),
+        ("ml.m5d.large", {Role.REALTIME, Role.ASYNC}),
         ("ml.inf2.xlarge", {Role.REALTIME, Role.ASYNC, Role.BATCH}),
         ("ml.inf1.xlarge", {Role.REALTIME, Role.ASYNC}),
         ("ml.p3dn.24xlarge", {Role.TRAINING}),

@@ -294,6 +294,36 @@ def test_tuning_jobs_are_checked_through_their_training_definition():
     ]
 
 
+def _model_step(**overrides) -> dict:
+    args = {
+        "ExecutionRoleArn": "arn:aws:iam::111111111111:role/training",
+        "PrimaryContainer": {"Image": "image", "ModelDataUrl": {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}},
+        "VpcConfig": _VPC,
+        "EnableNetworkIsolation": True,
+    }
+    args.update(overrides)
+    return {"Name": "ExplainabilityModel-CreateModel", "Type": "Model", "Arguments": args}
+
+
+def test_model_steps_in_the_vpc_with_network_isolation_pass():
+    assert _pipeline_problems(_pipeline(_processing(), _model_step())) == []
+
+
+def test_model_steps_without_vpc_or_isolation_are_reported():
+    gate = {
+        "Name": "Gate",
+        "Type": "Condition",
+        "Arguments": {"IfSteps": [_model_step(VpcConfig=None)], "ElseSteps": []},
+    }
+    no_isolation = _model_step(EnableNetworkIsolation=False)
+    no_isolation["Arguments"]["VpcConfig"] = {"Subnets": [], "SecurityGroupIds": ["sg-1"]}
+    assert _pipeline_problems(_pipeline(no_isolation, gate)) == [
+        "step ExplainabilityModel-CreateModel: VpcConfig.Subnets is empty",
+        "step ExplainabilityModel-CreateModel: EnableNetworkIsolation is not true",
+        "step ExplainabilityModel-CreateModel: VpcConfig is missing",
+    ]
+
+
 def test_an_unreadable_definition_is_a_finding():
     resource = {
         "Type": "AWS::SageMaker::Pipeline",

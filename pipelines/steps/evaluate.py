@@ -23,6 +23,11 @@ MODEL_FILE = "model.json"
 ARCHIVE_FILE = "model.tar.gz"
 EVALUATION_FILE = "evaluation.json"
 PREDICTIONS_FILE = "predictions.csv"
+# Clarify's inputs for the explainability baseline: it reads analysis_config.json by this name.
+ANALYSIS_CONFIG_FILE = "analysis_config.json"
+EXPLAINED_ROWS_FILE = "data.csv"
+# Kernel SHAP's seed (pipelines/definition.py SHAP_SEED): the same rows give the same attributions.
+SHAP_SEED = 7
 MIN_TEST_SHARE = 0.10  # of the training rows
 # Largest allowed gap between test and training positive rates: the larger of an absolute and a relative bound.
 RATE_GAP_ABSOLUTE = 0.02
@@ -232,6 +237,106 @@ def evaluation_report(metrics: dict[str, Any]) -> dict[str, Any]:
     return {"binary_classification_metrics": report}
 
 
+# --- explainability (Clarify SHAP) ------------------------------------------------------------
+
+
+def shap_config(model: dict[str, Any], samples: int) -> dict[str, Any]:
+    """The `methods.shap` section: Kernel SHAP against one baseline row, the training mean of every feature.
+
+    model.json's `mean` is that mean (train.py's scaling), and the model scores it as its bias alone:
+    a neutral reference without clustering the training data.
+    """
+    return {
+        "baseline": [[float(value) for value in model["mean"]]],
+        "num_samples": int(samples),
+        "agg_method": "mean_abs",
+        "seed": SHAP_SEED,
+        "use_logit": False,
+        "save_local_shap_values": True,
+    }
+
+
+def shap_predictor(model_name: str, instance_type: str) -> dict[str, Any]:
+    """How Clarify's shadow endpoint is created and read.
+
+    code/inference.py (train.py) takes CSV rows of feature values and answers one probability per row,
+    without a label: column 0 of the answer is the score to explain.
+    """
+    return {
+        "model_name": model_name,
+        "instance_type": instance_type,
+        "initial_instance_count": 1,
+        "content_type": "text/csv",
+        "accept_type": "text/csv",
+        "probability": 0,
+    }
+
+
+def clarify_shap_config(
+    model: dict[str, Any], target: str, model_name: str, instance_type: str, samples: int
+) -> dict[str, Any]:
+    """The Clarify analysis config of the explainability baseline over `data/data.csv` (no header row)."""
+    return {
+        "dataset_type": "text/csv",
+        "headers": [target, *model["features"]],
+        "label": target,
+        "methods": {
+            "shap": shap_config(model, samples),
+            "report": {"name": "report", "title": "Explainability Report"},
+        },
+        "predictor": shap_predictor(model_name, instance_type),
+    }
+
+
+def monitoring_shap_config(model: dict[str, Any], instance_type: str, samples: int) -> dict[str, Any]:
+    """The analysis config a model-explainability monitor uses with this baseline: features only, no model name."""
+    predictor = shap_predictor("", instance_type)
+    del predictor["model_name"]
+    return {
+        "headers": list(model["features"]),
+        "methods": {"shap": shap_config(model, samples)},
+        "predictor": predictor,
+    }
+
+
+def explained_rows(model: dict[str, Any], test: pd.DataFrame, target: str, rows: int) -> pd.DataFrame:
+    """The first `rows` test rows as Clarify reads them: label, then the model's features in model order.
+
+    The handler parses every field as a number, so a missing value becomes the training mean: the
+    value the model scores a missing feature as, so the prediction explained is the one evaluated.
+    """
+    features = list(model["features"])
+    chosen = test.head(rows)
+    means = {name: float(model["mean"][i]) for i, name in enumerate(features)}
+    values = chosen[features].astype("float64").fillna(means)
+    return pd.concat([chosen[[target]].astype("int64"), values], axis=1)
+
+
+def write_clarify_inputs(
+    output_dir: Path,
+    model: dict[str, Any],
+    test: pd.DataFrame,
+    target: str,
+    model_name: str,
+    instance_type: str,
+    rows: int,
+    samples: int,
+) -> None:
+    """config/analysis_config.json, data/data.csv and monitoring/analysis_config.json for the Clarify step.
+
+    Written here because the SDK's ClarifyCheckStep would upload its config while the pipeline is built.
+    """
+    for part in ("config", "data", "monitoring"):
+        (output_dir / part).mkdir(parents=True, exist_ok=True)
+    config = clarify_shap_config(model, target, model_name, instance_type, samples)
+    (output_dir / "config" / ANALYSIS_CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    monitoring = monitoring_shap_config(model, instance_type, samples)
+    (output_dir / "monitoring" / ANALYSIS_CONFIG_FILE).write_text(json.dumps(monitoring, indent=2) + "\n")
+    explained_rows(model, test, target, rows).to_csv(
+        output_dir / "data" / EXPLAINED_ROWS_FILE, index=False, header=False
+    )
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 
@@ -243,6 +348,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/evaluation"))
     parser.add_argument("--predictions-dir", type=Path, default=Path("/opt/ml/processing/predictions"))
     parser.add_argument("--threshold", type=float, default=0.5, help="probability from which a row is positive")
+    parser.add_argument(
+        "--explainability-model-name", default=None, help="SageMaker model Clarify explains; writes its inputs"
+    )
+    parser.add_argument("--explainability-instance-type", default=None, help="instance type of the shadow endpoint")
+    parser.add_argument("--explainability-rows", type=int, default=50, help="test rows Clarify explains")
+    parser.add_argument("--explainability-samples", type=int, default=100, help="Kernel SHAP samples per row")
+    parser.add_argument("--explainability-dir", type=Path, default=Path("/opt/ml/processing/explainability"))
     return parser.parse_args(argv)
 
 
@@ -251,6 +363,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not 0.0 <= args.threshold <= 1.0:
             raise ValueError(f"--threshold must be in [0, 1], got {args.threshold}")
+        if args.explainability_model_name is not None and (
+            not args.explainability_instance_type or args.explainability_rows < 1 or args.explainability_samples < 1
+        ):
+            raise ValueError(
+                "--explainability-model-name needs --explainability-instance-type, and rows and samples of 1 or more"
+            )
         with tempfile.TemporaryDirectory() as workdir:
             model = load_model(args.model_dir, Path(workdir))
         train_columns, train = read_split(args.train_dir, first_columns=2)
@@ -272,6 +390,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.predictions_dir.mkdir(parents=True, exist_ok=True)
     predictions = pd.DataFrame({"label": y, "prediction": (p >= args.threshold).astype(int), "probability": p})
     predictions.to_csv(args.predictions_dir / PREDICTIONS_FILE, index=False)
+    if args.explainability_model_name is not None:
+        write_clarify_inputs(
+            args.explainability_dir,
+            model,
+            test,
+            target,
+            args.explainability_model_name,
+            args.explainability_instance_type,
+            args.explainability_rows,
+            args.explainability_samples,
+        )
 
     summary = {name: round(float(metrics[name]), 4) for name in METRICS}
     summary.update(test_rows=len(test), train_rows=len(train), test_positive_rate=round(float(y.mean()), 4))

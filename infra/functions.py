@@ -1,0 +1,186 @@
+"""A Python Lambda function from `lambdas/`, on CloudFormation resources, with the platform's defaults.
+
+The `aws_lambda` bindings would add about 0.3 s to every synth; the function, its invoke config
+and its permission are three plain resources. Defaults: in the VPC's isolated subnets, one
+concurrent execution, active tracing, JSON logs in a KMS-encrypted log group that is kept, failed
+asynchronous invocations retried and then kept in an encrypted dead-letter queue, and an alarm
+when anything lands there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3_assets as assets
+from constructs import Construct
+
+from infra.compliance import INLINE_POLICY_REASON, acknowledge, acknowledge_wildcards, in_hipaa_nist_pci
+from infra.config import PlatformConfig
+from infra.queues import DeadLetterQueue
+
+LAMBDAS = Path(__file__).resolve().parent.parent / "lambdas"
+RUNTIME = "python3.13"
+
+
+class PythonFunction(Construct):
+    """`lambdas/<source>/handler.py` as a function; `role` is its execution role, to be granted more."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        source: str,
+        description: str,
+        environment: Mapping[str, str],
+        subnet_ids: Sequence[str],
+        security_group: ec2.ISecurityGroup,
+        key: kms.IKey,
+        alerts_topic_arn: str,
+        timeout_seconds: int = 60,
+        retry_attempts: int = 2,
+        max_event_age_seconds: int = 3600,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        code = assets.Asset(self, "Code", path=str(LAMBDAS / source), exclude=["__pycache__", "*.pyc"])
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            encryption_key=key,
+            retention=_retention(config.security.function_log_retention_days),
+            removal_policy=cdk.RemovalPolicy.DESTROY if config.destroy_data_on_delete else cdk.RemovalPolicy.RETAIN,
+        )
+        self.dead_letters = DeadLetterQueue(
+            self, "DeadLetters", config=config, key=key, source=f"the {source} function's failed invocations"
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"The {source} function: {description}",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.dead_letters.queue_arn])
+        )
+        self.role.add_to_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[alerts_topic_arn]))
+        key.grant_encrypt_decrypt(self.role)
+        # Resource-less actions: the function's network interfaces in the VPC, and trace segments.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "ec2:CreateNetworkInterface",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:AssignPrivateIpAddresses",
+                    "ec2:UnassignPrivateIpAddresses",
+                    "xray:PutTraceSegments",
+                    "xray:PutTelemetryRecords",
+                ],
+                resources=["*"],
+            )
+        )
+        acknowledge(self.role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
+        acknowledge_wildcards(
+            self.role,
+            "Lambda's VPC network interfaces and X-Ray segments take no resource ARN; the KMS action "
+            "families come from CDK's key grant; the log group's streams are its own.",
+            actions=["kms:GenerateDataKey*", "kms:ReEncrypt*"],
+            resources=["*", f"{self.log_group.log_group_arn}"],
+        )
+        self.function = cdk.CfnResource(
+            self,
+            "Function",
+            type="AWS::Lambda::Function",
+            properties={
+                "Description": description,
+                "Runtime": RUNTIME,
+                "Handler": "handler.handler",
+                "Code": {"S3Bucket": code.s3_bucket_name, "S3Key": code.s3_object_key},
+                "Role": self.role.role_arn,
+                "Timeout": timeout_seconds,
+                "MemorySize": 256,
+                # One at a time: the handlers change shared state (a stack, a pipeline) and check first.
+                "ReservedConcurrentExecutions": 1,
+                "DeadLetterConfig": {"TargetArn": self.dead_letters.queue_arn},
+                "TracingConfig": {"Mode": "Active"},
+                "VpcConfig": {"SubnetIds": list(subnet_ids), "SecurityGroupIds": [security_group.security_group_id]},
+                "Environment": {"Variables": dict(environment)},
+                "KmsKeyArn": key.key_arn,
+                "LoggingConfig": {
+                    "LogFormat": "JSON",
+                    "LogGroup": self.log_group.log_group_name,
+                    "ApplicationLogLevel": "INFO",
+                    "SystemLogLevel": "WARN",
+                },
+            },
+        )
+        self.function.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
+        self.function_arn = self.function.get_att("Arn").to_string()
+        self.function_name = self.function.ref
+        # Failed asynchronous invocations: retried, then kept (DLQ) and announced (alert topic).
+        cdk.CfnResource(
+            self,
+            "InvokeConfig",
+            type="AWS::Lambda::EventInvokeConfig",
+            properties={
+                "FunctionName": self.function.ref,
+                "Qualifier": "$LATEST",
+                "MaximumRetryAttempts": retry_attempts,
+                "MaximumEventAgeInSeconds": max_event_age_seconds,
+                "DestinationConfig": {"OnFailure": {"Destination": alerts_topic_arn}},
+            },
+        )
+        self.dead_letter_alarm = cdk.CfnResource(
+            self,
+            "DeadLettersAlarm",
+            type="AWS::CloudWatch::Alarm",
+            properties={
+                "AlarmDescription": f"Invocations of the {source} function failed after every retry",
+                "Namespace": "AWS/SQS",
+                "MetricName": "ApproximateNumberOfMessagesVisible",
+                "Dimensions": [{"Name": "QueueName", "Value": self.dead_letters.queue_name}],
+                "Statistic": "Maximum",
+                "Period": 300,
+                "EvaluationPeriods": 1,
+                "Threshold": 0,
+                "ComparisonOperator": "GreaterThanThreshold",
+                "TreatMissingData": "notBreaching",
+                "AlarmActions": [alerts_topic_arn],
+            },
+        )
+        self.stack = stack
+
+    def allow_events_from(self, construct_id: str, rule_arn: str) -> None:
+        """Let one EventBridge rule invoke the function."""
+        cdk.CfnResource(
+            self,
+            construct_id,
+            type="AWS::Lambda::Permission",
+            properties={
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": self.function_arn,
+                "Principal": "events.amazonaws.com",
+                "SourceArn": rule_arn,
+                "SourceAccount": self.stack.account,
+            },
+        )
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    from stacks.base import log_retention
+
+    return log_retention(days)

@@ -1,0 +1,235 @@
+"""Model promotion: an approved model package becomes the one the Serving stack deploys.
+
+EventBridge delivers "SageMaker Model Package State Change" events. The Serving CloudFormation stack
+owns the SageMaker endpoint and takes the model package ARN as a stack parameter; promoting a model
+means updating that one parameter with the previous template, so CloudFormation stays the single
+owner of the endpoint (and rolls it back by itself if the new model fails to deploy).
+
+Every invocation ends in one structured JSON log line and returns a dict with at least `action`
+(`ignored`, `rejected`, `unchanged`, `updated`) and `reason`. Events that a retry cannot fix are
+ignored; AWS errors and a busy stack raise, so Lambda retries the event and finally sends it to
+the dead-letter queue. To roll back by hand, set the parameter to `previous_model_package_arn`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+LOGGER = logging.getLogger("promotion")
+LOGGER.setLevel(logging.INFO)
+
+SOURCE = "aws.sagemaker"
+DETAIL_TYPE = "SageMaker Model Package State Change"
+REQUIRED_DETAIL = ("ModelPackageGroupName", "ModelPackageArn", "ModelApprovalStatus")
+# The ModelPackageArn pattern of the SageMaker API reference.
+PACKAGE_ARN = re.compile(r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package/\S{1,2048}")
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+NO_UPDATES = "No updates are to be performed"
+ENVIRONMENT = {
+    "stack_name": "STACK_NAME",
+    "parameter_name": "PARAMETER_NAME",
+    "model_package_group": "MODEL_PACKAGE_GROUP",
+    "deploy_role_arn": "DEPLOY_ROLE_ARN",
+    "alert_topic_arn": "ALERT_TOPIC_ARN",
+}
+
+
+class PromotionError(Exception):
+    """The promotion cannot go on; the invocation fails."""
+
+
+class ConfigurationError(PromotionError):
+    """The function is deployed without the settings it needs."""
+
+
+class StackBusy(PromotionError):
+    """The Serving stack is being changed; raised so that Lambda retries the event later."""
+
+
+class MalformedEvent(ValueError):
+    """The event is not a model package state change this function can act on."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the function promotes, and where; see ENVIRONMENT for the variable of each field."""
+
+    stack_name: str
+    parameter_name: str
+    model_package_group: str
+    deploy_role_arn: str
+    alert_topic_arn: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        missing = [variable for variable in ENVIRONMENT.values() if not environ.get(variable)]
+        if missing:
+            raise ConfigurationError(f"missing environment variable(s): {', '.join(missing)}")
+        return cls(**{field: environ[variable] for field, variable in ENVIRONMENT.items()})
+
+
+@dataclass(frozen=True)
+class PackageChange:
+    """The fields of a model package state change that promotion uses."""
+
+    event_id: str
+    group: str
+    arn: str
+    status: str
+    version: str
+
+
+def parse_event(event: Any) -> PackageChange:
+    """The model package state change in an EventBridge event; MalformedEvent names what is wrong."""
+    if not isinstance(event, dict):
+        raise MalformedEvent(f"event is a {type(event).__name__}, not an object")
+    for key, expected in (("source", SOURCE), ("detail-type", DETAIL_TYPE)):
+        if event.get(key) != expected:
+            raise MalformedEvent(f"{key} is {event.get(key)!r}, expected {expected!r}")
+    if not isinstance(event.get("id"), str) or not event["id"]:
+        raise MalformedEvent("event has no id")
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        raise MalformedEvent("event has no detail object")
+    missing = [key for key in REQUIRED_DETAIL if not isinstance(detail.get(key), str) or not detail[key]]
+    if missing:
+        raise MalformedEvent(f"detail is missing {', '.join(missing)}")
+    arn = detail["ModelPackageArn"]
+    if not PACKAGE_ARN.fullmatch(arn):
+        raise MalformedEvent(f"ModelPackageArn {arn!r} is not a SageMaker model package ARN")
+    version = str(detail.get("ModelPackageVersion") or arn.rsplit("/", 1)[-1])
+    return PackageChange(event["id"], detail["ModelPackageGroupName"], arn, detail["ModelApprovalStatus"], version)
+
+
+def client_request_token(event_id: str) -> str:
+    """An idempotency token for update_stack: [a-zA-Z0-9][-a-zA-Z0-9]*, at most 128 characters."""
+    return ("promote-" + re.sub(r"[^a-zA-Z0-9-]", "-", event_id))[:128]
+
+
+def promote(event: Any, *, cloudformation: Any, sagemaker: Any, sns: Any, settings: Settings) -> dict[str, Any]:
+    """Act on one model package state change; see the module docstring for the outcomes."""
+    try:
+        change = parse_event(event)
+    except MalformedEvent as problem:
+        detail = event.get("detail") if isinstance(event, dict) else None
+        arn = detail.get("ModelPackageArn") if isinstance(detail, dict) else None
+        event_id = event.get("id") if isinstance(event, dict) else None
+        return _outcome("ignored", f"malformed event: {problem}", event_id=event_id, model_package_arn=arn)
+    # Filled in as the promotion learns more, so that an error line carries everything known.
+    fields: dict[str, Any] = {
+        "event_id": change.event_id,
+        "model_package_arn": change.arn,
+        "model_package_version": change.version,
+        "stack_name": settings.stack_name,
+    }
+    if change.group != settings.model_package_group:
+        reason = f"model package group {change.group!r} is not {settings.model_package_group!r}, the promoted group"
+        return _outcome("ignored", reason, **fields)
+    try:
+        if change.status == "Rejected":
+            return _alert_rejection(change, cloudformation, sns, settings, fields)
+        if change.status != "Approved":
+            return _outcome("ignored", f"approval status {change.status!r} is neither Approved nor Rejected", **fields)
+        return _promote_approved(change, cloudformation, sagemaker, settings, fields)
+    except StackBusy as busy:
+        _log(logging.WARNING, {"action": "busy", "reason": str(busy), **fields})
+        raise
+    except (PromotionError, ClientError, BotoCoreError) as error:
+        code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
+        _log(logging.ERROR, {"action": "failed", "reason": str(error), "error_code": code, **fields})
+        raise
+
+
+def _promote_approved(
+    change: PackageChange, cloudformation: Any, sagemaker: Any, settings: Settings, fields: dict[str, Any]
+) -> dict[str, Any]:
+    status = sagemaker.describe_model_package(ModelPackageName=change.arn)["ModelApprovalStatus"]
+    if status != "Approved":
+        return _outcome("ignored", f"model package is {status} now; its approval was reverted", **fields)
+    stack, current = _serving_stack(cloudformation, settings)
+    fields["previous_model_package_arn"] = current
+    if current == change.arn:
+        return _outcome("unchanged", "the stack already serves this model package (duplicate event)", **fields)
+    if stack["StackStatus"].endswith("_IN_PROGRESS"):
+        raise StackBusy(f"stack {settings.stack_name} is {stack['StackStatus']}; retry later")
+    parameters = [{"ParameterKey": settings.parameter_name, "ParameterValue": change.arn}] + [
+        {"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
+        for p in stack.get("Parameters", [])
+        if p["ParameterKey"] != settings.parameter_name
+    ]
+    try:
+        cloudformation.update_stack(
+            StackName=settings.stack_name,
+            UsePreviousTemplate=True,
+            Parameters=parameters,
+            Capabilities=CAPABILITIES,
+            RoleARN=settings.deploy_role_arn,
+            ClientRequestToken=client_request_token(change.event_id),
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ValidationError" and NO_UPDATES in str(error):
+            return _outcome("unchanged", f"CloudFormation: {NO_UPDATES}", **fields)
+        raise
+    reason = f"stack change started; restore {settings.parameter_name}={current!r} to roll back"
+    return _outcome("updated", reason, **fields)
+
+
+def _alert_rejection(
+    change: PackageChange, cloudformation: Any, sns: Any, settings: Settings, fields: dict[str, Any]
+) -> dict[str, Any]:
+    _, current = _serving_stack(cloudformation, settings)
+    fields["previous_model_package_arn"] = current
+    serving = current or "no model yet"
+    lines = [
+        f"Model package {change.arn} (group {change.group}, version {change.version}) was rejected.",
+        f"Stack {settings.stack_name} keeps serving: {serving}.",
+        f"Event: {change.event_id}.",
+    ]
+    if current == change.arn:
+        lines.append("WARNING: the rejected package is the one serving now; approve another version to replace it.")
+    subject = f"Model package {change.group} version {change.version} rejected"[:100]
+    sns.publish(TopicArn=settings.alert_topic_arn, Subject=subject, Message="\n".join(lines))
+    return _outcome("rejected", f"version {change.version} rejected; still serving {serving}", **fields)
+
+
+def _serving_stack(cloudformation: Any, settings: Settings) -> tuple[dict[str, Any], str]:
+    """The Serving stack's description and the current value of the promoted parameter."""
+    stack = cloudformation.describe_stacks(StackName=settings.stack_name)["Stacks"][0]
+    for parameter in stack.get("Parameters", []):
+        if parameter["ParameterKey"] == settings.parameter_name:
+            return stack, parameter.get("ParameterValue", "")
+    raise PromotionError(f"stack {settings.stack_name} has no parameter {settings.parameter_name}")
+
+
+def _outcome(action: str, reason: str, **fields: Any) -> dict[str, Any]:
+    result = {"action": action, "reason": reason, **fields}
+    _log(logging.INFO, result)
+    return result
+
+
+def _log(level: int, record: dict[str, Any]) -> None:
+    LOGGER.log(level, json.dumps(record, default=str, sort_keys=True))
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point: settings from the environment, clients from the execution role."""
+    settings = Settings.from_env()
+    config = Config(retries={"mode": "standard", "max_attempts": 5})
+    return promote(
+        event,
+        cloudformation=boto3.client("cloudformation", config=config),
+        sagemaker=boto3.client("sagemaker", config=config),
+        sns=boto3.client("sns", config=config),
+        settings=settings,
+    )
