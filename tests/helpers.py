@@ -23,4 +23,5 @@ def sandbox_config() -> PlatformConfig:
     data["network"].update(egress="controlled", max_azs=2, nat_gateways=1)
     # No Training stack: its pipeline definition is cached for the shipped environments only.
     data["training"] = None
+    data["serving"] = None  # it serves what the training stack registers
     return parse_config(data, "sandbox")

@@ -58,12 +58,20 @@ def test_defaults_are_secure():
     assert lake.zones.raw.glacier_after_days == 90 and lake.zones.raw.noncurrent_expire_after_days == 90
 
 
+SERVERLESS = {
+    "mode": "serverless",
+    "variants": [],
+    "data_capture": {"enabled": False},
+    "deployment": {"strategy": "all_at_once"},
+    "serverless": {"memory_mb": 2048, "isolation_exception": "A demo model scoring synthetic data only"},
+}
+
 BAD_CONFIGS = [
     (
         "unknown top-level key",
         lambda d: d.update(vpc={}),
         "vpc = {}: unknown key; allowed keys: project, environment, account, region, destroy_data_on_delete, "
-        "tags, network, security, data_lake, training",
+        "tags, network, security, data_lake, training, serving",
     ),
     (
         "misspelt nested key",
@@ -153,7 +161,8 @@ BAD_CONFIGS = [
     (
         "section that is not a mapping",
         lambda d: d.update(security=["kms"]),
-        'security = ["kms"]: allowed: a mapping with keys: kms, cloudtrail, alert_emails, budget, config_rules',
+        'security = ["kms"]: allowed: a mapping with keys: kms, cloudtrail, alert_emails, '
+        "function_log_retention_days, budget, config_rules",
     ),
     (
         "KMS deletion window too short",
@@ -405,6 +414,82 @@ BAD_CONFIGS = [
         lambda d: d["training"].update(explainability={}),
         "network.max_azs = 1: allowed: 2 or more with training.explainability (Clarify's shadow endpoint needs "
         "subnets in two availability zones)",
+    ),
+    (
+        "serverless with a model built for a GPU",
+        lambda d: (
+            d["training"].update(inference_instance_types=["ml.g5.xlarge"]),
+            d.update(serving=SERVERLESS),
+        ),
+        "serving.mode = 'serverless': allowed: realtime or async: serverless endpoints run on CPU only, and the "
+        "registered model is built for ml.g5.xlarge (training.inference_instance_types[0])",
+    ),
+    (
+        "serverless without its stated exception",
+        lambda d: d.update(serving={**SERVERLESS, "serverless": {"memory_mb": 2048}}),
+        "serving.serverless.isolation_exception: missing; required: why this endpoint may run without VPC, network "
+        "isolation, data capture and Model Monitor (at least 20 characters; serverless endpoints support none of "
+        "them)",
+    ),
+    (
+        "serverless memory off the 1 GB steps",
+        lambda d: d.update(serving={**SERVERLESS, "serverless": {**SERVERLESS["serverless"], "memory_mb": 1500}}),
+        "serving.serverless.memory_mb = 1500: allowed: 1024, 2048, 3072, 4096, 5120 or 6144",
+    ),
+    (
+        "serverless still capturing data",
+        lambda d: d.update(serving={**SERVERLESS, "data_capture": {"enabled": True}}),
+        "serving.data_capture.enabled = true: allowed: false with mode serverless (serverless endpoints capture "
+        "no data)",
+    ),
+    (
+        "data capture sampling over 100 percent",
+        lambda d: d["serving"].update(data_capture={"sampling_percentage": 101}),
+        "serving.data_capture.sampling_percentage = 101: allowed: 1 to 100 (percent of requests)",
+    ),
+    (
+        "autoscaling minimum above maximum",
+        lambda d: d["serving"].update(autoscaling={"min_instances": 3, "max_instances": 2}),
+        "serving.autoscaling.min_instances = 3: allowed: at most max_instances (2)",
+    ),
+    (
+        "an instance type that cannot serve real-time",
+        lambda d: d["serving"]["variants"][0].update(instance_type="ml.t3.medium"),
+        "serving.variants[0].instance_type = 'ml.t3.medium': allowed: ml.t3.medium is not a valid SageMaker "
+        "instance type for realtime (CreateEndpointConfig); e.g. ml.m5.xlarge, ml.g5.xlarge, ml.inf2.xlarge, ... "
+        "(277 accepted)",
+    ),
+    (
+        "a variant on a type the registered model does not support",
+        lambda d: d["serving"]["variants"][0].update(instance_type="ml.c5.xlarge"),
+        "serving.variants[0].instance_type = 'ml.c5.xlarge': allowed: one of training.inference_instance_types, "
+        "which the registered model supports: ml.m5.large",
+    ),
+    (
+        "a canary on one instance",
+        lambda d: d["serving"]["deployment"].update(strategy="canary"),
+        "serving.deployment.strategy = 'canary': allowed: all_at_once, or 2+ instances in variants[0]: a canary "
+        "or linear step is at most half of the new fleet, which one instance cannot split",
+    ),
+    (
+        "a rolling deployment over two variants",
+        lambda d: d["serving"].update(
+            variants=[{"name": "A", "instance_type": "ml.m5.large"}, {"name": "B", "instance_type": "ml.m5.large"}],
+            deployment={"strategy": "rolling"},
+        ),
+        "serving.deployment.strategy = 'rolling': allowed: canary, linear or all_at_once: no rolling deployments "
+        "for multi-variant endpoints",
+    ),
+    (
+        "GPU scaling on a CPU variant",
+        lambda d: d["serving"].update(autoscaling={"gpu_utilization_percent": 70}),
+        "serving.autoscaling.gpu_utilization_percent = 70: allowed: null unless every variant runs on an NVIDIA "
+        "GPU type",
+    ),
+    (
+        "serving without training",
+        lambda d: d.update(training=None),
+        "serving = 'a section': allowed: only with a training section (its model registry feeds the endpoint)",
     ),
     (
         "missing data lake section",

@@ -169,7 +169,7 @@ def test_every_job_definition_type_is_checked():
         resource = copy.deepcopy(_data_quality(network=None))
         resource["Type"] = resource_type
         assert "MLP-SM4" in _findings(resource), resource_type
-    assert sorted(rule.id for rule in RULES) == ["MLP-SM1", "MLP-SM2", "MLP-SM3", "MLP-SM4", "MLP-SM5", "MLP-SM6"]
+    assert sorted(rule.id for rule in RULES) == ["MLP-L1", *(f"MLP-SM{i}" for i in range(1, 9))]
 
 
 def test_plugin_fails_synth_and_acknowledgment_records_reason(tmp_path):
@@ -330,3 +330,67 @@ def test_an_unreadable_definition_is_a_finding():
         "Properties": {"PipelineDefinition": {"PipelineDefinitionBody": "{"}},
     }
     assert _pipeline_problems(resource) == ["PipelineDefinitionBody is not a readable pipeline definition"]
+
+
+# --- Endpoint configs' captured data, endpoints' deployments, Lambda functions ---------------------
+
+FUNCTION = {
+    "Runtime": "python3.13",
+    "VpcConfig": {"SubnetIds": ["subnet-1"], "SecurityGroupIds": ["sg-1"]},
+    "DeadLetterConfig": {"TargetArn": "arn:dlq"},
+    "ReservedConcurrentExecutions": 1,
+    "TracingConfig": {"Mode": "Active"},
+    "KmsKeyArn": KEY,
+    "LoggingConfig": {"LogGroup": "group"},
+}
+ROLLBACK = {"AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "a"}]}}
+
+
+def _problems(rule_id: str, resource: dict) -> list[str]:
+    findings = [f for f in check_template({"Resources": {"R": resource}}) if f.rule.id == rule_id]
+    return [p for f in findings for p in f.problems]
+
+
+def test_captured_data_and_async_results_need_a_key():
+    capture = {"EnableCapture": True, "InitialSamplingPercentage": 10, "DestinationS3Uri": "s3://b/c"}
+    asynchronous = {"OutputConfig": {"S3OutputPath": "s3://b/o"}}
+    bad = _endpoint_config("ml.m5.large", KmsKeyId=KEY, DataCaptureConfig=capture, AsyncInferenceConfig=asynchronous)
+    assert _problems("MLP-SM7", bad) == [
+        "DataCaptureConfig.KmsKeyId is missing",
+        "AsyncInferenceConfig.OutputConfig.KmsKeyId is missing",
+    ]
+    good = _endpoint_config(
+        "ml.m5.large",
+        KmsKeyId=KEY,
+        DataCaptureConfig={**capture, "KmsKeyId": KEY},
+        AsyncInferenceConfig={"OutputConfig": {**asynchronous["OutputConfig"], "KmsKeyId": KEY}},
+    )
+    assert _problems("MLP-SM7", good) == []
+
+
+@pytest.mark.parametrize(
+    ("deployment", "expected"),
+    [
+        (None, ["DeploymentConfig is missing"]),
+        (ROLLBACK, ["DeploymentConfig has neither BlueGreenUpdatePolicy nor RollingUpdatePolicy"]),
+        ({"BlueGreenUpdatePolicy": {}}, ["DeploymentConfig.AutoRollbackConfiguration.Alarms is empty"]),
+        ({"BlueGreenUpdatePolicy": {}, **ROLLBACK}, []),
+        ({"RollingUpdatePolicy": {}, **ROLLBACK}, []),
+    ],
+)
+def test_endpoints_deploy_with_alarm_rollback(deployment, expected):
+    props = {"EndpointConfigName": "c", **({"DeploymentConfig": deployment} if deployment else {})}
+    assert _problems("MLP-SM8", {"Type": "AWS::SageMaker::Endpoint", "Properties": props}) == expected
+
+
+def test_plain_lambda_functions_are_checked_like_the_public_packs_would():
+    assert _problems("MLP-L1", {"Type": "AWS::Lambda::Function", "Properties": FUNCTION}) == []
+    bare = {"Type": "AWS::Lambda::Function", "Properties": {"Runtime": "python3.13"}}
+    assert _problems("MLP-L1", bare) == [
+        "VpcConfig is missing",
+        "DeadLetterConfig.TargetArn is missing",
+        "ReservedConcurrentExecutions is missing",
+        "TracingConfig.Mode is not Active",
+        "KmsKeyArn is missing (environment variables encrypted with the default key)",
+        "LoggingConfig.LogGroup is missing (logs in an unencrypted, never-expiring default group)",
+    ]

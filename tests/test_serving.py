@@ -1,0 +1,401 @@
+"""Serving stack: the conditional endpoint, its security, scaling, guardrails and the promotion path."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from infra.config import parse_config
+from infra.rules import check_template
+from lambdas.promotion import handler as promotion
+from stacks.serving import ASYNC_PREFIX, CAPTURE_PREFIX, PARAMETER
+from tests.helpers import dev_data
+
+STACK = "Serving"
+MODEL_TYPES = (
+    "AWS::SageMaker::Model",
+    "AWS::SageMaker::EndpointConfig",
+    "AWS::SageMaker::Endpoint",
+    "AWS::ApplicationAutoScaling::ScalableTarget",
+    "AWS::ApplicationAutoScaling::ScalingPolicy",
+)
+
+
+def _one(synthesized, resource_type: str) -> dict[str, Any]:
+    (resource,) = synthesized.resources(STACK, resource_type).values()
+    return resource
+
+
+def _resources(template: dict, resource_type: str) -> dict[str, dict[str, Any]]:
+    return {k: r for k, r in template["Resources"].items() if r["Type"] == resource_type}
+
+
+# --- First deploy: nothing serves until a version is approved -----------------------------------
+
+
+def test_the_endpoint_exists_only_once_a_model_package_is_set(dev):
+    template = dev.templates[STACK]
+    parameter = template["Parameters"][PARAMETER]
+    assert parameter["Default"] == ""
+    assert parameter["AllowedPattern"].startswith("^$|")
+    assert "model-package/mlp-dev-models/[0-9]+$" in parameter["AllowedPattern"]
+    assert template["Conditions"]["HasModel"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": PARAMETER}, ""]}]}
+    conditional = [r for r in template["Resources"].values() if r["Type"] in MODEL_TYPES]
+    assert len(conditional) == 5
+    assert all(r.get("Condition") == "HasModel" for r in conditional)
+    alarms = [r for r in _resources(template, "AWS::CloudWatch::Alarm").values() if "AlarmName" in r["Properties"]]
+    assert alarms and all(r.get("Condition") == "HasModel" for r in alarms)
+    # The promotion path itself deploys unconditionally.
+    for resource_type in ("AWS::Lambda::Function", "AWS::Events::Rule", "AWS::IAM::Role"):
+        assert all("Condition" not in r for r in _resources(template, resource_type).values())
+    assert template["Outputs"]["EndpointName"]["Condition"] == "HasModel"
+
+
+# --- Model and endpoint config -------------------------------------------------------------------
+
+
+def test_model_serves_the_parameter_in_the_vpc_with_network_isolation(dev):
+    model = _one(dev, "AWS::SageMaker::Model")["Properties"]
+    assert model["PrimaryContainer"] == {"ModelPackageName": {"Ref": PARAMETER}}
+    assert model["EnableNetworkIsolation"] is True
+    isolated = len(dev.platform.network.vpc.isolated_subnets)
+    assert isolated >= 1 and len(model["VpcConfig"]["Subnets"]) == isolated
+    assert len(model["VpcConfig"]["SecurityGroupIds"]) == 1
+    role_id = model["ExecutionRoleArn"]["Fn::GetAtt"][0]
+    role = dev.templates[STACK]["Resources"][role_id]
+    managed = json.dumps(role["Properties"]["ManagedPolicyArns"])
+    assert "Guardrail" in managed, "the SageMaker guardrail is attached to the model's role"
+
+
+def test_endpoint_config_on_cpu_has_the_kms_key_and_captures_data(dev):
+    config = _one(dev, "AWS::SageMaker::EndpointConfig")["Properties"]
+    (variant,) = config["ProductionVariants"]
+    assert variant["InstanceType"] == "ml.m5.large" and variant["InitialInstanceCount"] == 1
+    assert variant["VariantName"] == "AllTraffic"
+    assert variant["ModelName"] == {"Fn::GetAtt": ["Model", "ModelName"]}
+    assert "KeysArtifacts" in json.dumps(config["KmsKeyId"])
+    capture = config["DataCaptureConfig"]
+    assert capture["EnableCapture"] is True and capture["InitialSamplingPercentage"] == 100
+    assert capture["KmsKeyId"] == config["KmsKeyId"]
+    assert [o["CaptureMode"] for o in capture["CaptureOptions"]] == ["Input", "Output"]
+    destination = json.dumps(capture["DestinationS3Uri"])
+    assert "mlp-dev-artifacts-bucket-name" in destination and f"/{CAPTURE_PREFIX}/mlp-dev-endpoint" in destination
+
+
+def test_endpoint_config_on_local_nvme_types_leaves_the_key_out(prod):
+    """SageMaker refuses an endpoint-config key when a variant has local NVMe (ml.g5): none is set."""
+    config = _one(prod, "AWS::SageMaker::EndpointConfig")["Properties"]
+    assert "KmsKeyId" not in config
+    assert [(v["VariantName"], v["InstanceType"], v["InitialVariantWeight"]) for v in config["ProductionVariants"]] == [
+        ("Gpu", "ml.g5.xlarge", 0.9),
+        ("Cpu", "ml.m5.xlarge", 0.1),
+    ]
+    # Captured data is still encrypted with the key: the NVMe exception covers storage only.
+    assert "KmsKeyId" in config["DataCaptureConfig"] and config["DataCaptureConfig"]["InitialSamplingPercentage"] == 20
+    assert list(check_template(prod.templates[STACK])) == []
+
+
+# --- Safe deployments ------------------------------------------------------------------------------
+
+
+def test_prod_deploys_by_canary_and_rolls_back_on_this_stacks_alarms(prod):
+    endpoint = _one(prod, "AWS::SageMaker::Endpoint")
+    deployment = endpoint["Properties"]["DeploymentConfig"]
+    policy = deployment["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == {
+        "Type": "CANARY",
+        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 25},
+        "WaitIntervalInSeconds": 600,
+    }
+    assert policy["TerminationWaitInSeconds"] == 900
+    assert 600 <= policy["MaximumExecutionTimeoutInSeconds"] <= 14400
+    # Contract: every rollback alarm is an alarm this stack creates, and every variant has two.
+    alarms = _resources(prod.templates[STACK], "AWS::CloudWatch::Alarm").values()
+    named = {r["Properties"]["AlarmName"]: r for r in alarms if "AlarmName" in r["Properties"]}
+    rollback = [a["AlarmName"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]]
+    assert sorted(rollback) == sorted(named) and len(rollback) == 4
+    assert set(endpoint["DependsOn"]) == {
+        k for k, r in prod.templates[STACK]["Resources"].items() if r["Properties"].get("AlarmName") in rollback
+    }
+    assert endpoint["Properties"]["EndpointName"] == "mlp-prod-endpoint"
+
+
+def test_rollback_alarms_watch_each_variants_error_rate_and_latency(prod):
+    alarms = {
+        r["Properties"]["AlarmName"]: r["Properties"]
+        for r in _resources(prod.templates[STACK], "AWS::CloudWatch::Alarm").values()
+        if "AlarmName" in r["Properties"]
+    }
+    errors = alarms["mlp-prod-endpoint-Gpu-5xx-rate"]
+    metrics = {m["Id"]: m for m in errors["Metrics"]}
+    assert metrics["rate"]["Expression"] == "IF(invocations > 0, 100 * errors / invocations, 0)"
+    stat = metrics["errors"]["MetricStat"]["Metric"]
+    assert (stat["Namespace"], stat["MetricName"]) == ("AWS/SageMaker", "Invocation5XXErrors")
+    assert stat["Dimensions"] == [
+        {"Name": "EndpointName", "Value": "mlp-prod-endpoint"},
+        {"Name": "VariantName", "Value": "Gpu"},
+    ]
+    assert errors["Threshold"] == 1
+    latency = alarms["mlp-prod-endpoint-Cpu-latency"]
+    assert (latency["MetricName"], latency["ExtendedStatistic"]) == ("ModelLatency", "p99")
+    assert latency["Threshold"] == 500 * 1000, "ModelLatency is in microseconds"
+    topic = json.dumps(errors["AlarmActions"])
+    assert "Alerts" in topic
+
+
+def test_dev_deploys_all_at_once_because_one_instance_cannot_hold_a_canary(dev):
+    deployment = _one(dev, "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]
+    routing = deployment["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing == {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300}
+    assert len(deployment["AutoRollbackConfiguration"]["Alarms"]) == 2
+
+
+# --- Autoscaling -----------------------------------------------------------------------------------
+
+
+def test_each_variant_scales_on_invocations_per_instance(prod):
+    targets = prod.resources(STACK, "AWS::ApplicationAutoScaling::ScalableTarget")
+    by_resource = {t["Properties"]["ResourceId"]: (k, t) for k, t in targets.items()}
+    assert set(by_resource) == {"endpoint/mlp-prod-endpoint/variant/Gpu", "endpoint/mlp-prod-endpoint/variant/Cpu"}
+    logical_id, target = by_resource["endpoint/mlp-prod-endpoint/variant/Gpu"]
+    assert target["Properties"]["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+    assert (target["Properties"]["MinCapacity"], target["Properties"]["MaxCapacity"]) == (2, 6)
+    assert target["DependsOn"] == ["Endpoint"]
+    policies = [
+        p["Properties"]
+        for p in prod.resources(STACK, "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+        if p["Properties"]["ScalingTargetId"] == {"Ref": logical_id}
+    ]
+    (policy,) = policies
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    predefined = tracking["PredefinedMetricSpecification"]
+    assert predefined == {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}
+    assert (tracking["TargetValue"], tracking["ScaleInCooldown"], tracking["ScaleOutCooldown"]) == (200, 600, 60)
+    assert tracking["DisableScaleIn"] is False
+
+
+# --- Promotion -------------------------------------------------------------------------------------
+
+
+def test_approvals_of_this_group_only_reach_the_promotion_function(dev):
+    resources = dev.templates[STACK]["Resources"]
+    rule = resources["ModelApprovals"]["Properties"]
+    assert rule["EventPattern"] == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {"ModelPackageGroupName": ["mlp-dev-models"], "ModelApprovalStatus": ["Approved", "Rejected"]},
+    }
+    # Contract: the group the rule names is the group the Training stack creates.
+    (group,) = dev.resources("Training", "AWS::SageMaker::ModelPackageGroup").values()
+    assert group["Properties"]["ModelPackageGroupName"] == "mlp-dev-models"
+    (target,) = rule["Targets"]
+    function_id = target["Arn"]["Fn::GetAtt"][0]
+    assert resources[function_id]["Type"] == "AWS::Lambda::Function"
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 3600}
+    queue_id = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    assert resources[queue_id]["Type"] == "AWS::SQS::Queue"
+    (permission,) = dev.resources(STACK, "AWS::Lambda::Permission").values()
+    assert permission["Properties"]["SourceArn"] == {"Fn::GetAtt": ["ModelApprovals", "Arn"]}
+    assert permission["Properties"]["Principal"] == "events.amazonaws.com"
+
+
+def test_promotion_function_is_configured_as_its_handler_reads(dev):
+    (function,) = dev.resources(STACK, "AWS::Lambda::Function").values()
+    props = function["Properties"]
+    variables = props["Environment"]["Variables"]
+    assert set(variables) == set(promotion.ENVIRONMENT.values())
+    assert variables["STACK_NAME"] == "mlp-dev-Serving" == dev.platform.serving.stack_name
+    assert variables["PARAMETER_NAME"] == PARAMETER
+    assert variables["MODEL_PACKAGE_GROUP"] == "mlp-dev-models"
+    assert variables["DEPLOY_ROLE_ARN"]["Fn::GetAtt"][0].startswith("DeployRole")
+    assert props["Handler"] == "handler.handler" and props["Runtime"].startswith("python3.")
+    assert props["ReservedConcurrentExecutions"] == 1 and props["TracingConfig"] == {"Mode": "Active"}
+    assert len(props["VpcConfig"]["SubnetIds"]) == len(dev.platform.network.vpc.isolated_subnets)
+    assert props["LoggingConfig"]["LogFormat"] == "JSON"
+    (invoke,) = dev.resources(STACK, "AWS::Lambda::EventInvokeConfig").values()
+    assert invoke["Properties"]["MaximumRetryAttempts"] == 2
+    assert "Alerts" in json.dumps(invoke["Properties"]["DestinationConfig"]["OnFailure"])
+
+
+def _statements(template: dict, role_id: str) -> list[dict[str, Any]]:
+    return [
+        s
+        for policy in _resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _actions(statement: dict[str, Any]) -> set[str]:
+    actions = statement["Action"]
+    return set(actions if isinstance(actions, list) else [actions])
+
+
+def test_promotion_may_update_only_its_stack_through_the_deploy_role(dev):
+    template = dev.templates[STACK]
+    roles = _resources(template, "AWS::IAM::Role")
+    (promotion_role,) = [k for k in roles if k.startswith("PromotionRole")]
+    (deploy_role,) = [k for k in roles if k.startswith("DeployRole")]
+    statements = _statements(template, promotion_role)
+    (stack_statement,) = [s for s in statements if any(a.startswith("cloudformation:") for a in _actions(s))]
+    assert _actions(stack_statement) == {"cloudformation:DescribeStacks", "cloudformation:UpdateStack"}
+    assert ":stack/mlp-dev-Serving/*" in json.dumps(stack_statement["Resource"])
+    (pass_role,) = [s for s in statements if "iam:PassRole" in _actions(s)]
+    assert pass_role["Resource"] == {"Fn::GetAtt": [deploy_role, "Arn"]}
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
+    trust = roles[deploy_role]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "cloudformation.amazonaws.com"}
+    deploy_actions = set().union(*(_actions(s) for s in _statements(template, deploy_role)))
+    assert "sagemaker:UpdateEndpoint" in deploy_actions and "iam:PassRole" in deploy_actions
+    assert not any(a.endswith(":*") or a == "*" for a in deploy_actions)
+
+
+def test_failed_promotions_alert_and_keep_the_previous_version(dev):
+    rule = dev.templates[STACK]["Resources"]["FailedPromotions"]["Properties"]
+    assert rule["EventPattern"]["source"] == ["aws.cloudformation"]
+    assert rule["EventPattern"]["resources"] == [{"Ref": "AWS::StackId"}]
+    assert rule["EventPattern"]["detail"]["status-details"]["status"] == [
+        "UPDATE_ROLLBACK_COMPLETE",
+        "UPDATE_ROLLBACK_FAILED",
+        "UPDATE_FAILED",
+    ]
+    (target,) = rule["Targets"]
+    assert "Alerts" in json.dumps(target["Arn"]) and "DeadLetterConfig" in target
+
+
+# --- Serverless and async variants, in a small app of their own ----------------------------------------
+
+
+@dataclass
+class Variants:
+    templates: dict[str, dict[str, Any]]
+    report: dict[str, Any]
+
+
+def _variant(environment: str, change) -> dict:
+    data = copy.deepcopy(dev_data())
+    data["environment"] = environment
+    change(data)
+    return data
+
+
+def _serverless(data: dict) -> None:
+    data["serving"] = {
+        "mode": "serverless",
+        "variants": [],
+        "data_capture": {"enabled": False},
+        "autoscaling": None,
+        "deployment": {"strategy": "all_at_once"},
+        "serverless": {
+            "memory_mb": 3072,
+            "max_concurrency": 10,
+            "provisioned_concurrency": 2,
+            "isolation_exception": "A public demo model scoring synthetic data only",
+        },
+    }
+
+
+def _async(data: dict) -> None:
+    data["training"]["inference_instance_types"] = ["ml.g5.12xlarge"]
+    data["serving"] = {
+        "mode": "async",
+        "variants": [{"name": "Batchy", "instance_type": "ml.g5.12xlarge"}],
+        "autoscaling": {"min_instances": 0, "max_instances": 3, "gpu_utilization_percent": 70},
+        "deployment": {"strategy": "all_at_once"},
+        "async_inference": {"max_concurrent_invocations_per_instance": 2},
+    }
+
+
+@pytest.fixture(scope="module")
+def variants(tmp_path_factory) -> Variants:
+    """Two Serving stacks (serverless, async) beside one Security and Network stack, every nag pack on."""
+    import aws_cdk as cdk
+
+    from infra.compliance import enable_checks
+    from stacks.network import NetworkStack
+    from stacks.security import SecurityStack
+    from stacks.serving import ServingStack
+    from tests.conftest import cdk_context
+
+    outdir = tmp_path_factory.mktemp("cdk-serving")
+    app = cdk.App(outdir=str(outdir), context=cdk_context(), builtin_cloud_formation_validation=False)
+    base = parse_config(dev_data(), "dev")
+    security = SecurityStack(app, "Security", config=base)
+    network = NetworkStack(app, "Network", config=base, logs_key=security.keys.logs)
+    stacks = {}
+    for name, change in (("Serverless", _serverless), ("Async", _async)):
+        config = parse_config(_variant(name.lower(), change), name)
+        stacks[name] = ServingStack(
+            app,
+            f"{STACK}{name}",
+            config=config,
+            artifacts_key=security.keys.artifacts,
+            logs_key=security.keys.logs,
+            alerts_topic=security.alerts.topic,
+            vpc=network.vpc,
+            subnets=network.network.subnets,
+            security_group=network.network.workload_sg,
+            guardrail=security.guardrail,
+        )
+    enable_checks(app)
+    assembly = app.synth()  # raises on any unacknowledged finding of any pack
+    templates = {name: assembly.get_stack_artifact(stack.artifact_id).template for name, stack in stacks.items()}
+    report = json.loads((outdir / "validation-report.json").read_text())
+    return Variants(templates=templates, report=report)
+
+
+def test_serverless_runs_outside_the_vpc_only_with_the_stated_exception(variants):
+    template = variants.templates["Serverless"]
+    (model,) = _resources(template, "AWS::SageMaker::Model").values()
+    assert "VpcConfig" not in model["Properties"] and "EnableNetworkIsolation" not in model["Properties"]
+    (config,) = _resources(template, "AWS::SageMaker::EndpointConfig").values()
+    (variant,) = config["Properties"]["ProductionVariants"]
+    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 3072, "MaxConcurrency": 10, "ProvisionedConcurrency": 2}
+    assert "InstanceType" not in variant and "KmsKeyId" not in config["Properties"]
+    assert "DataCaptureConfig" not in config["Properties"]
+    assert _resources(template, "AWS::ApplicationAutoScaling::ScalableTarget") == {}
+    # The project's rules see the hole; the stack acknowledges it with the configured reason.
+    findings = {(f.rule.id, f.logical_id) for f in check_template(template)}
+    assert {("MLP-SM1", "Model"), ("MLP-SM2", "Model"), ("MLP-SM3", "EndpointConfig")} <= findings
+    text = json.dumps(variants.report)
+    assert "Serverless endpoint, by config: A public demo model scoring synthetic data only" in text
+    # No guardrail on the deploy role: it would deny the model CloudFormation must create.
+    roles = _resources(template, "AWS::IAM::Role")
+    (deploy,) = [r for k, r in roles.items() if k.startswith("DeployRole")]
+    assert "Guardrail" not in json.dumps(deploy["Properties"].get("ManagedPolicyArns", []))
+
+
+def test_async_endpoint_writes_encrypted_results_and_scales_from_zero_on_its_queue(variants):
+    template = variants.templates["Async"]
+    (config,) = _resources(template, "AWS::SageMaker::EndpointConfig").values()
+    settings = config["Properties"]["AsyncInferenceConfig"]
+    output = settings["OutputConfig"]
+    assert f"/{ASYNC_PREFIX}/mlp-async-endpoint/output" in json.dumps(output["S3OutputPath"])
+    assert f"/{ASYNC_PREFIX}/mlp-async-endpoint/failure" in json.dumps(output["S3FailurePath"])
+    assert "KmsKeyId" in output
+    topics = _resources(template, "AWS::SNS::Topic")
+    assert {output["NotificationConfig"][k]["Ref"] for k in ("SuccessTopic", "ErrorTopic")} == set(topics)
+    assert all("KmsMasterKeyId" in t["Properties"] for t in topics.values())
+    assert settings["ClientConfig"] == {"MaxConcurrentInvocationsPerInstance": 2}
+    # ml.g5.12xlarge has local NVMe: no endpoint-config key.
+    assert "KmsKeyId" not in config["Properties"]
+    (target,) = _resources(template, "AWS::ApplicationAutoScaling::ScalableTarget").values()
+    assert target["Properties"]["MinCapacity"] == 0
+    policies = {p["Properties"]["PolicyName"]: p["Properties"] for p in
+                _resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy").values()}  # fmt: skip
+    backlog = policies["mlp-async-endpoint-Batchy-backlog"]["TargetTrackingScalingPolicyConfiguration"]
+    assert backlog["CustomizedMetricSpecification"]["MetricName"] == "ApproximateBacklogSizePerInstance"
+    gpu = policies["mlp-async-endpoint-Batchy-gpu"]["TargetTrackingScalingPolicyConfiguration"]
+    assert gpu["TargetValue"] == 280, "70% of each of the instance's 4 GPUs"
+    assert gpu["CustomizedMetricSpecification"]["Namespace"] == "/aws/sagemaker/Endpoints"
+    step = policies["mlp-async-endpoint-Batchy-from-zero"]
+    assert step["PolicyType"] == "StepScaling"
+    (step_id,) = [k for k, p in _resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy").items()
+                  if p["Properties"]["PolicyType"] == "StepScaling"]  # fmt: skip
+    (wake,) = [a["Properties"] for a in _resources(template, "AWS::CloudWatch::Alarm").values()
+               if a["Properties"].get("MetricName") == "HasBacklogWithoutCapacity"]  # fmt: skip
+    assert wake["AlarmActions"] == [{"Ref": step_id}]
