@@ -22,6 +22,7 @@ from constructs import Construct
 
 from infra.compliance import INLINE_POLICY_REASON, acknowledge, acknowledge_wildcards, in_hipaa_nist_pci
 from infra.config import PlatformConfig
+from infra.log_groups import log_retention
 from infra.queues import DeadLetterQueue
 
 LAMBDAS = Path(__file__).resolve().parent.parent / "lambdas"
@@ -55,7 +56,7 @@ class PythonFunction(Construct):
             self,
             "Logs",
             encryption_key=key,
-            retention=_retention(config.security.function_log_retention_days),
+            retention=log_retention(config.security.function_log_retention_days),
             removal_policy=cdk.RemovalPolicy.DESTROY if config.destroy_data_on_delete else cdk.RemovalPolicy.RETAIN,
         )
         self.dead_letters = DeadLetterQueue(
@@ -178,9 +179,3 @@ class PythonFunction(Construct):
                 "SourceAccount": self.stack.account,
             },
         )
-
-
-def _retention(days: int) -> logs.RetentionDays:
-    from stacks.base import log_retention
-
-    return log_retention(days)

@@ -11,7 +11,8 @@ from constructs import Construct
 
 from infra.compliance import ML, acknowledge, in_hipaa_nist_pci
 from infra.config import PlatformConfig
-from stacks.base import PlatformStack, log_retention, retention
+from infra.log_groups import log_retention
+from stacks.base import PlatformStack, retention
 
 Service = ec2.InterfaceVpcEndpointAwsService
 

@@ -16,9 +16,10 @@ from infra.buckets import AccessLogsBucket, EncryptedBucket
 from infra.compliance import acknowledge, in_hipaa_nist_pci
 from infra.config import PlatformConfig
 from infra.guardrails import SageMakerGuardrailPolicy
+from infra.log_groups import log_retention
 from infra.naming import generated_bucket_prefix
 from infra.queues import DeadLetterQueue
-from stacks.base import PlatformStack, log_retention, retention
+from stacks.base import PlatformStack, retention
 
 
 class PlatformKeys(Construct):
