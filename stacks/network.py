@@ -9,7 +9,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.compliance import ML, acknowledge, in_hipaa_nist_pci
+from infra.compliance import acknowledge, in_hipaa_nist_pci
 from infra.config import PlatformConfig
 from infra.log_groups import log_retention
 from stacks.base import PlatformStack, retention
@@ -204,16 +204,6 @@ class NetworkStack(PlatformStack):
         super().__init__(scope, construct_id, config=config, **kwargs)
         self.network = PlatformNetwork(self, "Network", config=config, logs_key=logs_key)
         self.vpc = self.network.vpc
-        # CDK's own provider behind restrict_default_security_group: it runs only while CloudFormation
-        # deploys, to strip the default group's rules, and keeps no state or secrets.
-        provider = self.node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
-        if provider is not None:
-            acknowledge(
-                provider,
-                "CDK's deploy-time provider that removes the default security group's rules: it calls "
-                "only the EC2 API during deployments, holds no data and needs no VPC, queue or tracing.",
-                [f"{ML}::MLP-L1"],
-            )
         if config.network.egress == "controlled":
             acknowledge(
                 self.network.vpc,
