@@ -657,33 +657,10 @@ class BiasBaseline(_Strict):
     threshold: float = Field(**_allowed("a number: rows above it form the group compared with the rest"))
 
 
-def _check_shadow_instance(value: str) -> str:
-    """A real-time type of the catalog with local NVMe storage (see Explainability.shadow_instance_type)."""
-    from infra import instances  # local import, as in the instance validators
-
-    try:
-        instances.validate(value, instances.Role.REALTIME)
-    except instances.InstanceTypeError:
-        raise PydanticCustomError("shadow_instance", "not a real-time type with local NVMe storage") from None
-    if not instances.has_local_nvme(value):
-        raise PydanticCustomError("shadow_instance", "not a real-time type with local NVMe storage")
-    return value
-
-
 class Explainability(_Strict):
-    """A Clarify SHAP baseline: feature attributions of test rows, served by a shadow endpoint of the trained model."""
+    """SHAP values of the trained model on the first test rows, computed by the evaluate step (decision 21)."""
 
-    # Clarify creates the shadow endpoint config without a KMS key; the guardrail denies that
-    # unless every instance type has local NVMe storage (encrypted in hardware).
-    shadow_instance_type: Annotated[str, AfterValidator(_check_shadow_instance)] = Field(
-        default="ml.m5d.large",
-        **_allowed(
-            "a real-time inference type with local NVMe storage, e.g. ml.m5d.large, ml.c5d.xlarge, ml.g5.xlarge "
-            "(Clarify's shadow endpoint config has no KMS key, which the guardrail allows only there)"
-        ),
-    )
-    baseline_rows: int = Field(default=50, ge=10, le=1000, **_allowed("10 to 1000 rows of the test split to explain"))
-    samples: int = Field(default=100, ge=1, le=10000, **_allowed("1 to 10000 Kernel SHAP samples per explained row"))
+    rows: int = Field(default=50, ge=10, le=1000, **_allowed("10 to 1000 rows of the test split to explain"))
 
 
 class TrainingConfig(_Strict):
@@ -714,7 +691,8 @@ class TrainingConfig(_Strict):
         default=None, **_allowed("a bias_baseline section (Clarify, registered with the model) or null")
     )
     explainability: Explainability | None = Field(
-        default=None, **_allowed("an explainability section (Clarify SHAP, registered with the model) or null")
+        default=None,
+        **_allowed("an explainability section (SHAP values from the evaluate step, registered with the model) or null"),
     )
     feature_store: FeatureStoreConfig | None = Field(default=None, **_allowed("a feature_store section or null"))
     mlflow: MlflowConfig | None = Field(default=None, **_allowed("an mlflow section or null (no tracking server)"))
@@ -1004,6 +982,84 @@ class ServingConfig(_Strict):
         return [v.name for v in self.variants] or ["AllTraffic"]
 
 
+# Model Monitor runs hourly or daily; these are the cron forms it accepts for each.
+MONITOR_SCHEDULES = {"hourly": "cron(0 * ? * * *)", "daily": "cron(0 0 ? * * *)"}
+# EventBridge schedule expressions: rate(...) or a six-field cron(...).
+_SCHEDULE_EXPRESSION = r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+ \S+ \S+ \S+ \S+ \S+\))$"
+
+
+class DataQualityMonitor(_Strict):
+    """Feature drift of captured requests against the promoted version's data baseline."""
+
+    schedule: Literal["hourly", "daily"] = Field(default="hourly", **_allowed("hourly or daily"))
+    drift_threshold: float = Field(
+        default=0.2, gt=0, le=1, **_allowed("a baseline drift distance above 0, at most 1, per feature")
+    )
+
+
+class ModelQualityMonitor(_Strict):
+    """Model quality of captured predictions against ground truth labels, which someone must upload."""
+
+    schedule: Literal["hourly", "daily"] = Field(default="daily", **_allowed("hourly or daily"))
+    metric: Literal["auc", "accuracy", "f1", "precision", "recall"] = Field(
+        default="auc", **_allowed("auc, accuracy, f1, precision or recall")
+    )
+    min_value: float = Field(default=0.7, gt=0, le=1, **_allowed("a value above 0, at most 1"))
+
+
+class EndpointAlarms(_Strict):
+    """Endpoint health alarms, on top of the rollback alarms of the deployment."""
+
+    max_cpu_percent: int = Field(default=90, ge=1, le=100, **_allowed("1 to 100 (percent per vCPU, averaged)"))
+    max_memory_percent: int = Field(default=90, ge=1, le=100, **_allowed("1 to 100"))
+    max_gpu_percent: int = Field(default=95, ge=1, le=100, **_allowed("1 to 100 (percent per GPU)"))
+    min_invocations_per_hour: int | None = Field(
+        default=None, ge=1, **_allowed("a positive number, or null (no alarm on missing traffic)")
+    )
+
+
+class MonitoringConfig(_Strict):
+    """Model Monitor schedules, alarms and a dashboard for the endpoint."""
+
+    instance_type: ProcessingInstance = Field(
+        default="ml.m5.xlarge", **_allowed("an ml.* type SageMaker accepts for processing and the catalog knows")
+    )
+    data_quality: DataQualityMonitor | None = Field(
+        default_factory=DataQualityMonitor, **_allowed("a data_quality section or null")
+    )
+    model_quality: ModelQualityMonitor | None = Field(default=None, **_allowed("a model_quality section or null"))
+    endpoint: EndpointAlarms = Field(default_factory=EndpointAlarms)
+
+
+class NewDataTrigger(_Strict):
+    """Retrain once this much new data has landed in the raw zone since the last start."""
+
+    min_objects: int = Field(default=100, ge=0, le=1_000_000, **_allowed("0 to 1000000 objects (0: not used)"))
+    min_bytes: int = Field(default=0, ge=0, **_allowed("0 or more bytes (0: not used)"))
+
+    @model_validator(mode="after")
+    def _one(self) -> NewDataTrigger:
+        if self.min_objects == 0 and self.min_bytes == 0:
+            _combination([("min_objects", 0, "above 0, or min_bytes above 0 (one threshold at least)")])
+        return self
+
+
+class RetrainingConfig(_Strict):
+    """What starts the training pipeline again, and how often at most."""
+
+    cooldown_minutes: int = Field(
+        default=360, ge=0, le=43200, **_allowed("0 to 43200 minutes between two pipeline starts")
+    )
+    on_drift: bool = Field(default=True, **_allowed("true or false (needs monitoring.data_quality)"))
+    schedule: str | None = Field(
+        default=None,
+        pattern=_SCHEDULE_EXPRESSION,
+        **_allowed("an EventBridge schedule such as cron(0 3 ? * SUN *) or rate(7 days), or null"),
+    )
+    new_data: NewDataTrigger | None = Field(default=None, **_allowed("a new_data section or null"))
+    manual: bool = Field(default=True, **_allowed("true or false (events with detail-type Retraining Requested)"))
+
+
 class PlatformConfig(_Strict):
     """Everything one environment of the platform is built from."""
 
@@ -1026,6 +1082,12 @@ class PlatformConfig(_Strict):
     training: TrainingConfig | None = Field(default=None, **_allowed("a training section, or null (no Training stack)"))
     serving: ServingConfig | None = Field(
         default=None, **_allowed("a serving section, or null (no Serving stack: no endpoint)")
+    )
+    monitoring: MonitoringConfig | None = Field(
+        default=None, **_allowed("a monitoring section, or null (no Monitoring stack)")
+    )
+    retraining: RetrainingConfig | None = Field(
+        default=None, **_allowed("a retraining section, or null (no Retraining stack)")
     )
 
     @field_validator("region")
@@ -1072,15 +1134,6 @@ class PlatformConfig(_Strict):
                             "a numeric, non-sensitive column of data_lake.dataset other than the target",
                         )
                     )
-        if self.training is not None and self.training.explainability is not None and self.network.max_azs < 2:
-            problems.append(
-                (
-                    "network.max_azs",
-                    self.network.max_azs,
-                    "2 or more with training.explainability (Clarify's shadow endpoint needs subnets in two "
-                    "availability zones)",
-                )
-            )
         if self.training is not None and self.training.feature_store is not None:
             event = self.training.feature_store.event_time_column
             column = {c.name: c for c in self.data_lake.dataset.columns}.get(event)
@@ -1102,6 +1155,7 @@ class PlatformConfig(_Strict):
             )
         if self.serving is not None:
             problems.extend(self._serving_problems())
+        problems.extend(self._loop_problems())
         if self.data_lake.sharing and self.account in self.data_lake.sharing.consumer_accounts:
             problems.append(
                 ("data_lake.sharing.consumer_accounts", self.account, "accounts other than this environment's own")
@@ -1140,6 +1194,32 @@ class PlatformConfig(_Strict):
                         f"realtime or async: serverless endpoints run on CPU only, and the registered model is "
                         f"built for {registered[0]} (training.inference_instance_types[0])",
                     )
+                )
+        return problems
+
+    def _loop_problems(self) -> list[tuple[str, Any, str]]:
+        """Monitoring watches the endpoint's captured data; retraining restarts the pipeline."""
+        problems: list[tuple[str, Any, str]] = []
+        if self.monitoring is not None:
+            if self.serving is None:
+                problems.append(("monitoring", "a section", "only with a serving section (it watches the endpoint)"))
+            elif self.serving.mode == "serverless":
+                problems.append(
+                    ("monitoring", "a section", "null with serving.mode serverless (no data capture, no Model Monitor)")
+                )
+            elif (
+                self.monitoring.data_quality or self.monitoring.model_quality
+            ) and not self.serving.data_capture.enabled:
+                problems.append(
+                    ("serving.data_capture.enabled", False, "true with monitoring (Model Monitor reads captured data)")
+                )
+        if self.retraining is not None:
+            if self.training is None:
+                problems.append(("retraining", "a section", "only with a training section (it starts the pipeline)"))
+            data_quality = self.monitoring.data_quality if self.monitoring else None
+            if self.retraining.on_drift and data_quality is None:
+                problems.append(
+                    ("retraining.on_drift", True, "false, or a monitoring.data_quality section (drift alarms)")
                 )
         return problems
 

@@ -11,6 +11,7 @@ version keeps serving, and the alert topic hears of it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aws_cdk as cdk
@@ -31,13 +32,23 @@ from infra.compliance import (
     in_hipaa_nist_pci,
     service_principal,
 )
-from infra.config import PlatformConfig, ServingConfig
+from infra.config import MONITOR_SCHEDULES, PlatformConfig, ServingConfig
 from infra.functions import PythonFunction
 from infra.guardrails import SageMakerGuardrailPolicy
 from infra.naming import export_name
 from stacks.base import PlatformStack
 
 PARAMETER = "ModelPackageArn"
+# Baselines of the promoted version, set by the promotion function with the package (from its
+# DriftCheckBaselines): the monitors switch baselines in the same update as the model.
+BASELINE_PARAMETERS = {
+    "DataQualityStatistics": "DriftCheckBaselines.ModelDataQuality.Statistics.S3Uri",
+    "DataQualityConstraints": "DriftCheckBaselines.ModelDataQuality.Constraints.S3Uri",
+    "ModelQualityConstraints": "DriftCheckBaselines.ModelQuality.Constraints.S3Uri",
+}
+MONITOR_PREFIX = "monitoring"
+GROUND_TRUTH_PREFIX = "ground-truth"
+MONITOR_IMAGE = "sagemaker-model-monitor-analyzer"
 # Where SageMaker writes captured requests and asynchronous results in the artifacts bucket.
 CAPTURE_PREFIX = "data-capture"
 ASYNC_PREFIX = "async-inference"
@@ -88,6 +99,15 @@ def deployment_config(serving: ServingConfig, alarm_names: list[str]) -> dict[st
         },
         "AutoRollbackConfiguration": rollback,
     }
+
+
+def monitor_schedule_name(endpoint: str, kind: str) -> str:
+    """The monitoring schedule of one kind, e.g. 'mlp-dev-endpoint-data-quality' (alarms name it)."""
+    return f"{endpoint}-{_kebab(kind)}"
+
+
+def _kebab(name: str) -> str:
+    return "".join(f"-{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
 
 
 def math_ceil(total: int, step: int) -> int:
@@ -149,6 +169,7 @@ class ServingStack(PlatformStack):
             expression=cdk.Fn.condition_not(cdk.Fn.condition_equals(self.package.value_as_string, "")),
         )
 
+        self.baseline_parameters: dict[str, cdk.CfnParameter] = {}
         self.model_role = self._model_role(config, artifacts, artifacts_key, guardrail, serverless)
         self.async_topics: dict[str, sns.Topic] = {}
         if serving.async_inference is not None and serving.async_inference.notifications:
@@ -172,6 +193,9 @@ class ServingStack(PlatformStack):
         for alarm in self.alarms:
             self.endpoint.node.add_dependency(alarm.resource)
         self.scaling = self._autoscaling(serving, alerts_topic)
+        self.monitor_schedules: dict[str, cdk.CfnResource] = {}
+        if config.monitoring is not None:
+            self._monitors(config, artifacts, artifacts_key, guardrail, subnet_ids, security_group)
 
         self.deploy_role = self._deploy_role(config, artifacts_key, packages, serverless, guardrail)
         self.promotion = self._promotion(config, group, packages, logs_key, alerts_topic, subnet_ids, security_group)
@@ -547,6 +571,263 @@ class ServingStack(PlatformStack):
         )
         return [step, alarm]
 
+    # --- Model Monitor -----------------------------------------------------------------------------
+
+    def _baseline(self, name: str) -> cdk.CfnParameter:
+        parameter = cdk.CfnParameter(
+            self,
+            name,
+            type="String",
+            default="",
+            allowed_pattern=r"^$|^s3://[a-z0-9.-]+/.+$",
+            description=f"S3 URI of the promoted version's {BASELINE_PARAMETERS[name].split('.', 1)[1]}; "
+            "set by the promotion function",
+        )
+        self.baseline_parameters[name] = parameter
+        return parameter
+
+    def _monitors(
+        self,
+        config: PlatformConfig,
+        artifacts: s3.IBucket,
+        key: kms.IKey,
+        guardrail: SageMakerGuardrailPolicy,
+        subnet_ids: list[str],
+        security_group: ec2.ISecurityGroup,
+    ) -> None:
+        """Data and model quality schedules on the promoted version's baselines, each when configured."""
+        monitoring = config.monitoring
+        assert monitoring is not None
+        role = self._monitor_role(config, artifacts, key, guardrail)
+        nvme = instances.has_local_nvme(monitoring.instance_type)
+        output_root = f"s3://{artifacts.bucket_name}/{MONITOR_PREFIX}/{self.endpoint_name}"
+
+        def common(kind: str) -> dict[str, Any]:
+            cluster: dict[str, Any] = {
+                "InstanceCount": 1,
+                "InstanceType": monitoring.instance_type,
+                "VolumeSizeInGB": 20,
+            }
+            if not nvme:
+                cluster["VolumeKmsKeyId"] = key.key_arn
+            return {
+                "JobResources": {"ClusterConfig": cluster},
+                "NetworkConfig": {
+                    "EnableNetworkIsolation": True,
+                    "EnableInterContainerTrafficEncryption": True,
+                    "VpcConfig": {"Subnets": subnet_ids, "SecurityGroupIds": [security_group.security_group_id]},
+                },
+                "RoleArn": role.role_arn,
+                "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+                f"{kind}JobOutputConfig": {
+                    "KmsKeyId": key.key_arn,
+                    "MonitoringOutputs": [
+                        {
+                            "S3Output": {
+                                "S3Uri": f"{output_root}/{_kebab(kind)}",
+                                "LocalPath": "/opt/ml/processing/output",
+                                "S3UploadMode": "EndOfJob",
+                            }
+                        }
+                    ],
+                },
+            }
+
+        endpoint_input = {
+            "EndpointName": self.endpoint_name,
+            "LocalPath": "/opt/ml/processing/input/endpoint",
+            "S3InputMode": "File",
+            "S3DataDistributionType": "FullyReplicated",
+        }
+        image = self._monitor_image(config)
+        if monitoring.data_quality is not None:
+            statistics = self._baseline("DataQualityStatistics")
+            constraints = self._baseline("DataQualityConstraints")
+            condition = self._monitor_condition("DataQuality", statistics, constraints)
+            definition = self._monitor_resource(
+                "DataQualityJobDefinition",
+                condition,
+                {
+                    "DataQualityAppSpecification": {
+                        "ImageUri": image,
+                        "Environment": {"publish_cloudwatch_metrics": "Enabled"},
+                    },
+                    "DataQualityBaselineConfig": {
+                        "ConstraintsResource": {"S3Uri": constraints.value_as_string},
+                        "StatisticsResource": {"S3Uri": statistics.value_as_string},
+                    },
+                    "DataQualityJobInput": {"EndpointInput": endpoint_input},
+                    **common("DataQuality"),
+                },
+            )
+            self._schedule("DataQuality", condition, definition, monitoring.data_quality.schedule)
+        if monitoring.model_quality is not None:
+            constraints = self._baseline("ModelQualityConstraints")
+            condition = self._monitor_condition("ModelQuality", constraints)
+            definition = self._monitor_resource(
+                "ModelQualityJobDefinition",
+                condition,
+                {
+                    "ModelQualityAppSpecification": {
+                        "ImageUri": image,
+                        "ProblemType": "BinaryClassification",
+                        "Environment": {"publish_cloudwatch_metrics": "Enabled"},
+                    },
+                    "ModelQualityBaselineConfig": {"ConstraintsResource": {"S3Uri": constraints.value_as_string}},
+                    "ModelQualityJobInput": {
+                        # The endpoint answers one probability per row (pipelines/steps/train.py).
+                        "EndpointInput": {
+                            **endpoint_input,
+                            "ProbabilityAttribute": "0",
+                            "ProbabilityThresholdAttribute": 0.5,
+                            # Labels arrive later than requests: judge the day before the last hour.
+                            "StartTimeOffset": "-PT25H",
+                            "EndTimeOffset": "-PT1H",
+                        },
+                        "GroundTruthS3Input": {
+                            "S3Uri": f"s3://{artifacts.bucket_name}/{GROUND_TRUTH_PREFIX}/{self.endpoint_name}"
+                        },
+                    },
+                    **common("ModelQuality"),
+                },
+            )
+            self._schedule("ModelQuality", condition, definition, monitoring.model_quality.schedule)
+
+    def _monitor_condition(self, kind: str, *baselines: cdk.CfnParameter) -> cdk.CfnCondition:
+        return cdk.CfnCondition(
+            self,
+            f"Monitor{kind}",
+            expression=cdk.Fn.condition_and(
+                self.has_model,
+                *(cdk.Fn.condition_not(cdk.Fn.condition_equals(b.value_as_string, "")) for b in baselines),
+            ),
+        )
+
+    def _monitor_resource(
+        self, resource: str, condition: cdk.CfnCondition, properties: dict[str, Any]
+    ) -> cdk.CfnResource:
+        definition = cdk.CfnResource(self, resource, type=f"AWS::SageMaker::{resource}", properties=properties)
+        definition.cfn_options.condition = condition
+        definition.node.add_dependency(self.monitor_role.node.find_child("DefaultPolicy"))
+        return definition
+
+    def _schedule(self, kind: str, condition: cdk.CfnCondition, definition: cdk.CfnResource, schedule: str) -> None:
+        name = monitor_schedule_name(self.endpoint_name, kind)
+        resource = cdk.CfnResource(
+            self,
+            f"{kind}Schedule",
+            type="AWS::SageMaker::MonitoringSchedule",
+            properties={
+                "MonitoringScheduleName": name,
+                "EndpointName": self.endpoint_name,
+                "MonitoringScheduleConfig": {
+                    "MonitoringJobDefinitionName": definition.get_att("JobDefinitionName"),
+                    "MonitoringType": kind,
+                    "ScheduleConfig": {"ScheduleExpression": MONITOR_SCHEDULES[schedule]},
+                },
+            },
+        )
+        resource.cfn_options.condition = condition
+        resource.node.add_dependency(self.endpoint)
+        self.monitor_schedules[kind] = resource
+
+    def _monitor_image(self, config: PlatformConfig) -> str:
+        from pipelines import definition as pipeline
+
+        if config.region is not None:
+            registry = pipeline.registry_accounts()[config.region]["ModelMonitor"]
+        else:
+            mapping = cdk.CfnMapping(self, "MonitorRegistries", mapping=pipeline.registry_accounts())
+            registry = mapping.find_in_map(cdk.Aws.REGION, "ModelMonitor")
+        return f"{registry}.dkr.ecr.{self.region}.{self.url_suffix}/{MONITOR_IMAGE}"
+
+    def _monitor_role(
+        self, config: PlatformConfig, artifacts: s3.IBucket, key: kms.IKey, guardrail: SageMakerGuardrailPolicy
+    ) -> iam.Role:
+        """What the monitoring jobs run as: read capture, baselines and labels; write their reports."""
+        from pipelines import definition as pipeline
+
+        partition, region, account = self.partition, self.region, self.account
+        role = iam.Role(
+            self,
+            "MonitorRole",
+            assumed_by=service_principal("sagemaker.amazonaws.com", account),
+            description=f"Model Monitor jobs of {self.endpoint_name}: captured data, baselines, labels, reports",
+        )
+        read = [
+            artifacts.arn_for_objects(f"{CAPTURE_PREFIX}/{self.endpoint_name}/*"),
+            artifacts.arn_for_objects(f"pipelines/{naming.training_pipeline(config)}/*"),
+            artifacts.arn_for_objects(f"{GROUND_TRUTH_PREFIX}/{self.endpoint_name}/*"),
+        ]
+        written = artifacts.arn_for_objects(f"{MONITOR_PREFIX}/{self.endpoint_name}/*")
+        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[*read, written]))
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:PutObject", "s3:AbortMultipartUpload"], resources=[written])
+        )
+        prefixes = [
+            f"{CAPTURE_PREFIX}/{self.endpoint_name}/*",
+            f"{GROUND_TRUTH_PREFIX}/{self.endpoint_name}/*",
+            f"{MONITOR_PREFIX}/{self.endpoint_name}/*",
+        ]
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[artifacts.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": prefixes}},
+            )
+        )
+        key.grant_encrypt_decrypt(role)
+        registries = sorted({families["ModelMonitor"] for families in pipeline.registry_accounts().values()})
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                resources=[f"arn:{partition}:ecr:{region}:{r}:repository/{MONITOR_IMAGE}" for r in registries],
+            )
+        )
+        log_streams = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/ProcessingJobs:*"
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[log_streams],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": ["aws/sagemaker/Endpoints/*"]}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "ecr:GetAuthorizationToken",
+                    "ec2:CreateNetworkInterface",
+                    "ec2:CreateNetworkInterfacePermission",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:DeleteNetworkInterfacePermission",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeVpcs",
+                    "ec2:DescribeDhcpOptions",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups",
+                ],
+                resources=["*"],
+            )
+        )
+        guardrail.attach_to(role)
+        acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
+        acknowledge_wildcards(
+            role,
+            "This endpoint's capture, label and report prefixes and the pipeline's baselines (named per "
+            "execution); processing-job log streams are named per job; ECR login, metrics and VPC ENI calls "
+            "take no resource ARN; KMS action families come from CDK's key grant.",
+            actions=["kms:GenerateDataKey*", "kms:ReEncrypt*"],
+            resources=["*", *read, written, log_streams],
+        )
+        self.monitor_role = role
+        return role
+
     # --- promotion -------------------------------------------------------------------------------
 
     def _deploy_role(
@@ -595,10 +876,32 @@ class ServingStack(PlatformStack):
             )
         )
         role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[packages]))
+        passed = [self.model_role.role_arn]
+        if self.monitor_schedules:
+            # The monitors' job definitions are replaced with each version's baselines; schedules updated.
+            monitor_resources = [
+                arn("data-quality-job-definition/*"),
+                arn("model-quality-job-definition/*"),
+                arn(f"monitoring-schedule/{self.endpoint_name}-*"),
+            ]
+            sagemaker_resources += monitor_resources
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=[
+                        f"sagemaker:{verb}{kind}JobDefinition"
+                        for verb in ("Create", "Describe", "Delete")
+                        for kind in ("DataQuality", "ModelQuality")
+                    ]
+                    + [f"sagemaker:{verb}MonitoringSchedule" for verb in ("Create", "Describe", "Update", "Delete")]
+                    + ["sagemaker:AddTags", "sagemaker:ListTags", "sagemaker:DeleteTags"],
+                    resources=monitor_resources,
+                )
+            )
+            passed.append(self.monitor_role.role_arn)
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
-                resources=[self.model_role.role_arn],
+                resources=passed,
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             )
         )
@@ -647,13 +950,14 @@ class ServingStack(PlatformStack):
         acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
         acknowledge_wildcards(
             role,
-            "Models and endpoint configs get generated names on every promotion, so they are matched by "
-            "type in this account and region (the endpoint by its name); versions of this platform's "
+            "Models, endpoint configs and monitoring job definitions get generated names on every promotion, "
+            "so they are matched by type in this account and region (the endpoint by its name, the "
+            "monitoring schedules by its prefix); versions of this platform's "
             "model group; this endpoint's alarms; Application Auto Scaling and DescribeAlarms take no "
             "resource ARN; the autoscaling service-linked role's path.",
             resources=[
                 "*",
-                *sagemaker_resources[:2],
+                *(r for r in sagemaker_resources if r.endswith("*")),
                 packages,
                 alarms,
                 f"arn:{partition}:iam::{account}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/*",
@@ -684,6 +988,9 @@ class ServingStack(PlatformStack):
                 "MODEL_PACKAGE_GROUP": group,
                 "DEPLOY_ROLE_ARN": self.deploy_role.role_arn,
                 "ALERT_TOPIC_ARN": alerts_topic.topic_arn,
+                "BASELINE_PARAMETERS": json.dumps(
+                    {name: BASELINE_PARAMETERS[name] for name in self.baseline_parameters}, sort_keys=True
+                ),
             },
             subnet_ids=subnet_ids,
             security_group=security_group,

@@ -71,7 +71,7 @@ BAD_CONFIGS = [
         "unknown top-level key",
         lambda d: d.update(vpc={}),
         "vpc = {}: unknown key; allowed keys: project, environment, account, region, destroy_data_on_delete, "
-        "tags, network, security, data_lake, training, serving",
+        "tags, network, security, data_lake, training, serving, monitoring, retraining",
     ),
     (
         "misspelt nested key",
@@ -380,40 +380,30 @@ BAD_CONFIGS = [
         "training.bias_baseline.facet = 'is_fraud': allowed: one of training.features: amount",
     ),
     (
-        "explainability shadow endpoint on an EBS-backed type",
-        lambda d: (
-            d["network"].update(max_azs=2),
-            d["training"].update(explainability={"shadow_instance_type": "ml.m5.large"}),
-        ),
-        "training.explainability.shadow_instance_type = 'ml.m5.large': allowed: a real-time inference type with "
-        "local NVMe storage, e.g. ml.m5d.large, ml.c5d.xlarge, ml.g5.xlarge (Clarify's shadow endpoint config has "
-        "no KMS key, which the guardrail allows only there)",
-    ),
-    (
-        "explainability shadow endpoint on a type endpoints do not take",
-        lambda d: (
-            d["network"].update(max_azs=2),
-            d["training"].update(explainability={"shadow_instance_type": "ml.t3.medium"}),
-        ),
-        "training.explainability.shadow_instance_type = 'ml.t3.medium': allowed: a real-time inference type with "
-        "local NVMe storage, e.g. ml.m5d.large, ml.c5d.xlarge, ml.g5.xlarge (Clarify's shadow endpoint config has "
-        "no KMS key, which the guardrail allows only there)",
-    ),
-    (
         "explainability over too few rows",
-        lambda d: (d["network"].update(max_azs=2), d["training"].update(explainability={"baseline_rows": 5})),
-        "training.explainability.baseline_rows = 5: allowed: 10 to 1000 rows of the test split to explain",
+        lambda d: d["training"].update(explainability={"rows": 5}),
+        "training.explainability.rows = 5: allowed: 10 to 1000 rows of the test split to explain",
     ),
     (
-        "explainability with no SHAP samples",
-        lambda d: (d["network"].update(max_azs=2), d["training"].update(explainability={"samples": 0})),
-        "training.explainability.samples = 0: allowed: 1 to 10000 Kernel SHAP samples per explained row",
+        "explainability over too many rows",
+        lambda d: d["training"].update(explainability={"rows": 1001}),
+        "training.explainability.rows = 1001: allowed: 10 to 1000 rows of the test split to explain",
     ),
     (
-        "explainability in a single availability zone",
-        lambda d: d["training"].update(explainability={}),
-        "network.max_azs = 1: allowed: 2 or more with training.explainability (Clarify's shadow endpoint needs "
-        "subnets in two availability zones)",
+        "explainability rows that are not a number",
+        lambda d: d["training"].update(explainability={"rows": "all"}),
+        "training.explainability.rows = 'all': allowed: 10 to 1000 rows of the test split to explain",
+    ),
+    (
+        "explainability with the retired shadow endpoint settings",
+        lambda d: d["training"].update(explainability={"shadow_instance_type": "ml.m5d.large"}),
+        "training.explainability.shadow_instance_type = 'ml.m5d.large': unknown key; allowed keys: rows",
+    ),
+    (
+        "explainability that is not a section",
+        lambda d: d["training"].update(explainability=True),
+        "training.explainability = true: allowed: an explainability section (SHAP values from the evaluate step, "
+        "registered with the model) or null",
     ),
     (
         "serverless with a model built for a GPU",
@@ -506,17 +496,13 @@ def test_bad_config_gives_one_exact_line(change, message):
     assert caught.value.problems == [f"{SOURCE}: {message}"]
 
 
-def test_explainability_defaults_and_the_shadow_types_its_message_suggests():
+def test_explainability_is_on_in_prod_only_and_needs_no_second_availability_zone():
     assert load_config("dev").training.explainability is None
-    assert load_config("prod").training.explainability is None, "off until its job may reach the SageMaker API"
-    data = _mutated(lambda d: (d["network"].update(max_azs=2), d["training"].update(explainability={})))
-    explainability = parse_config(data, SOURCE).training.explainability
-    assert (explainability.shadow_instance_type, explainability.baseline_rows, explainability.samples) == (
-        "ml.m5d.large", 50, 100
-    )  # fmt: skip
-    for suggested in ("ml.m5d.large", "ml.c5d.xlarge", "ml.g5.xlarge"):
-        data["training"]["explainability"] = {"shadow_instance_type": suggested}
-        assert parse_config(data, SOURCE).training.explainability.shadow_instance_type == suggested
+    assert load_config("prod").training.explainability.rows == 50
+    # The evaluate step computes it in its own job: no shadow endpoint, so one AZ is enough.
+    data = _mutated(lambda d: d["training"].update(explainability={}))
+    assert data["network"]["max_azs"] == 1
+    assert parse_config(data, SOURCE).training.explainability.rows == 50
 
 
 def test_every_problem_gets_its_own_line():

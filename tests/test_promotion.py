@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
@@ -400,3 +402,50 @@ def test_handler_names_a_missing_environment_variable(variable, monkeypatch):
     monkeypatch.delenv(variable)
     with pytest.raises(ConfigurationError, match=f"missing environment variable\\(s\\): {variable}$"):
         handler(package_event(ARN, "Approved"), None)
+
+
+def test_the_same_update_switches_the_monitors_to_the_versions_baselines(aws):
+    """Baselines travel with the model: DriftCheckBaselines URIs become the stack's baseline parameters."""
+    template = copy.deepcopy(TEMPLATE)
+    template["Parameters"].update(
+        DataQualityStatistics={"Type": "String", "Default": ""},
+        ModelQualityConstraints={"Type": "String", "Default": ""},
+    )
+    aws.cloudformation.update_stack(
+        StackName=STACK,
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": "InstanceType", "ParameterValue": INSTANCE_TYPE}],
+    )
+    statistics = "s3://artifacts/pipelines/mlp-dev-training/runs/1/baselines/data-quality/statistics.json"
+    arn = aws.sagemaker.create_model_package(
+        ModelPackageGroupName=GROUP,
+        ModelApprovalStatus="Approved",
+        InferenceSpecification=SPEC,
+        DriftCheckBaselines={
+            "ModelDataQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": statistics}}
+        },
+    )["ModelPackageArn"]
+    aws.settings = dataclasses.replace(
+        aws.settings,
+        baseline_parameters={
+            "DataQualityStatistics": "DriftCheckBaselines.ModelDataQuality.Statistics.S3Uri",
+            "ModelQualityConstraints": "DriftCheckBaselines.ModelQuality.Constraints.S3Uri",
+            "NotInTheStack": "DriftCheckBaselines.ModelDataQuality.Statistics.S3Uri",
+        },
+    )
+    assert aws.run(package_event(arn, "Approved"))["action"] == "updated"
+    parameters = aws.parameters()
+    assert parameters["ModelPackageArn"] == arn
+    assert parameters["DataQualityStatistics"] == statistics
+    # A baseline the version lacks is cleared, so its monitor is switched off rather than left stale.
+    assert parameters["ModelQualityConstraints"] == ""
+    assert parameters["InstanceType"] == INSTANCE_TYPE and "NotInTheStack" not in parameters
+
+
+def test_baseline_parameters_come_from_the_environment():
+    environ = {variable: "x" for variable in ENVIRONMENT.values()}
+    assert Settings.from_env(environ).baseline_parameters == {}
+    mapping = {"DataQualityStatistics": "DriftCheckBaselines.ModelDataQuality.Statistics.S3Uri"}
+    assert Settings.from_env({**environ, "BASELINE_PARAMETERS": json.dumps(mapping)}).baseline_parameters == mapping
+    with pytest.raises(ConfigurationError, match="BASELINE_PARAMETERS is not JSON"):
+        Settings.from_env({**environ, "BASELINE_PARAMETERS": "{"})

@@ -9,6 +9,10 @@ Every invocation ends in one structured JSON log line and returns a dict with at
 (`ignored`, `rejected`, `unchanged`, `updated`) and `reason`. Events that a retry cannot fix are
 ignored; AWS errors and a busy stack raise, so Lambda retries the event and finally sends it to
 the dead-letter queue. To roll back by hand, set the parameter to `previous_model_package_arn`.
+
+The same update sets the monitors' baselines: `BASELINE_PARAMETERS` maps stack parameters to paths
+in the package's description (e.g. `DriftCheckBaselines.ModelDataQuality.Statistics.S3Uri`), so
+Model Monitor switches to the new version's baselines with the model, never later.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -69,6 +73,8 @@ class Settings:
     model_package_group: str
     deploy_role_arn: str
     alert_topic_arn: str
+    # Stack parameter -> dotted path in DescribeModelPackage's answer (optional, BASELINE_PARAMETERS).
+    baseline_parameters: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -76,7 +82,26 @@ class Settings:
         missing = [variable for variable in ENVIRONMENT.values() if not environ.get(variable)]
         if missing:
             raise ConfigurationError(f"missing environment variable(s): {', '.join(missing)}")
-        return cls(**{field: environ[variable] for field, variable in ENVIRONMENT.items()})
+        try:
+            baselines = json.loads(environ.get("BASELINE_PARAMETERS") or "{}")
+        except json.JSONDecodeError as error:
+            raise ConfigurationError(f"BASELINE_PARAMETERS is not JSON: {error}") from None
+        if not isinstance(baselines, dict) or not all(isinstance(v, str) for v in baselines.values()):
+            raise ConfigurationError("BASELINE_PARAMETERS must map parameter names to dotted paths")
+        return cls(
+            **{field: environ[variable] for field, variable in ENVIRONMENT.items()}, baseline_parameters=baselines
+        )
+
+
+def baseline_values(package: Mapping[str, Any], paths: Mapping[str, str]) -> dict[str, str]:
+    """Each parameter's value at its dotted path in the package description, or "" where it has none."""
+    values = {}
+    for parameter, path in paths.items():
+        value: Any = package
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        values[parameter] = value if isinstance(value, str) else ""
+    return values
 
 
 @dataclass(frozen=True)
@@ -154,7 +179,8 @@ def promote(event: Any, *, cloudformation: Any, sagemaker: Any, sns: Any, settin
 def _promote_approved(
     change: PackageChange, cloudformation: Any, sagemaker: Any, settings: Settings, fields: dict[str, Any]
 ) -> dict[str, Any]:
-    status = sagemaker.describe_model_package(ModelPackageName=change.arn)["ModelApprovalStatus"]
+    package = sagemaker.describe_model_package(ModelPackageName=change.arn)
+    status = package["ModelApprovalStatus"]
     if status != "Approved":
         return _outcome("ignored", f"model package is {status} now; its approval was reverted", **fields)
     stack, current = _serving_stack(cloudformation, settings)
@@ -163,10 +189,13 @@ def _promote_approved(
         return _outcome("unchanged", "the stack already serves this model package (duplicate event)", **fields)
     if stack["StackStatus"].endswith("_IN_PROGRESS"):
         raise StackBusy(f"stack {settings.stack_name} is {stack['StackStatus']}; retry later")
-    parameters = [{"ParameterKey": settings.parameter_name, "ParameterValue": change.arn}] + [
-        {"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
-        for p in stack.get("Parameters", [])
-        if p["ParameterKey"] != settings.parameter_name
+    existing = {p["ParameterKey"] for p in stack.get("Parameters", [])}
+    values = {settings.parameter_name: change.arn}
+    baselines = baseline_values(package, settings.baseline_parameters)
+    values.update({name: value for name, value in baselines.items() if name in existing})
+    fields["baselines"] = baselines
+    parameters = [{"ParameterKey": name, "ParameterValue": value} for name, value in values.items()] + [
+        {"ParameterKey": name, "UsePreviousValue": True} for name in sorted(existing) if name not in values
     ]
     try:
         cloudformation.update_stack(
