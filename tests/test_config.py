@@ -409,7 +409,7 @@ BAD_CONFIGS = [
         "serverless with a model built for a GPU",
         lambda d: (
             d["training"].update(inference_instance_types=["ml.g5.xlarge"]),
-            d.update(serving=SERVERLESS),
+            d.update(serving=SERVERLESS, monitoring=None, retraining=None),
         ),
         "serving.mode = 'serverless': allowed: realtime or async: serverless endpoints run on CPU only, and the "
         "registered model is built for ml.g5.xlarge (training.inference_instance_types[0])",
@@ -478,8 +478,39 @@ BAD_CONFIGS = [
     ),
     (
         "serving without training",
-        lambda d: d.update(training=None),
+        lambda d: d.update(training=None, retraining=None),
         "serving = 'a section': allowed: only with a training section (its model registry feeds the endpoint)",
+    ),
+    (
+        "monitoring a serverless endpoint",
+        lambda d: d.update(serving=SERVERLESS, retraining=None),
+        "monitoring = 'a section': allowed: null with serving.mode serverless (no data capture, no Model Monitor)",
+    ),
+    (
+        "monitoring without captured data",
+        lambda d: d["serving"].update(data_capture={"enabled": False}),
+        "serving.data_capture.enabled = false: allowed: true with monitoring (Model Monitor reads captured data)",
+    ),
+    (
+        "retraining on drift without a drift monitor",
+        lambda d: d["monitoring"].update(data_quality=None),
+        "retraining.on_drift = true: allowed: false, or a monitoring.data_quality section (drift alarms)",
+    ),
+    (
+        "retraining schedule that EventBridge cannot read",
+        lambda d: d["retraining"].update(schedule="every sunday"),
+        "retraining.schedule = 'every sunday': allowed: an EventBridge schedule such as cron(0 3 ? * SUN *) or "
+        "rate(7 days), or null",
+    ),
+    (
+        "new-data trigger with no threshold",
+        lambda d: d["retraining"].update(new_data={"min_objects": 0, "min_bytes": 0}),
+        "retraining.new_data.min_objects = 0: allowed: above 0, or min_bytes above 0 (one threshold at least)",
+    ),
+    (
+        "model-quality monitor on an unknown metric",
+        lambda d: d["monitoring"].update(model_quality={"metric": "rmse"}),
+        "monitoring.model_quality.metric = 'rmse': allowed: auc, accuracy, f1, precision or recall",
     ),
     (
         "missing data lake section",
