@@ -1029,6 +1029,16 @@ class MonitoringConfig(_Strict):
     )
     model_quality: ModelQualityMonitor | None = Field(default=None, **_allowed("a model_quality section or null"))
     endpoint: EndpointAlarms = Field(default_factory=EndpointAlarms)
+    reviewer_emails: list[str] = Field(
+        default_factory=list, **_allowed("e-mail addresses told when a model version waits for approval")
+    )
+
+    @field_validator("reviewer_emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        if any(not re.match(_EMAIL, email) for email in value):
+            raise PydanticCustomError("email", "not an e-mail address")
+        return value
 
 
 class NewDataTrigger(_Strict):

@@ -29,6 +29,11 @@ LAMBDAS = Path(__file__).resolve().parent.parent / "lambdas"
 RUNTIME = "python3.13"
 
 
+def function_name(config: PlatformConfig, source: str) -> str:
+    """The name of the platform function built from `lambdas/<source>`, e.g. 'mlp-dev-promotion'."""
+    return f"{config.prefix}-{source}"
+
+
 class PythonFunction(Construct):
     """`lambdas/<source>/handler.py` as a function; `role` is its execution role, to be granted more."""
 
@@ -107,6 +112,8 @@ class PythonFunction(Construct):
             "Function",
             type="AWS::Lambda::Function",
             properties={
+                # Named, so alarms, dashboards and tests can name it without a cross-stack reference.
+                "FunctionName": function_name(config, source),
                 "Description": description,
                 "Runtime": RUNTIME,
                 "Handler": "handler.handler",

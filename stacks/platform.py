@@ -14,6 +14,7 @@ from stacks.network import NetworkStack
 from stacks.security import SecurityStack
 
 if TYPE_CHECKING:  # imported at run time only when a config trains (the pipeline builder is heavy)
+    from stacks.monitoring import MonitoringStack
     from stacks.serving import ServingStack
     from stacks.training import TrainingStack
 
@@ -27,10 +28,11 @@ class Platform:
     data_lake: DataLakeStack
     training: TrainingStack | None = None
     serving: ServingStack | None = None
+    monitoring: MonitoringStack | None = None
 
     @property
     def stacks(self) -> list[cdk.Stack]:
-        stacks = (self.security, self.network, self.data_lake, self.training, self.serving)
+        stacks = (self.security, self.network, self.data_lake, self.training, self.serving, self.monitoring)
         return [s for s in stacks if s is not None]
 
 
@@ -86,6 +88,14 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         serving.add_stack_dependency(data_lake, "imports the lake's bucket exports")
         if training is not None:
             serving.add_stack_dependency(training, "serves versions of the training stack's model package group")
+    monitoring = None
+    if config.monitoring is not None:
+        from stacks.monitoring import MonitoringStack
+
+        # Names what Serving and Training create by their fixed names: no stack dependency needed.
+        monitoring = MonitoringStack(
+            app, "Monitoring", config=config, alerts_topic=security.alerts.topic, logs_key=security.keys.logs
+        )
     tags = {
         "project": config.project,
         "environment": config.environment,
@@ -97,4 +107,11 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
     for key, value in tags.items():
         cdk.Tags.of(app).add(key, value)
     enable_checks(app)
-    return Platform(security=security, network=network, data_lake=data_lake, training=training, serving=serving)
+    return Platform(
+        security=security,
+        network=network,
+        data_lake=data_lake,
+        training=training,
+        serving=serving,
+        monitoring=monitoring,
+    )
