@@ -143,10 +143,10 @@ class Settings:
         ]
         if missing:
             raise ConfigurationError(f"missing environment variable(s): {', '.join(missing)}")
-        values: dict[str, Any] = {field: environ[variable] for field, variable in ENVIRONMENT.items()}
+        values: dict[str, Any] = {name: environ[variable] for name, variable in ENVIRONMENT.items()}
         for name in NUMBERS:
             text = values[name].strip()
-            if not text.isdigit():
+            if not re.fullmatch(r"[0-9]+", text):
                 raise ConfigurationError(f"{ENVIRONMENT[name]} is {values[name]!r}, not a whole number >= 0")
             values[name] = int(text)
         return cls(**values)
@@ -305,7 +305,7 @@ def _decide(
         trigger = Trigger(NEW_DATA, trigger.event_id, f"new-data:{objects} objects/{size} bytes", trigger.size)
     elif record is not None:
         return _duplicate(record, fields)
-    fields["trigger_reason"] = trigger.reason
+    fields["trigger_reason"] = trigger.reason[:TRIGGER_REASON_MAX]
     refusal = _refusal(sagemaker, settings, now, fields)
     if refusal:
         return _outcome("refused", refusal, **fields)
