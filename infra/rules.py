@@ -211,7 +211,7 @@ def _pipeline_jobs(props: Mapping[str, Any]) -> list[str]:
         elif kind == "Tuning":
             problems += _training_job(args.get("TrainingJobDefinition") or {}, f"{where}TrainingJobDefinition.")
         elif kind == "Model":
-            # A model step's CreateModel request (e.g. the model Clarify's shadow endpoint serves).
+            # A model step's CreateModel request: the model runs in the VPC with network isolation too.
             problems += _vpc_problems(args.get("VpcConfig"), f"{where}VpcConfig")
             if not _true(args.get("EnableNetworkIsolation")):
                 problems.append(f"{where}EnableNetworkIsolation is not true")
@@ -274,6 +274,17 @@ def _function(props: Mapping[str, Any]) -> list[str]:
         problems.append("KmsKeyArn is missing (environment variables encrypted with the default key)")
     if not _present((props.get("LoggingConfig") or {}).get("LogGroup")):
         problems.append("LoggingConfig.LogGroup is missing (logs in an unencrypted, never-expiring default group)")
+    return problems
+
+
+def _table(props: Mapping[str, Any]) -> list[str]:
+    problems = []
+    sse = props.get("SSESpecification") or {}
+    if not (_true(sse.get("SSEEnabled")) and sse.get("SSEType") == "KMS" and _present(sse.get("KMSMasterKeyId"))):
+        problems.append("SSESpecification does not name a customer-managed KMS key")
+    recovery = (props.get("PointInTimeRecoverySpecification") or {}).get("PointInTimeRecoveryEnabled")
+    if not _true(recovery):
+        problems.append("PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled is not true")
     return problems
 
 
@@ -370,6 +381,16 @@ RULES: list[Rule] = [
         fix="Use infra.functions.PythonFunction, which sets all of these.",
         resource_types=("AWS::Lambda::Function",),
         check=lambda _type, props: _function(props),
+    ),
+    Rule(
+        id="MLP-D1",
+        description=(
+            "DynamoDB tables declared as plain CloudFormation resources are encrypted with a "
+            "customer-managed KMS key and keep point-in-time recovery."
+        ),
+        fix="Set SSESpecification (SSEType KMS, KMSMasterKeyId) and PointInTimeRecoverySpecification.",
+        resource_types=("AWS::DynamoDB::Table",),
+        check=lambda _type, props: _table(props),
     ),
 ]
 

@@ -1116,7 +1116,11 @@ class DataLakeStack(PlatformStack):
         )
         # Named exports for the Training stack: its IAM policies name these buckets' object ARNs,
         # and the acknowledgments of their wildcards must name the same reference (see decisions).
-        for bucket, kind in ((self.buckets.artifacts, "artifacts"), (self.buckets.zones["curated"], "curated")):
+        for bucket, kind in (
+            (self.buckets.artifacts, "artifacts"),
+            (self.buckets.zones["curated"], "curated"),
+            (self.buckets.zones["raw"], "raw"),
+        ):
             for attribute, value in (("arn", bucket.bucket_arn), ("name", bucket.bucket_name)):
                 cdk.CfnOutput(
                     self,

@@ -15,6 +15,7 @@ from stacks.security import SecurityStack
 
 if TYPE_CHECKING:  # imported at run time only when a config trains (the pipeline builder is heavy)
     from stacks.monitoring import MonitoringStack
+    from stacks.retraining import RetrainingStack
     from stacks.serving import ServingStack
     from stacks.training import TrainingStack
 
@@ -29,10 +30,19 @@ class Platform:
     training: TrainingStack | None = None
     serving: ServingStack | None = None
     monitoring: MonitoringStack | None = None
+    retraining: RetrainingStack | None = None
 
     @property
     def stacks(self) -> list[cdk.Stack]:
-        stacks = (self.security, self.network, self.data_lake, self.training, self.serving, self.monitoring)
+        stacks = (
+            self.security,
+            self.network,
+            self.data_lake,
+            self.training,
+            self.serving,
+            self.monitoring,
+            self.retraining,
+        )
         return [s for s in stacks if s is not None]
 
 
@@ -96,6 +106,23 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         monitoring = MonitoringStack(
             app, "Monitoring", config=config, alerts_topic=security.alerts.topic, logs_key=security.keys.logs
         )
+    retraining = None
+    if config.retraining is not None:
+        from stacks.retraining import RetrainingStack
+
+        retraining = RetrainingStack(
+            app,
+            "Retraining",
+            config=config,
+            key=security.keys.logs,
+            alerts_topic=security.alerts.topic,
+            vpc=network.vpc,
+            subnets=network.network.subnets,
+            security_group=network.network.workload_sg,
+        )
+        retraining.add_stack_dependency(data_lake, "imports the raw bucket's name")
+        if training is not None:
+            retraining.add_stack_dependency(training, "starts the training stack's pipeline")
     tags = {
         "project": config.project,
         "environment": config.environment,
@@ -114,4 +141,5 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
         training=training,
         serving=serving,
         monitoring=monitoring,
+        retraining=retraining,
     )

@@ -1,0 +1,192 @@
+"""Retraining stack: the EventBridge rules that start the training pipeline again, through one function.
+
+Four triggers, each switched on by config: a drift alarm of the Monitoring stack going to ALARM,
+a schedule, enough new objects in the raw zone, and a manual request (an event with source
+`<prefix>.retraining` and detail-type `Retraining Requested`). They all reach `lambdas/retraining`,
+which starts the pipeline only when no execution runs and the last start is older than the
+cool-down, once per event (its state table), with the trigger as the `TriggerReason` parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from infra import naming
+from infra.compliance import acknowledge_wildcards
+from infra.config import PlatformConfig
+from infra.functions import PythonFunction
+from infra.naming import export_name
+from stacks.base import PlatformStack, retention
+from stacks.monitoring import drift_alarm_prefix
+
+REQUEST_DETAIL_TYPE = "Retraining Requested"
+
+
+def manual_source(config: PlatformConfig) -> str:
+    """The event source of a manual retraining request, e.g. 'mlp-dev.retraining'."""
+    return f"{config.prefix}.retraining"
+
+
+class RetrainingStack(PlatformStack):
+    """The retraining function, its state table and the rules that call it."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        key: kms.IKey,
+        alerts_topic: sns.ITopic,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, config=config, **kwargs)
+        retraining = config.retraining
+        assert retraining is not None
+        self.pipeline = naming.training_pipeline(config)
+        raw_bucket = cdk.Fn.import_value(export_name(config, "raw-bucket-name"))
+        raw_prefix = f"{config.data_lake.dataset.name}/"
+
+        # Per-event records (idempotency, 7-day TTL) and the new-data accumulator.
+        self.table = cdk.CfnResource(
+            self,
+            "State",
+            type="AWS::DynamoDB::Table",
+            properties={
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+                "SSESpecification": {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": key.key_arn},
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                "DeletionProtectionEnabled": not config.destroy_data_on_delete,
+            },
+        )
+        self.table.apply_removal_policy(retention(config))
+        table_arn = self.table.get_att("Arn").to_string()
+
+        new_data = retraining.new_data
+        self.function = PythonFunction(
+            self,
+            "Retraining",
+            config=config,
+            source="retraining",
+            description=f"starts {self.pipeline} on drift, schedule, new data or request",
+            environment={
+                "PIPELINE_NAME": self.pipeline,
+                "STATE_TABLE": self.table.ref,
+                "COOLDOWN_MINUTES": str(retraining.cooldown_minutes),
+                "RAW_BUCKET": raw_bucket,
+                "RAW_PREFIX": raw_prefix,
+                # Without a new-data trigger no such event arrives; the thresholds stay valid anyway.
+                "NEW_DATA_MIN_OBJECTS": str(new_data.min_objects if new_data else 1),
+                "NEW_DATA_MIN_BYTES": str(new_data.min_bytes if new_data else 0),
+                "MANUAL_SOURCE": manual_source(config),
+            },
+            subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
+            security_group=security_group,
+            key=key,
+            alerts_topic_arn=alerts_topic.topic_arn,
+            timeout_seconds=60,
+        )
+        role = self.function.role
+        pipeline_arn = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:pipeline/{self.pipeline}"
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"],
+                resources=[pipeline_arn],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                resources=[table_arn],
+            )
+        )
+        acknowledge_wildcards(
+            role, "KMS action families come from CDK's key grant.", actions=["kms:GenerateDataKey*", "kms:ReEncrypt*"]
+        )
+
+        self.rules: dict[str, events.CfnRule] = {}
+        if retraining.on_drift:
+            self._rule(
+                "Drift",
+                "A drift alarm of the endpoint went to ALARM",
+                event_pattern={
+                    "source": ["aws.cloudwatch"],
+                    "detail-type": ["CloudWatch Alarm State Change"],
+                    "detail": {
+                        "alarmName": [{"prefix": drift_alarm_prefix(config)}],
+                        "state": {"value": ["ALARM"]},
+                    },
+                },
+            )
+        if retraining.schedule:
+            self._rule("Schedule", f"Retrain on schedule {retraining.schedule}", schedule=retraining.schedule)
+        if new_data is not None:
+            self._rule(
+                "NewData",
+                f"New objects under {raw_prefix} of the raw zone",
+                event_pattern={
+                    "source": ["aws.s3"],
+                    "detail-type": ["Object Created"],
+                    "detail": {"bucket": {"name": [raw_bucket]}, "object": {"key": [{"prefix": raw_prefix}]}},
+                },
+            )
+        if retraining.manual:
+            self._rule(
+                "Manual",
+                f"Retraining requested by a person (source {manual_source(config)})",
+                event_pattern={"source": [manual_source(config)], "detail-type": [REQUEST_DETAIL_TYPE]},
+            )
+
+    def _rule(
+        self,
+        name: str,
+        description: str,
+        *,
+        event_pattern: dict[str, Any] | None = None,
+        schedule: str | None = None,
+    ) -> events.CfnRule:
+        function = self.function
+        rule = events.CfnRule(
+            self,
+            f"{name}Trigger",
+            description=description,
+            event_pattern=event_pattern,
+            schedule_expression=schedule,
+            state="ENABLED",
+            targets=[
+                events.CfnRule.TargetProperty(
+                    id="Retraining",
+                    arn=function.function_arn,
+                    retry_policy=events.CfnRule.RetryPolicyProperty(
+                        maximum_retry_attempts=8, maximum_event_age_in_seconds=3600
+                    ),
+                    dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=function.dead_letters.queue_arn),
+                )
+            ],
+        )
+        function.allow_events_from(f"{name}Invoke", rule.attr_arn)
+        function.dead_letters.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=f"{name}DeadLetters",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[function.dead_letters.queue_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": rule.attr_arn}},
+            )
+        )
+        self.rules[name] = rule
+        return rule
