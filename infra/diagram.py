@@ -48,6 +48,7 @@ NODE_TYPES: dict[str, tuple[str, str, str]] = {
     "AWS::Events::Rule": ("EventBridge rule", "box", _INTEGRATION),
     "AWS::SQS::Queue": ("SQS queue", "box", _INTEGRATION),
     "AWS::SNS::Topic": ("SNS topic", "box", _INTEGRATION),
+    "AWS::DynamoDB::Table": ("DynamoDB table", "cylinder", _STORAGE),
     "AWS::Lambda::Function": ("Lambda function", "box", _INTEGRATION),
     "AWS::StepFunctions::StateMachine": ("state machine", "box", _INTEGRATION),
     "AWS::CloudTrail::Trail": ("CloudTrail trail", "box", _SECURITY),
@@ -57,6 +58,8 @@ NODE_TYPES: dict[str, tuple[str, str, str]] = {
     "AWS::SageMaker::EndpointConfig": ("endpoint config", "box", _ML),
     "AWS::SageMaker::Endpoint": ("SageMaker endpoint", "box", _ML),
     "AWS::SageMaker::MonitoringSchedule": ("monitoring schedule", "box", _ML),
+    "AWS::SageMaker::DataQualityJobDefinition": ("data quality monitor", "box", _ML),
+    "AWS::SageMaker::ModelQualityJobDefinition": ("model quality monitor", "box", _ML),
     "AWS::SageMaker::FeatureGroup": ("feature group", "cylinder", _ML),
     "AWS::SageMaker::Domain": ("SageMaker domain", "box", _ML),
     "AWS::CloudWatch::Alarm": ("CloudWatch alarm", "box", _OPERATIONS),
@@ -81,6 +84,7 @@ _LINKS: tuple[tuple[str, str, str, str], ...] = (
     ("AWS::Glue::Crawler", "Targets", "crawls", "in"),
     ("AWS::SageMaker::EndpointConfig", "ProductionVariants", "", "in"),
     ("AWS::SageMaker::Endpoint", "EndpointConfigName", "", "in"),
+    ("AWS::SageMaker::MonitoringSchedule", "MonitoringScheduleConfig", "", "in"),
 )
 
 

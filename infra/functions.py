@@ -103,9 +103,9 @@ class PythonFunction(Construct):
         acknowledge_wildcards(
             self.role,
             "Lambda's VPC network interfaces and X-Ray segments take no resource ARN; the KMS action "
-            "families come from CDK's key grant; the log group's streams are its own.",
+            "families come from CDK's key grant.",
             actions=["kms:GenerateDataKey*", "kms:ReEncrypt*"],
-            resources=["*", f"{self.log_group.log_group_arn}"],
+            resources=["*"],
         )
         self.function = cdk.CfnResource(
             self,

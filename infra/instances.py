@@ -211,8 +211,8 @@ _FAMILIES: Mapping[str, _Family] = MappingProxyType(
             ),
         ),
         # m5d and c5d: m5 and c5 with instance-store NVMe; real-time endpoints only (SageMaker lists
-        # them for CreateEndpointConfig alone). The endpoint config of Clarify's shadow endpoint
-        # carries no KMS key, which the guardrail allows only on local-NVMe types. No quote, all None.
+        # them for CreateEndpointConfig alone). An endpoint config on them needs no KMS key, which the
+        # guardrail allows only on local-NVMe types. No quote, all None.
         "m5d": _Family(
             _NONE,
             None,

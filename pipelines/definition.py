@@ -61,13 +61,6 @@ JOB_REPOSITORIES = {
     "Debugger": ("sagemaker-debugger-rules",),
     "Clarify": ("sagemaker-clarify-processing",),
 }
-# The repository of the image Clarify's shadow endpoint runs (the explainability model's execution
-# role, the training role, pulls it).
-SHADOW_REPOSITORY = ("PyTorch", "pytorch-inference")
-# Step names the Training stack and the tests refer to.
-EXPLAINABILITY_MODEL_STEP = "ExplainabilityModel"
-# Kernel SHAP seed written into the analysis config: the same rows give the same attributions.
-SHAP_SEED = 7
 # Debugger rules the config may name: tensor rules need a framework hook (smdebug) in the script;
 # profiler rules read system metrics of any job.
 TENSOR_RULES = ("loss_not_decreasing", "overfit")
@@ -96,11 +89,9 @@ class Tuning:
 
 @dataclass(frozen=True)
 class Explainability:
-    """Clarify SHAP baseline: `rows` test rows explained by a shadow endpoint on `shadow_instance_type`."""
+    """SHAP values of the trained model on the first `rows` test rows, written by the evaluate step."""
 
-    shadow_instance_type: str
     rows: int
-    samples: int
 
 
 @dataclass(frozen=True)
@@ -136,7 +127,7 @@ class PipelineSpec:
     neuron_inference: bool = False  # compile the model for Inferentia2 and register that
     bias_facet: str | None = None  # Clarify pre-training bias baseline over this feature
     bias_threshold: float | None = None
-    # Clarify SHAP baseline of the trained model, registered with the model version.
+    # SHAP baseline of the trained model (the evaluate step's analysis.json), registered with the model version.
     explainability: Explainability | None = None
     # SageMaker logs the training job's metrics and hyperparameters to this MLflow tracking server.
     mlflow_tracking_server: str | None = None
@@ -196,8 +187,7 @@ def build(spec: PipelineSpec) -> str:
     )
     from sagemaker.drift_check_baselines import DriftCheckBaselines
     from sagemaker.inputs import TrainingInput
-    from sagemaker.model import Model
-    from sagemaker.model_metrics import FileSource, MetricsSource, ModelMetrics
+    from sagemaker.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.model_monitor.dataset_format import DatasetFormat
     from sagemaker.network import NetworkConfig
     from sagemaker.processing import ProcessingInput, ProcessingOutput, Processor, ScriptProcessor
@@ -210,7 +200,6 @@ def build(spec: PipelineSpec) -> str:
     from sagemaker.workflow.execution_variables import ExecutionVariables
     from sagemaker.workflow.fail_step import FailStep
     from sagemaker.workflow.functions import Join, JsonGet
-    from sagemaker.workflow.model_step import ModelStep
     from sagemaker.workflow.parameters import ParameterString
     from sagemaker.workflow.pipeline import Pipeline
     from sagemaker.workflow.properties import PropertyFile
@@ -398,47 +387,8 @@ def build(spec: PipelineSpec) -> str:
         )
 
     explainability = spec.explainability
-    model_steps: list[Any] = []
-    explain_arguments: list[Any] = []
-    if explainability is not None:
-        # The model Clarify's shadow endpoint serves: the trained artifact (never the Neuron-compiled
-        # one) with its code/inference.py on the CPU inference image, in the VPC and isolated like
-        # every job. It runs as the training role, which reads the artifacts and holds no SageMaker
-        # permissions. Pipelines names it (the SDK drops ModelName); the evaluate step hands that
-        # name to Clarify in the analysis config it writes.
-        shadow_model = Model(
-            image_uri=image_uris.retrieve(
-                "pytorch",
-                region,
-                version=PYTORCH_VERSION,
-                py_version=PYTORCH_PY,
-                instance_type="ml.m5.xlarge",
-                image_scope="inference",
-            ),
-            model_data=model_data,
-            role=TRAINING_ROLE,
-            vpc_config={
-                "Subnets": [subnet_placeholder(i) for i in range(spec.subnets)],
-                "SecurityGroupIds": [SECURITY_GROUP],
-            },
-            enable_network_isolation=True,
-            sagemaker_session=session,
-        )
-        model_step = ModelStep(
-            name=EXPLAINABILITY_MODEL_STEP,
-            step_args=shadow_model.create(instance_type=explainability.shadow_instance_type),
-        )
-        model_steps.append(model_step)
-        explain_arguments = [
-            "--explainability-model-name",
-            model_step.properties.ModelName,
-            "--explainability-instance-type",
-            explainability.shadow_instance_type,
-            "--explainability-rows",
-            str(explainability.rows),
-            "--explainability-samples",
-            str(explainability.samples),
-        ]
+    # The evaluate step computes the SHAP values itself: no model, no endpoint, isolation kept (decision 21).
+    explain_arguments = ["--explainability-rows", str(explainability.rows)] if explainability is not None else []
 
     evaluation = PropertyFile(name="Evaluation", output_name="evaluation", path="evaluation.json")
     evaluate = ProcessingStep(
@@ -560,49 +510,19 @@ def build(spec: PipelineSpec) -> str:
         bias_metrics["bias_pre_training"] = MetricsSource(
             s3_uri=Join(on="/", values=[result, "analysis.json"]), content_type="application/json"
         )
-    explain_steps: list[Any] = []
     explain_metrics: dict[str, Any] = {}
     explain_drift: dict[str, Any] = {}
     if explainability is not None:
-        # Clarify computes SHAP values through a shadow endpoint of the model step's model; the
-        # evaluate step wrote its analysis config and data (decision 21), as the preprocess step
-        # does for the bias baseline.
-        inputs_uri = evaluate.properties.ProcessingOutputConfig.Outputs["explainability"].S3Output.S3Uri
-        explain = ProcessingStep(
-            name="ExplainabilityBaseline",
-            step_args=Processor(image_uri=image_uris.retrieve("clarify", region), **processing("explainability")).run(
-                inputs=[
-                    ProcessingInput(
-                        source=Join(on="/", values=[inputs_uri, "config"]),
-                        destination="/opt/ml/processing/input/config",
-                        input_name="analysis_config",
-                    ),
-                    ProcessingInput(
-                        source=Join(on="/", values=[inputs_uri, "data"]),
-                        destination="/opt/ml/processing/input/data",
-                        input_name="dataset",
-                    ),
-                ],
-                outputs=[
-                    ProcessingOutput(
-                        output_name="analysis_result",
-                        source="/opt/ml/processing/output",
-                        destination=run_path("baselines", "explainability"),
-                    )
-                ],
-            ),
+        # analysis.json in Clarify's layout is both the version's explainability report and the
+        # explainability drift baseline: for Clarify's own baselining job too, that file is the
+        # constraints (the SDK's ClarifyBaseliningJob.suggested_constraints). No config file: a
+        # model-explainability monitor's analysis config names the model it explains.
+        explained = evaluate.properties.ProcessingOutputConfig.Outputs["explainability"].S3Output.S3Uri
+        report = MetricsSource(
+            s3_uri=Join(on="/", values=[explained, "analysis.json"]), content_type="application/json"
         )
-        explain_steps.append(explain)
-        result = explain.properties.ProcessingOutputConfig.Outputs["analysis_result"].S3Output.S3Uri
-        report = MetricsSource(s3_uri=Join(on="/", values=[result, "analysis.json"]), content_type="application/json")
         explain_metrics["explainability"] = report
-        # The report is also the baseline a model-explainability monitor compares against, with the
-        # monitor's own analysis config (no label, no model name) that the evaluate step wrote.
         explain_drift["explainability_constraints"] = report
-        explain_drift["explainability_config_file"] = FileSource(
-            s3_uri=Join(on="/", values=[inputs_uri, "monitoring", "analysis_config.json"]),
-            content_type="application/json",
-        )
     compile_steps: list[Any] = []
     registered_model = model_data
     if spec.neuron_inference:
@@ -678,7 +598,7 @@ def build(spec: PipelineSpec) -> str:
                 right=spec.gate_threshold,
             )
         ],
-        if_steps=[data_baseline, model_baseline, *bias_steps, *explain_steps, *compile_steps, register],
+        if_steps=[data_baseline, model_baseline, *bias_steps, *compile_steps, register],
         else_steps=[
             FailStep(
                 name="BelowQualityGate",
@@ -689,7 +609,7 @@ def build(spec: PipelineSpec) -> str:
     pipeline = Pipeline(
         name=spec.name,
         parameters=[trigger, approval, input_data],
-        steps=[preprocess, train, *model_steps, evaluate, gate],
+        steps=[preprocess, train, evaluate, gate],
         sagemaker_session=session,
     )
     text = pipeline.definition()

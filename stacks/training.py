@@ -35,9 +35,6 @@ from stacks.base import PlatformStack, retention
 STEPS = Path(pipeline.__file__).resolve().parent / "steps"
 # SageMaker's limit for an inline definition body; larger ones would have to go through S3.
 MAX_DEFINITION_BYTES = 1_000_000
-# The name prefix of the endpoint and endpoint config Clarify creates for a shadow endpoint (its
-# default: the analysis config sets no endpoint_name_prefix).
-CLARIFY_SHADOW_PREFIX = "sm-clarify-"
 
 
 # The MLflow REST calls that create and fill a run (no deletes, no registry, no UI).
@@ -113,15 +110,7 @@ def pipeline_spec(config: PlatformConfig, subnets: int) -> pipeline.PipelineSpec
         neuron_inference=training.serves_on_inferentia,
         bias_facet=training.bias_baseline.facet if training.bias_baseline else None,
         bias_threshold=training.bias_baseline.threshold if training.bias_baseline else None,
-        explainability=(
-            pipeline.Explainability(
-                shadow_instance_type=training.explainability.shadow_instance_type,
-                rows=training.explainability.baseline_rows,
-                samples=training.explainability.samples,
-            )
-            if training.explainability
-            else None
-        ),
+        explainability=pipeline.Explainability(rows=training.explainability.rows) if training.explainability else None,
         debugger_rules=tuple(training.debugger.rules),
         tensorboard=training.debugger.tensorboard,
         mlflow_tracking_server=naming.mlflow_server(config) if training.mlflow else None,
@@ -470,10 +459,6 @@ class TrainingStack(PlatformStack):
         self.pipeline_role.add_to_policy(
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[artifacts.arn_for_objects(f"{prefix}/*")])
         )
-        if spec.explainability is not None:
-            self._explainability_permissions(
-                registries[list(pipeline.IMAGE_FAMILIES).index(pipeline.SHADOW_REPOSITORY[0])]
-            )
         artifacts_key.grant_decrypt(self.pipeline_role)
         guardrail.attach_to(self.pipeline_role)
         acknowledge(self.pipeline_role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
@@ -534,78 +519,6 @@ class TrainingStack(PlatformStack):
                 curated_name=curated.bucket_name,
                 data_key=data_key,
             )
-
-    def _explainability_permissions(self, pytorch_registry: str) -> None:
-        """What the Clarify SHAP baseline adds to the roles (decision 21).
-
-        The pipeline role creates the model (run as the training role, which it may already pass to
-        SageMaker); the Clarify job, as the processing role, runs a shadow endpoint of it; the training
-        role is that endpoint's execution role (image pull and container logs).
-        """
-        partition, region, account = self.partition, self.region, self.account
-        arn = f"arn:{partition}:sagemaker:{region}:{account}"
-        # SageMaker Pipelines names what a model step creates pipelines-<execution id>-<step>-<suffix>.
-        models = f"{arn}:model/pipelines-*"
-        # Clarify names its shadow endpoint sm-clarify-<model>-<time>-<suffix> and its endpoint config
-        # sm-clarify-config-<time>-<suffix>, tagging the config as it creates it.
-        shadow = [f"{arn}:endpoint-config/{CLARIFY_SHADOW_PREFIX}*", f"{arn}:endpoint/{CLARIFY_SHADOW_PREFIX}*"]
-        self.pipeline_role.add_to_policy(
-            iam.PolicyStatement(actions=["sagemaker:CreateModel", "sagemaker:DescribeModel"], resources=[models])
-        )
-        acknowledge_wildcards(
-            self.pipeline_role,
-            "SageMaker Pipelines generates the explainability model's name per execution under the "
-            "pipelines- prefix; the model is created in the VPC with network isolation (guardrail).",
-            resources=[models],
-        )
-        self.processing_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "sagemaker:CreateEndpointConfig",
-                    "sagemaker:DescribeEndpointConfig",
-                    "sagemaker:DeleteEndpointConfig",
-                    "sagemaker:CreateEndpoint",
-                    "sagemaker:DescribeEndpoint",
-                    "sagemaker:DeleteEndpoint",
-                    "sagemaker:InvokeEndpoint",
-                    "sagemaker:AddTags",
-                ],
-                resources=shadow,
-            )
-        )
-        self.processing_role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:DescribeModel"], resources=[models]))
-        acknowledge_wildcards(
-            self.processing_role,
-            "The Clarify explainability job creates, invokes and deletes a shadow endpoint whose names it "
-            "generates under sm-clarify-, and reads the pipeline-named model it serves (pipelines- prefix).",
-            resources=[*shadow, models],
-        )
-        logs = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/Endpoints/{CLARIFY_SHADOW_PREFIX}*"
-        self.training_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                resources=[
-                    f"arn:{partition}:ecr:{region}:{pytorch_registry}:repository/{pipeline.SHADOW_REPOSITORY[1]}"
-                ],
-            )
-        )
-        self.training_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "logs:CreateLogGroup",
-                    "logs:CreateLogStream",
-                    "logs:PutLogEvents",
-                    "logs:DescribeLogStreams",
-                ],
-                resources=[logs, f"{logs}:*"],
-            )
-        )
-        acknowledge_wildcards(
-            self.training_role,
-            "As the execution role of Clarify's shadow endpoint it writes that endpoint's container logs, "
-            "whose group is named after the generated sm-clarify- endpoint name.",
-            resources=[logs, f"{logs}:*"],
-        )
 
     def _workspace(
         self,

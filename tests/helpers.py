@@ -23,5 +23,6 @@ def sandbox_config() -> PlatformConfig:
     data["network"].update(egress="controlled", max_azs=2, nat_gateways=1)
     # No Training stack: its pipeline definition is cached for the shipped environments only.
     data["training"] = None
-    data["serving"] = None  # it serves what the training stack registers
+    # Serving, its monitors and retraining all work on what the training stack registers.
+    data.update(serving=None, monitoring=None, retraining=None)
     return parse_config(data, "sandbox")

@@ -11,10 +11,13 @@ from tests.helpers import sandbox_config
 
 # 730 hours a month; interface endpoints $0.01 per endpoint per AZ-hour, 16 endpoints (19 in prod,
 # whose Studio domain and MLflow server add studio, notebook and experiments);
-# NAT gateway $0.045 an hour; KMS $1 a key-month, 3 keys.
+# NAT gateway $0.045 an hour; KMS $1 a key-month, 3 keys. The SageMaker endpoint around the clock
+# (ml.m5.large $0.115, ml.m5.xlarge $0.23, ml.g5.xlarge $1.4084 an hour) and Model Monitor at most
+# its max runtime (1 h on ml.m5.xlarge) per run: 730 hourly runs, 365/12 daily runs a month.
 EXPECTED = {
-    "dev": 16 * 1 * 730 * 0.01 + 3 * 1.0,  # 116.80 + 3.00
-    "prod": 19 * 3 * 730 * 0.01 + 3 * 1.0,  # 416.10 + 3.00
+    "dev": 16 * 1 * 730 * 0.01 + 3 * 1.0 + 730 * 0.115 + 730 * 0.23,  # 116.80 + 3.00 + 83.95 + 167.90
+    # 416.10 + 3.00 + 2,056.26 (2 x g5) + 335.80 (2 x m5) + 167.90 (hourly) + 7.00 (daily)
+    "prod": 19 * 3 * 730 * 0.01 + 3 * 1.0 + 2 * 730 * 1.4084 + 2 * 730 * 0.23 + 730 * 0.23 + 365 / 12 * 0.23,
     "sandbox": 16 * 2 * 730 * 0.01 + 1 * 730 * 0.045 + 3 * 1.0,  # 233.60 + 32.85 + 3.00
 }
 

@@ -9,7 +9,9 @@ import pytest
 from infra import diagram
 from infra.diagram import ROOT, build_graph, load_assembly, readable, render_svg, to_dot
 
-STACKS = ("mlp-dev-Security", "mlp-dev-Network", "mlp-dev-DataLake", "mlp-dev-Training")
+STACKS = tuple(
+    f"mlp-dev-{name}" for name in ("Security", "Network", "DataLake", "Training", "Serving", "Monitoring", "Retraining")
+)
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +170,7 @@ def test_main_writes_the_svg_and_optionally_the_dot(dev, svg, tmp_path, monkeypa
     assert output.read_text() == svg
     assert output.with_suffix(".dot").read_text() == to_dot(load_assembly(dev.outdir))
     line = capsys.readouterr().out.strip()
-    assert line.startswith(f"wrote {output} (4 stacks, ") and line.endswith(" edges)")
+    assert line.startswith(f"wrote {output} (7 stacks, ") and line.endswith(" edges)")
     assert len(line.splitlines()) == 1
 
 

@@ -169,7 +169,7 @@ def test_every_job_definition_type_is_checked():
         resource = copy.deepcopy(_data_quality(network=None))
         resource["Type"] = resource_type
         assert "MLP-SM4" in _findings(resource), resource_type
-    assert sorted(rule.id for rule in RULES) == ["MLP-L1", *(f"MLP-SM{i}" for i in range(1, 9))]
+    assert sorted(rule.id for rule in RULES) == ["MLP-D1", "MLP-L1", *(f"MLP-SM{i}" for i in range(1, 9))]
 
 
 def test_plugin_fails_synth_and_acknowledgment_records_reason(tmp_path):
@@ -393,4 +393,17 @@ def test_plain_lambda_functions_are_checked_like_the_public_packs_would():
         "TracingConfig.Mode is not Active",
         "KmsKeyArn is missing (environment variables encrypted with the default key)",
         "LoggingConfig.LogGroup is missing (logs in an unencrypted, never-expiring default group)",
+    ]
+
+
+def test_plain_dynamodb_tables_need_a_customer_key_and_point_in_time_recovery():
+    good = {
+        "SSESpecification": {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": KEY},
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+    }
+    assert _problems("MLP-D1", {"Type": "AWS::DynamoDB::Table", "Properties": good}) == []
+    aws_owned = {"SSESpecification": {"SSEEnabled": True}}
+    assert _problems("MLP-D1", {"Type": "AWS::DynamoDB::Table", "Properties": aws_owned}) == [
+        "SSESpecification does not name a customer-managed KMS key",
+        "PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled is not true",
     ]

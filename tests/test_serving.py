@@ -207,7 +207,7 @@ def test_promotion_function_is_configured_as_its_handler_reads(dev):
     (function,) = dev.resources(STACK, "AWS::Lambda::Function").values()
     props = function["Properties"]
     variables = props["Environment"]["Variables"]
-    assert set(variables) == set(promotion.ENVIRONMENT.values())
+    assert set(variables) == {*promotion.ENVIRONMENT.values(), "BASELINE_PARAMETERS"}
     assert variables["STACK_NAME"] == "mlp-dev-Serving" == dev.platform.serving.stack_name
     assert variables["PARAMETER_NAME"] == PARAMETER
     assert variables["MODEL_PACKAGE_GROUP"] == "mlp-dev-models"
@@ -284,6 +284,7 @@ def _variant(environment: str, change) -> dict:
 
 
 def _serverless(data: dict) -> None:
+    data.update(monitoring=None, retraining=None)  # no data capture, so no Model Monitor
     data["serving"] = {
         "mode": "serverless",
         "variants": [],

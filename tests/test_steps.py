@@ -568,3 +568,118 @@ def test_preprocess_refuses_a_bias_facet_that_is_not_a_feature(pipeline, tmp_pat
     assert status == 1
     assert err.strip() == f"--bias-facet {TARGET!r} must be one of --features and come with --bias-threshold"
     assert not (tmp_path / "train").exists()
+
+
+# --- evaluate: SHAP values of the model (the explainability baseline) ----------------------------
+
+
+def _explain(pipeline: Pipeline, output: Path, *extra: object) -> tuple[int, str, str]:
+    args = pipeline.evaluate_args(pipeline.processed / "test", output)
+    return run(evaluate, *args, *options(explainability_dir=output / "explainability"), *extra)
+
+
+@pytest.fixture(scope="module")
+def explained(pipeline, tmp_path_factory) -> tuple[Path, int, str]:
+    """The evaluate step asked for SHAP values of the test rows up to and including the first with a missing value."""
+    test = read_csv(pipeline.processed / "test" / "test.csv")
+    missing = test[list(FEATURES)].isna().any(axis=1).to_numpy()
+    assert missing.any(), "the synthetic test split has rows with a missing feature"
+    rows = int(missing.argmax()) + 1
+    assert 10 <= rows < len(test), "a row count the config accepts, short of the whole split"
+    output = tmp_path_factory.mktemp("explained")
+    status, out, err = _explain(pipeline, output, "--explainability-rows", rows)
+    assert status == 0, err
+    return output / "explainability", rows, out
+
+
+def test_evaluate_writes_exact_shap_values_of_the_first_test_rows(pipeline, explained):
+    directory, rows, out = explained
+    document = json.loads((pipeline.model_dir / "model.json").read_text())
+    test = read_csv(pipeline.processed / "test" / "test.csv").head(rows)
+    local = pd.read_csv(directory / "explanations_shap" / "out.csv")
+    assert list(local.columns) == list(FEATURES) and len(local) == rows
+    assert json.loads(out.strip().splitlines()[-1])["explained_rows"] == rows
+
+    # By hand for the first row: weight * (value - training mean) / training std, feature by feature.
+    first = test.iloc[0]
+    by_hand = [
+        document["weights"][i] * (float(first[name]) - document["mean"][i]) / document["std"][i]
+        for i, name in enumerate(FEATURES)
+    ]
+    assert local.iloc[0].tolist() == pytest.approx(by_hand, rel=1e-12)
+    # A missing value is scored as the training mean: it contributes nothing.
+    last = test.iloc[rows - 1]
+    gaps = [i for i, name in enumerate(FEATURES) if math.isnan(last[name])]
+    assert gaps and all(local.iloc[rows - 1, i] == 0.0 for i in gaps)
+    assert all(local.iloc[rows - 1, i] != 0.0 for i in range(len(FEATURES)) if i not in gaps)
+    # Local accuracy: the baseline's margin plus a row's values is the margin the evaluation scored.
+    probability = pd.read_csv(pipeline.predictions / "predictions.csv")["probability"].head(rows).to_numpy()
+    scored = np.log(probability / (1 - probability))
+    np.testing.assert_allclose(document["bias"] + local.to_numpy().sum(axis=1), scored, rtol=0, atol=1e-9)
+
+
+def test_the_report_is_clarifys_analysis_json_with_mean_absolute_shap_values(pipeline, explained):
+    directory = explained[0]
+    document = json.loads((pipeline.model_dir / "model.json").read_text())
+    report = json.loads((directory / "analysis.json").read_text())
+    # Clarify's layout: one label ("label0" when the model's output has no header), its global values
+    # and the expected value, here the margin (log-odds) at the baseline row, the model's bias.
+    assert list(report) == ["version", "explanations"] and report["version"] == "1.0"
+    assert list(report["explanations"]) == ["kernel_shap"] and list(report["explanations"]["kernel_shap"]) == ["label0"]
+    label = report["explanations"]["kernel_shap"]["label0"]
+    assert list(label) == ["global_shap_values", "expected_value"] and label["expected_value"] == document["bias"]
+    shap = label["global_shap_values"]
+    local = pd.read_csv(directory / "explanations_shap" / "out.csv")
+    assert list(shap) == list(FEATURES)
+    assert list(shap.values()) == pytest.approx(local.abs().mean().tolist(), rel=1e-12)
+    # amount moves the synthetic label the most per standard deviation (about 1.5 log-odds against
+    # 0.8 and 0.7), and the model learnt it: it leads by far.
+    ranked = sorted(shap, key=shap.get, reverse=True)
+    assert ranked[0] == "amount" and shap["amount"] > 2 * max(shap[name] for name in ranked[1:])
+    # The SageMaker SDK's own reader of Clarify explainability reports (model cards) takes it as is.
+    from sagemaker.model_card.evaluation_metric_parsers import ClarifyExplainabilityParser
+
+    (group,) = ClarifyExplainabilityParser().run(report)["metric_groups"]
+    assert group["name"] == "explanations - global_shap_values, label=label0"
+    assert [(m["name"], m["value"]) for m in group["metric_data"]] == list(shap.items())
+
+
+def test_global_shap_values_follow_the_weights_in_standard_deviations():
+    """Mean |SHAP| of a feature is |weight| times its mean absolute z-score: a zero weight explains nothing."""
+    document = {
+        "features": ["a", "b", "c"], "mean": [0.0, 10.0, 5.0], "std": [1.0, 2.0, 4.0],
+        "weights": [-3.0, 1.0, 0.0], "bias": 0.25,
+    }  # fmt: skip
+    x = np.array([[1.0, 12.0, 9.0], [-1.0, 8.0, 1.0], [2.0, np.nan, 5.0], [np.nan, 14.0, 13.0]])
+    values = evaluate.shap_values(document, x)
+    np.testing.assert_array_equal(values[:, 0], [-3.0, 3.0, -6.0, 0.0])
+    np.testing.assert_array_equal(values[:, 1], [1.0, -1.0, 0.0, 2.0])
+    np.testing.assert_array_equal(values[:, 2], [0.0, 0.0, 0.0, 0.0])
+    np.testing.assert_allclose(document["bias"] + values.sum(axis=1), evaluate.margin(document, x), atol=1e-12)
+    shap = evaluate.explainability_report(document, values)["explanations"]["kernel_shap"]["label0"]
+    assert shap == {"global_shap_values": {"a": 3.0, "b": 1.0, "c": 0.0}, "expected_value": 0.25}
+
+
+def test_explainability_is_reproducible_and_stops_at_the_split(pipeline, explained, tmp_path):
+    directory, rows, _ = explained
+    status, _, err = _explain(pipeline, tmp_path / "again", "--explainability-rows", rows)
+    assert status == 0, err
+    for name in ("analysis.json", "explanations_shap/out.csv"):
+        assert (tmp_path / "again" / "explainability" / name).read_bytes() == (directory / name).read_bytes()
+    # More rows than the test split has: every row, once.
+    status, out, err = _explain(pipeline, tmp_path / "all", "--explainability-rows", 100_000)
+    assert status == 0, err
+    test = read_csv(pipeline.processed / "test" / "test.csv")
+    assert len(pd.read_csv(tmp_path / "all" / "explainability" / "explanations_shap" / "out.csv")) == len(test)
+    assert json.loads(out.strip().splitlines()[-1])["explained_rows"] == len(test)
+
+
+def test_evaluate_writes_no_shap_values_unless_asked(pipeline, tmp_path):
+    status, out, err = _explain(pipeline, tmp_path)
+    assert status == 0, err
+    assert not (tmp_path / "explainability").exists()
+    assert "explained_rows" not in json.loads(out.strip().splitlines()[-1])
+    status, _, err = _explain(pipeline, tmp_path / "bad", "--explainability-rows", 0)
+    assert status == 1
+    assert err.strip() == "--explainability-rows must be 1 or more, got 0"
+    assert not (tmp_path / "bad" / "evaluation").exists() and not (tmp_path / "bad" / "explainability").exists()

@@ -223,10 +223,22 @@ def test_a_stale_stored_definition_fails_instead_of_rebuilding(dev_spec, tmp_pat
 # --- Config variants -----------------------------------------------------------------------------
 
 
-def _variant(change) -> dict:
+def _training_data(change) -> dict:
+    """Dev's config with `change` applied to its training section, and nothing served from it.
+
+    What dev serves, monitors and retrains is not under test here, and a changed training section
+    (e.g. other inference types) may not fit it.
+    """
     data = copy.deepcopy(dev_data())
+    for section in ("serving", "monitoring", "retraining"):
+        if section in data:
+            data[section] = None
     change(data["training"])
-    config = parse_config(data, "variant")
+    return data
+
+
+def _variant(change) -> dict:
+    config = parse_config(_training_data(change), "variant")
     definition = json.loads(pipeline.build(pipeline_spec(config, subnets=2)))
     resource = {
         "Type": "AWS::SageMaker::Pipeline",
@@ -428,9 +440,7 @@ def test_variant_with_mlflow_has_sagemaker_log_the_training_job():
 
 
 def _definition_of(change) -> dict:
-    data = copy.deepcopy(dev_data())
-    change(data["training"])
-    return json.loads(pipeline.build(pipeline_spec(parse_config(data, "variant"), subnets=2)))
+    return json.loads(pipeline.build(pipeline_spec(parse_config(_training_data(change), "variant"), subnets=2)))
 
 
 def test_training_role_may_log_runs_to_the_tracking_server_only(prod):
@@ -452,3 +462,73 @@ def test_training_role_may_log_runs_to_the_tracking_server_only(prod):
     assert set(statement["Action"]) - {"sagemaker:DescribeMlflowTrackingServer"} == {
         f"sagemaker-mlflow:{a}" for a in (*run_actions.split(), "LogParam", "SetTag")
     }
+
+
+# --- Explainability: SHAP values from the evaluate step --------------------------------------------
+
+EXPLAINED = {"Get": "Steps.Evaluate.ProcessingOutputConfig.Outputs['explainability'].S3Output.S3Uri"}
+REPORT = {
+    "ContentType": "application/json",
+    "S3Uri": {"Std:Join": {"On": "/", "Values": [EXPLAINED, evaluate.ANALYSIS_FILE]}},
+}
+
+
+def test_prod_explains_the_model_in_the_evaluate_step_with_no_model_or_clarify_job(prod):
+    definition = _definition(prod)
+    assert [s["Name"] for s in definition["Steps"]] == ["Preprocess", "Tune", "Evaluate", "QualityGate"]
+    steps = _steps(definition)
+    assert not [name for name, s in steps.items() if s["Type"] == "Model" or "Explainability" in name]
+    # The one Clarify job left is the bias baseline: nothing needs a shadow endpoint.
+    clarify = [n for n, s in steps.items() if "sagemaker-clarify" in json.dumps(s["Arguments"].get("AppSpecification"))]
+    assert clarify == ["DataBiasBaseline"]
+    args = steps["Evaluate"]["Arguments"]
+    assert args["AppSpecification"]["ContainerArguments"] == ["--explainability-rows", "50"]
+    assert args["NetworkConfig"]["EnableNetworkIsolation"] is True
+    outputs = {o["OutputName"]: o["S3Output"] for o in args["ProcessingOutputConfig"]["Outputs"]}
+    assert outputs["explainability"]["LocalPath"] == "/opt/ml/processing/explainability"
+    uri = outputs["explainability"]["S3Uri"]["Std:Join"]["Values"]
+    assert {"Get": "Execution.PipelineExecutionId"} in uri and uri[-1] == "explainability"
+
+
+def test_prod_registers_the_shap_report_and_its_drift_baseline(prod):
+    register = _steps(_definition(prod))["Register-RegisterModel"]["Arguments"]
+    assert register["ModelMetrics"]["Explainability"] == {"Report": REPORT}
+    # analysis.json is also the constraints of a feature attribution drift check; no monitor config
+    # file, which would have to name the model being explained.
+    assert register["DriftCheckBaselines"]["Explainability"] == {"Constraints": REPORT}
+
+
+def test_dev_configures_no_explainability(dev):
+    steps = _steps(_definition(dev))
+    args = steps["Evaluate"]["Arguments"]
+    assert "ContainerArguments" not in args["AppSpecification"]
+    assert [o["OutputName"] for o in args["ProcessingOutputConfig"]["Outputs"]] == ["evaluation", "predictions"]
+    register = steps["Register-RegisterModel"]["Arguments"]
+    # The SDK writes an empty Explainability section into every ModelMetrics.
+    assert register["ModelMetrics"].get("Explainability", {}) == {}
+    assert "Explainability" not in register["DriftCheckBaselines"]
+
+
+def test_explainability_needs_no_endpoint_permissions(prod, dev):
+    for synthesized in (prod, dev):
+        template = json.dumps(synthesized.templates[STACK])
+        assert "sm-clarify" not in template and "model/pipelines-" not in template
+        assert '"sagemaker:CreateModel"' not in template and '"sagemaker:CreateEndpoint"' not in template
+        assert not re.search(r"repository/pytorch-inference(?!-neuronx)", template)
+
+
+def test_variant_explainability_rows_and_inferentia_serving_explain_the_trained_model():
+    def change(training: dict) -> None:
+        training.update(
+            instance_type="ml.g5.xlarge", inference_instance_types=["ml.inf2.xlarge"], explainability={"rows": 10}
+        )
+
+    steps = _variant(change)  # MLP-SM6 and every other project rule pass on it
+    evaluate_args = steps["Evaluate"]["Arguments"]
+    assert evaluate_args["AppSpecification"]["ContainerArguments"] == ["--explainability-rows", "10"]
+    # Explained is the trained model (what was evaluated), not the Neuron-compiled one that is registered.
+    (model,) = [i for i in evaluate_args["ProcessingInputs"] if i["InputName"] == "model"]
+    assert model["S3Input"]["S3Uri"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+    register = steps["Register-RegisterModel"]["Arguments"]
+    assert register["ModelMetrics"]["Explainability"] == {"Report": REPORT}
+    assert "CompileForInferentia" in json.dumps(register["InferenceSpecification"])

@@ -437,4 +437,3 @@ def test_every_acknowledgment_has_a_specific_reason_and_is_used(built):
 
 
 # cfn-lint covers these resources in tests/test_cfn_lint.py, where prod wires both constructs.
-

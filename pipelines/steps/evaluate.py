@@ -23,11 +23,12 @@ MODEL_FILE = "model.json"
 ARCHIVE_FILE = "model.tar.gz"
 EVALUATION_FILE = "evaluation.json"
 PREDICTIONS_FILE = "predictions.csv"
-# Clarify's inputs for the explainability baseline: it reads analysis_config.json by this name.
-ANALYSIS_CONFIG_FILE = "analysis_config.json"
-EXPLAINED_ROWS_FILE = "data.csv"
-# Kernel SHAP's seed (pipelines/definition.py SHAP_SEED): the same rows give the same attributions.
-SHAP_SEED = 7
+# The explainability report in Clarify's analysis.json layout, which the Model Registry and Model
+# Monitor read; per-row SHAP values go where Clarify puts them (explanations_shap/out.csv).
+ANALYSIS_FILE = "analysis.json"
+LOCAL_SHAP_FILE = "explanations_shap/out.csv"
+# Clarify's name for the one score of a model whose output has no label headers.
+SHAP_LABEL = "label0"
 MIN_TEST_SHARE = 0.10  # of the training rows
 # Largest allowed gap between test and training positive rates: the larger of an absolute and a relative bound.
 RATE_GAP_ABSOLUTE = 0.02
@@ -105,13 +106,20 @@ def load_model(model_dir: Path, workdir: Path) -> dict[str, Any]:
     return model
 
 
-def predict_proba(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
-    """Positive-class probability per row: the scaling and weights of train.py's model.json."""
+def standardized(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    """Rows of raw features scaled as train.py does; a missing value scores as the training mean (0)."""
     z = (x - np.asarray(model["mean"], dtype="float64")) / np.asarray(model["std"], dtype="float64")
-    # A missing value scores as the training mean, as in training.
-    z = np.where(np.isnan(z), 0.0, z)
-    logits = z @ np.asarray(model["weights"], dtype="float64") + float(model["bias"])
-    return 0.5 * (1.0 + np.tanh(0.5 * logits))
+    return np.where(np.isnan(z), 0.0, z)
+
+
+def margin(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    """Log-odds of the positive class per row: the scaling and weights of train.py's model.json."""
+    return standardized(model, x) @ np.asarray(model["weights"], dtype="float64") + float(model["bias"])
+
+
+def predict_proba(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    """Positive-class probability per row."""
+    return 0.5 * (1.0 + np.tanh(0.5 * margin(model, x)))
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -237,104 +245,68 @@ def evaluation_report(metrics: dict[str, Any]) -> dict[str, Any]:
     return {"binary_classification_metrics": report}
 
 
-# --- explainability (Clarify SHAP) ------------------------------------------------------------
+# --- explainability (exact SHAP values of the linear model) -----------------------------------
 
 
-def shap_config(model: dict[str, Any], samples: int) -> dict[str, Any]:
-    """The `methods.shap` section: Kernel SHAP against one baseline row, the training mean of every feature.
+def shap_values(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    """SHAP values of the margin (log-odds) for each row of raw features, one column per model feature.
 
-    model.json's `mean` is that mean (train.py's scaling), and the model scores it as its bias alone:
-    a neutral reference without clustering the training data.
+    Exact for this model, not an estimate. The margin is linear in the standardized inputs,
+    margin(x) = bias + sum_i w_i * (x_i - mean_i) / std_i, and the baseline is one row, the training
+    mean of every feature (model.json's `mean`). A linear function has no interactions, so feature i
+    adds the same w_i * (x_i - mean_i) / std_i to every coalition of the other features: that term is
+    its Shapley value. A missing value scores as the mean and contributes 0. Each row's values add up
+    to its margin minus `expected_value` (local accuracy). Clarify's Kernel SHAP with that baseline row
+    and `use_logit: true` estimates these same values by sampling, through an endpoint of the model.
+
+    With a model that is not linear this function is wrong, not approximate. Replace it (and
+    `expected_value`) in your own evaluate step, e.g. with shap.KernelExplainer(margin_function,
+    baseline_rows).shap_values(rows) (the shap package must be in the processing image: the job is
+    network-isolated and installs nothing), or run Clarify itself, which needs an accepted exception
+    to network isolation for its job and the model it serves (decision 21). Keep writing
+    analysis.json as `explainability_report` does, so the registry and Model Monitor read it.
     """
-    return {
-        "baseline": [[float(value) for value in model["mean"]]],
-        "num_samples": int(samples),
-        "agg_method": "mean_abs",
-        "seed": SHAP_SEED,
-        "use_logit": False,
-        "save_local_shap_values": True,
-    }
+    return standardized(model, x) * np.asarray(model["weights"], dtype="float64")
 
 
-def shap_predictor(model_name: str, instance_type: str) -> dict[str, Any]:
-    """How Clarify's shadow endpoint is created and read.
+def expected_value(model: dict[str, Any]) -> float:
+    """The margin at the baseline row (the training mean): the model's bias alone."""
+    return float(model["bias"])
 
-    code/inference.py (train.py) takes CSV rows of feature values and answers one probability per row,
-    without a label: column 0 of the answer is the score to explain.
+
+def explainability_report(model: dict[str, Any], values: np.ndarray) -> dict[str, Any]:
+    """analysis.json in Clarify's explainability layout: mean |SHAP| per feature (agg_method mean_abs).
+
+    Model Monitor's explainability constraints are this same file: a feature attribution drift job
+    compares the global SHAP values of each label here with those of its own analysis.json.
     """
+    magnitudes = np.abs(values).mean(axis=0)
     return {
-        "model_name": model_name,
-        "instance_type": instance_type,
-        "initial_instance_count": 1,
-        "content_type": "text/csv",
-        "accept_type": "text/csv",
-        "probability": 0,
-    }
-
-
-def clarify_shap_config(
-    model: dict[str, Any], target: str, model_name: str, instance_type: str, samples: int
-) -> dict[str, Any]:
-    """The Clarify analysis config of the explainability baseline over `data/data.csv` (no header row)."""
-    return {
-        "dataset_type": "text/csv",
-        "headers": [target, *model["features"]],
-        "label": target,
-        "methods": {
-            "shap": shap_config(model, samples),
-            "report": {"name": "report", "title": "Explainability Report"},
+        "version": "1.0",
+        "explanations": {
+            "kernel_shap": {
+                SHAP_LABEL: {
+                    "global_shap_values": {name: float(magnitudes[i]) for i, name in enumerate(model["features"])},
+                    "expected_value": expected_value(model),
+                }
+            }
         },
-        "predictor": shap_predictor(model_name, instance_type),
     }
 
 
-def monitoring_shap_config(model: dict[str, Any], instance_type: str, samples: int) -> dict[str, Any]:
-    """The analysis config a model-explainability monitor uses with this baseline: features only, no model name."""
-    predictor = shap_predictor("", instance_type)
-    del predictor["model_name"]
-    return {
-        "headers": list(model["features"]),
-        "methods": {"shap": shap_config(model, samples)},
-        "predictor": predictor,
-    }
+def write_explainability(output_dir: Path, model: dict[str, Any], test: pd.DataFrame, rows: int) -> int:
+    """Explain the first `rows` test rows (all of them if there are fewer); returns how many it explained.
 
-
-def explained_rows(model: dict[str, Any], test: pd.DataFrame, target: str, rows: int) -> pd.DataFrame:
-    """The first `rows` test rows as Clarify reads them: label, then the model's features in model order.
-
-    The handler parses every field as a number, so a missing value becomes the training mean: the
-    value the model scores a missing feature as, so the prediction explained is the one evaluated.
+    Writes analysis.json and explanations_shap/out.csv: a header row of the model's features, then
+    the SHAP values of each explained row, in test-split order.
     """
     features = list(model["features"])
-    chosen = test.head(rows)
-    means = {name: float(model["mean"][i]) for i, name in enumerate(features)}
-    values = chosen[features].astype("float64").fillna(means)
-    return pd.concat([chosen[[target]].astype("int64"), values], axis=1)
-
-
-def write_clarify_inputs(
-    output_dir: Path,
-    model: dict[str, Any],
-    test: pd.DataFrame,
-    target: str,
-    model_name: str,
-    instance_type: str,
-    rows: int,
-    samples: int,
-) -> None:
-    """config/analysis_config.json, data/data.csv and monitoring/analysis_config.json for the Clarify step.
-
-    Written here because the SDK's ClarifyCheckStep would upload its config while the pipeline is built.
-    """
-    for part in ("config", "data", "monitoring"):
-        (output_dir / part).mkdir(parents=True, exist_ok=True)
-    config = clarify_shap_config(model, target, model_name, instance_type, samples)
-    (output_dir / "config" / ANALYSIS_CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-    monitoring = monitoring_shap_config(model, instance_type, samples)
-    (output_dir / "monitoring" / ANALYSIS_CONFIG_FILE).write_text(json.dumps(monitoring, indent=2) + "\n")
-    explained_rows(model, test, target, rows).to_csv(
-        output_dir / "data" / EXPLAINED_ROWS_FILE, index=False, header=False
-    )
+    values = shap_values(model, test[features].head(rows).to_numpy(dtype="float64"))
+    local = output_dir / LOCAL_SHAP_FILE
+    local.parent.mkdir(parents=True, exist_ok=True)
+    (output_dir / ANALYSIS_FILE).write_text(json.dumps(explainability_report(model, values), indent=2) + "\n")
+    pd.DataFrame(values, columns=features).to_csv(local, index=False)
+    return len(values)
 
 
 # --- entry point ------------------------------------------------------------------------------
@@ -349,11 +321,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--predictions-dir", type=Path, default=Path("/opt/ml/processing/predictions"))
     parser.add_argument("--threshold", type=float, default=0.5, help="probability from which a row is positive")
     parser.add_argument(
-        "--explainability-model-name", default=None, help="SageMaker model Clarify explains; writes its inputs"
+        "--explainability-rows",
+        type=int,
+        default=None,
+        help="write SHAP values of the first N test rows (analysis.json); none unless given",
     )
-    parser.add_argument("--explainability-instance-type", default=None, help="instance type of the shadow endpoint")
-    parser.add_argument("--explainability-rows", type=int, default=50, help="test rows Clarify explains")
-    parser.add_argument("--explainability-samples", type=int, default=100, help="Kernel SHAP samples per row")
     parser.add_argument("--explainability-dir", type=Path, default=Path("/opt/ml/processing/explainability"))
     return parser.parse_args(argv)
 
@@ -363,12 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not 0.0 <= args.threshold <= 1.0:
             raise ValueError(f"--threshold must be in [0, 1], got {args.threshold}")
-        if args.explainability_model_name is not None and (
-            not args.explainability_instance_type or args.explainability_rows < 1 or args.explainability_samples < 1
-        ):
-            raise ValueError(
-                "--explainability-model-name needs --explainability-instance-type, and rows and samples of 1 or more"
-            )
+        if args.explainability_rows is not None and args.explainability_rows < 1:
+            raise ValueError(f"--explainability-rows must be 1 or more, got {args.explainability_rows}")
         with tempfile.TemporaryDirectory() as workdir:
             model = load_model(args.model_dir, Path(workdir))
         train_columns, train = read_split(args.train_dir, first_columns=2)
@@ -390,20 +358,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.predictions_dir.mkdir(parents=True, exist_ok=True)
     predictions = pd.DataFrame({"label": y, "prediction": (p >= args.threshold).astype(int), "probability": p})
     predictions.to_csv(args.predictions_dir / PREDICTIONS_FILE, index=False)
-    if args.explainability_model_name is not None:
-        write_clarify_inputs(
-            args.explainability_dir,
-            model,
-            test,
-            target,
-            args.explainability_model_name,
-            args.explainability_instance_type,
-            args.explainability_rows,
-            args.explainability_samples,
-        )
+    explained = None
+    if args.explainability_rows is not None:
+        explained = write_explainability(args.explainability_dir, model, test, args.explainability_rows)
 
     summary = {name: round(float(metrics[name]), 4) for name in METRICS}
     summary.update(test_rows=len(test), train_rows=len(train), test_positive_rate=round(float(y.mean()), 4))
+    if explained is not None:
+        summary.update(explained_rows=explained)
     print(json.dumps(summary), flush=True)
     return 0
 
