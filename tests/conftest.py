@@ -44,6 +44,7 @@ class Synthesized:
     outdir: Path
     templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     _assertions: dict[str, Any] = field(default_factory=dict)
+    lint_jobs: dict[str, Any] = field(default_factory=dict)  # stack id -> Future of its cfn-lint errors
 
     def template(self, stack_id: str):
         """`aws_cdk.assertions.Template` of one stack, built once from the written template."""
@@ -95,9 +96,43 @@ def synth(tmp_path_factory):
         key = config.model_dump_json()
         if key not in _CACHE:
             _CACHE[key] = synthesize(config, tmp_path_factory.mktemp(f"cdk-{config.environment}"))
+            _lint_in_background(_CACHE[key], config.region)
         return _CACHE[key]
 
-    return get
+    yield get
+    if _LINT["pool"] is not None:
+        _LINT["pool"].shutdown(cancel_futures=True)
+
+
+# cfn-lint is the slowest check; each synthesized app's templates are linted in one background
+# process while the other tests run on the main core, and tests/test_cfn_lint.py (run last, see
+# pytest_collection_modifyitems) collects the results.
+DEFAULT_LINT_REGION = "us-east-1"
+_LINT: dict[str, Any] = {"pool": None}
+
+
+def _lint_in_background(synthesized: Synthesized, region: str | None) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tests import cfn_lint_job
+
+    if _LINT["pool"] is None:
+        # spawn: the parent runs jsii's Node.js process, which a fork would copy.
+        _LINT["pool"] = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    for stack_id, template in synthesized.templates.items():
+        job = _LINT["pool"].submit(cfn_lint_job.errors, json.dumps(template), region or DEFAULT_LINT_REGION)
+        synthesized.lint_jobs[stack_id] = job
+
+
+def lint_results(synthesized: Synthesized) -> dict[str, list[str]]:
+    """The cfn-lint errors of each template of a synthesized app, waiting for the linter if need be."""
+    return {stack_id: job.result() for stack_id, job in synthesized.lint_jobs.items()}
+
+
+def pytest_collection_modifyitems(config, items):
+    # The linter works through the session in the background; its test module comes last.
+    items.sort(key=lambda item: item.module.__name__.endswith("test_cfn_lint"))
 
 
 @pytest.fixture(scope="session")
