@@ -467,3 +467,13 @@ def test_import_and_lookups_do_not_load_botocore(monkeypatch):
     assert "ml.g5.*" in module.local_nvme_patterns()
     with pytest.raises(ImportError):  # only role checks need the service model
         module.valid_types(module.Role.TRAINING)
+
+
+def test_instance_type_lists_read_from_the_data_file_are_botocores_own():
+    """The fast read of botocore's SageMaker model gives what botocore's ServiceModel gives."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    for role in instances.Role:
+        shape = instances._ROLE_API[role][1]
+        assert instances.valid_types(role) == frozenset(model.shape_for(shape).enum), role
