@@ -1007,6 +1007,12 @@ class ModelQualityMonitor(_Strict):
     min_value: float = Field(default=0.7, gt=0, le=1, **_allowed("a value above 0, at most 1"))
 
 
+class BiasMonitor(_Strict):
+    """Post-training bias of the served model across training.bias_baseline's facet, on labelled traffic."""
+
+    schedule: Literal["hourly", "daily"] = Field(default="daily", **_allowed("hourly or daily"))
+
+
 class EndpointAlarms(_Strict):
     """Endpoint health alarms, on top of the rollback alarms of the deployment."""
 
@@ -1028,6 +1034,9 @@ class MonitoringConfig(_Strict):
         default_factory=DataQualityMonitor, **_allowed("a data_quality section or null")
     )
     model_quality: ModelQualityMonitor | None = Field(default=None, **_allowed("a model_quality section or null"))
+    bias: BiasMonitor | None = Field(
+        default=None, **_allowed("a bias section (needs training.bias_baseline and ground truth) or null")
+    )
     endpoint: EndpointAlarms = Field(default_factory=EndpointAlarms)
     reviewer_emails: list[str] = Field(
         default_factory=list, **_allowed("e-mail addresses told when a model version waits for approval")
@@ -1223,6 +1232,11 @@ class PlatformConfig(_Strict):
                 problems.append(
                     ("serving.data_capture.enabled", False, "true with monitoring (Model Monitor reads captured data)")
                 )
+        bias = self.monitoring.bias if self.monitoring else None
+        if bias is not None and (self.training is None or self.training.bias_baseline is None):
+            problems.append(
+                ("monitoring.bias", "a section", "null, or a training.bias_baseline (its facet and config)")
+            )
         if self.retraining is not None:
             if self.training is None:
                 problems.append(("retraining", "a section", "only with a training section (it starts the pipeline)"))

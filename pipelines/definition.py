@@ -187,7 +187,7 @@ def build(spec: PipelineSpec) -> str:
     )
     from sagemaker.drift_check_baselines import DriftCheckBaselines
     from sagemaker.inputs import TrainingInput
-    from sagemaker.model_metrics import MetricsSource, ModelMetrics
+    from sagemaker.model_metrics import FileSource, MetricsSource, ModelMetrics
     from sagemaker.model_monitor.dataset_format import DatasetFormat
     from sagemaker.network import NetworkConfig
     from sagemaker.processing import ProcessingInput, ProcessingOutput, Processor, ScriptProcessor
@@ -477,6 +477,7 @@ def build(spec: PipelineSpec) -> str:
     data_props, model_props = data_baseline.properties, model_baseline.properties
     bias_steps: list[Any] = []
     bias_metrics: dict[str, Any] = {}
+    bias_drift: dict[str, Any] = {}
     if spec.bias_facet:
         # A plain processing job on the Clarify image: ClarifyCheckStep would upload its config at
         # build time (decision 21), so the preprocess step writes config and data instead.
@@ -509,6 +510,11 @@ def build(spec: PipelineSpec) -> str:
         result = bias.properties.ProcessingOutputConfig.Outputs["analysis_result"].S3Output.S3Uri
         bias_metrics["bias_pre_training"] = MetricsSource(
             s3_uri=Join(on="/", values=[result, "analysis.json"]), content_type="application/json"
+        )
+        # The endpoint's model-bias monitor reads this config (written by the preprocess step).
+        bias_drift["bias_config_file"] = FileSource(
+            s3_uri=Join(on="/", values=[clarify, "monitoring", "analysis_config.json"]),
+            content_type="application/json",
         )
     explain_metrics: dict[str, Any] = {}
     explain_drift: dict[str, Any] = {}
@@ -583,6 +589,7 @@ def build(spec: PipelineSpec) -> str:
                 s3_uri=model_props.BaselineUsedForDriftCheckConstraints, content_type="application/json"
             ),
             **explain_drift,
+            **bias_drift,
         ),
         customer_metadata_properties={"trigger": "see pipeline execution parameter TriggerReason"},
     )

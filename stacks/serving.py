@@ -45,10 +45,12 @@ BASELINE_PARAMETERS = {
     "DataQualityStatistics": "DriftCheckBaselines.ModelDataQuality.Statistics.S3Uri",
     "DataQualityConstraints": "DriftCheckBaselines.ModelDataQuality.Constraints.S3Uri",
     "ModelQualityConstraints": "DriftCheckBaselines.ModelQuality.Constraints.S3Uri",
+    "BiasConfig": "DriftCheckBaselines.Bias.ConfigFile.S3Uri",
 }
 MONITOR_PREFIX = "monitoring"
 GROUND_TRUTH_PREFIX = "ground-truth"
 MONITOR_IMAGE = "sagemaker-model-monitor-analyzer"
+CLARIFY_IMAGE = "sagemaker-clarify-processing"
 # Where SageMaker writes captured requests and asynchronous results in the artifacts bucket.
 CAPTURE_PREFIX = "data-capture"
 ASYNC_PREFIX = "async-inference"
@@ -639,7 +641,7 @@ class ServingStack(PlatformStack):
             "S3InputMode": "File",
             "S3DataDistributionType": "FullyReplicated",
         }
-        image = self._monitor_image(config)
+        image = self._monitor_image(config, "ModelMonitor", MONITOR_IMAGE)
         if monitoring.data_quality is not None:
             statistics = self._baseline("DataQualityStatistics")
             constraints = self._baseline("DataQualityConstraints")
@@ -692,6 +694,34 @@ class ServingStack(PlatformStack):
                 },
             )
             self._schedule("ModelQuality", condition, definition, monitoring.model_quality.schedule)
+        if monitoring.bias is not None:
+            bias_config = self._baseline("BiasConfig")
+            condition = self._monitor_condition("ModelBias", bias_config)
+            definition = self._monitor_resource(
+                "ModelBiasJobDefinition",
+                condition,
+                {
+                    "ModelBiasAppSpecification": {
+                        "ImageUri": self._monitor_image(config, "Clarify", f"{CLARIFY_IMAGE}:1.0"),
+                        "ConfigUri": bias_config.value_as_string,
+                        "Environment": {"publish_cloudwatch_metrics": "Enabled"},
+                    },
+                    "ModelBiasJobInput": {
+                        "EndpointInput": {
+                            **endpoint_input,
+                            "ProbabilityAttribute": "0",
+                            "ProbabilityThresholdAttribute": 0.5,
+                            "StartTimeOffset": "-PT25H",
+                            "EndTimeOffset": "-PT1H",
+                        },
+                        "GroundTruthS3Input": {
+                            "S3Uri": f"s3://{artifacts.bucket_name}/{GROUND_TRUTH_PREFIX}/{self.endpoint_name}"
+                        },
+                    },
+                    **common("ModelBias"),
+                },
+            )
+            self._schedule("ModelBias", condition, definition, monitoring.bias.schedule)
 
     def _monitor_condition(self, kind: str, *baselines: cdk.CfnParameter) -> cdk.CfnCondition:
         return cdk.CfnCondition(
@@ -731,15 +761,18 @@ class ServingStack(PlatformStack):
         resource.node.add_dependency(self.endpoint)
         self.monitor_schedules[kind] = resource
 
-    def _monitor_image(self, config: PlatformConfig) -> str:
+    def _monitor_image(self, config: PlatformConfig, family: str, image: str) -> str:
+        """An image of the monitoring jobs in this region: literal registry if known, else mapped."""
         from pipelines import definition as pipeline
 
         if config.region is not None:
-            registry = pipeline.registry_accounts()[config.region]["ModelMonitor"]
+            registry = pipeline.registry_accounts()[config.region][family]
         else:
-            mapping = cdk.CfnMapping(self, "MonitorRegistries", mapping=pipeline.registry_accounts())
-            registry = mapping.find_in_map(cdk.Aws.REGION, "ModelMonitor")
-        return f"{registry}.dkr.ecr.{self.region}.{self.url_suffix}/{MONITOR_IMAGE}"
+            mapping = self.node.try_find_child("MonitorRegistries") or cdk.CfnMapping(
+                self, "MonitorRegistries", mapping=pipeline.registry_accounts()
+            )
+            registry = mapping.find_in_map(cdk.Aws.REGION, family)
+        return f"{registry}.dkr.ecr.{self.region}.{self.url_suffix}/{image}"
 
     def _monitor_role(
         self, config: PlatformConfig, artifacts: s3.IBucket, key: kms.IKey, guardrail: SageMakerGuardrailPolicy
@@ -777,11 +810,15 @@ class ServingStack(PlatformStack):
             )
         )
         key.grant_encrypt_decrypt(role)
-        registries = sorted({families["ModelMonitor"] for families in pipeline.registry_accounts().values()})
+        images = [("ModelMonitor", MONITOR_IMAGE), *((("Clarify", CLARIFY_IMAGE),) if config.monitoring.bias else ())]
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                resources=[f"arn:{partition}:ecr:{region}:{r}:repository/{MONITOR_IMAGE}" for r in registries],
+                resources=[
+                    f"arn:{partition}:ecr:{region}:{registry}:repository/{repository}"
+                    for family, repository in images
+                    for registry in sorted({f[family] for f in pipeline.registry_accounts().values()})
+                ],
             )
         )
         log_streams = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/ProcessingJobs:*"
@@ -882,6 +919,7 @@ class ServingStack(PlatformStack):
             monitor_resources = [
                 arn("data-quality-job-definition/*"),
                 arn("model-quality-job-definition/*"),
+                arn("model-bias-job-definition/*"),
                 arn(f"monitoring-schedule/{self.endpoint_name}-*"),
             ]
             sagemaker_resources += monitor_resources
@@ -890,7 +928,7 @@ class ServingStack(PlatformStack):
                     actions=[
                         f"sagemaker:{verb}{kind}JobDefinition"
                         for verb in ("Create", "Describe", "Delete")
-                        for kind in ("DataQuality", "ModelQuality")
+                        for kind in ("DataQuality", "ModelQuality", "ModelBias")
                     ]
                     + [f"sagemaker:{verb}MonitoringSchedule" for verb in ("Create", "Describe", "Update", "Delete")]
                     + ["sagemaker:AddTags", "sagemaker:ListTags", "sagemaker:DeleteTags"],

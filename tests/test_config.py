@@ -513,6 +513,11 @@ BAD_CONFIGS = [
         "monitoring.model_quality.metric = 'rmse': allowed: auc, accuracy, f1, precision or recall",
     ),
     (
+        "bias monitor without a bias baseline",
+        lambda d: d["monitoring"].update(bias={"schedule": "daily"}),
+        "monitoring.bias = 'a section': allowed: null, or a training.bias_baseline (its facet and config)",
+    ),
+    (
         "missing data lake section",
         lambda d: d.pop("data_lake"),
         "data_lake: missing; required: a data_lake section with at least a dataset",

@@ -73,9 +73,29 @@ def test_monitors_run_on_the_promoted_baselines_in_the_vpc_with_kms(prod):
         assert resource["Condition"] in conditions and resource["DependsOn"] == ["Endpoint"]
 
 
+def test_bias_monitor_reads_the_promoted_versions_config_and_labels(prod):
+    (bias,) = _props(prod, "Serving", "AWS::SageMaker::ModelBiasJobDefinition")
+    app = bias["ModelBiasAppSpecification"]
+    assert app["ConfigUri"] == {"Ref": "BiasConfig"}
+    assert "/sagemaker-clarify-processing:1.0" in json.dumps(app["ImageUri"])
+    job_input = bias["ModelBiasJobInput"]
+    assert job_input["EndpointInput"]["EndpointName"] == "mlp-prod-endpoint"
+    assert f"/{GROUND_TRUTH_PREFIX}/mlp-prod-endpoint" in json.dumps(job_input["GroundTruthS3Input"]["S3Uri"])
+    network = bias["NetworkConfig"]
+    assert network["EnableNetworkIsolation"] is True and network["EnableInterContainerTrafficEncryption"] is True
+    assert "KmsKeyId" in bias["ModelBiasJobOutputConfig"]
+    assert prod.templates["Serving"]["Conditions"]["MonitorModelBias"] == {
+        "Fn::And": [{"Condition": "HasModel"}, {"Fn::Not": [{"Fn::Equals": [{"Ref": "BiasConfig"}, ""]}]}]
+    }
+    # The monitor role may pull the Clarify image; dev, without a bias monitor, gets no such grant.
+    text = json.dumps(prod.templates["Serving"])
+    assert "repository/sagemaker-clarify-processing" in text
+
+
 def test_schedules_are_named_for_the_alarms_and_run_as_configured(prod):
     schedules = _named(prod, "Serving", "AWS::SageMaker::MonitoringSchedule", "MonitoringScheduleName")
-    assert set(schedules) == {"mlp-prod-endpoint-data-quality", "mlp-prod-endpoint-model-quality"}
+    assert set(schedules) == {f"mlp-prod-endpoint-{kind}" for kind in ("data-quality", "model-quality", "model-bias")}
+    assert schedules["mlp-prod-endpoint-model-bias"]["MonitoringScheduleConfig"]["MonitoringType"] == "ModelBias"
     data = schedules["mlp-prod-endpoint-data-quality"]["MonitoringScheduleConfig"]
     assert data["MonitoringType"] == "DataQuality"
     assert data["ScheduleConfig"]["ScheduleExpression"] == MONITOR_SCHEDULES["hourly"]
@@ -456,3 +476,8 @@ def test_the_loop_from_new_raw_data_to_an_endpoint_update(dev, aws):
     assert result["action"] == "updated", result
     stack = cloudformation.describe_stacks(StackName=names["STACK_NAME"])["Stacks"][0]
     assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}[PARAMETER] == package
+
+
+def test_dev_has_no_bias_monitor(dev):
+    assert _props(dev, "Serving", "AWS::SageMaker::ModelBiasJobDefinition") == []
+    assert "repository/sagemaker-clarify-processing" not in json.dumps(dev.templates["Serving"])

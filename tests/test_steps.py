@@ -559,6 +559,17 @@ def test_preprocess_writes_the_clarify_bias_inputs_when_asked(pipeline, tmp_path
     train = read_csv(tmp_path / "train" / "train.csv")
     assert data.shape == (len(train), 2)
     assert data[0].tolist() == train[TARGET].tolist()
+    # The endpoint's bias monitor config, as the SageMaker SDK's BiasAnalysisConfig builds it.
+    monitor = json.loads((tmp_path / "clarify" / "monitoring" / "analysis_config.json").read_text())
+    from sagemaker.clarify import BiasConfig
+    from sagemaker.model_monitor.clarify_model_monitoring import BiasAnalysisConfig
+
+    expected = BiasAnalysisConfig(
+        BiasConfig(label_values_or_threshold=[1], facet_name=facet, facet_values_or_threshold=[50.0]),
+        headers=list(FEATURES),
+        label="label",
+    )._to_dict()
+    assert monitor == expected
 
 
 def test_preprocess_refuses_a_bias_facet_that_is_not_a_feature(pipeline, tmp_path):

@@ -62,13 +62,34 @@ def clarify_bias_config(target: str, facet: str, threshold: float) -> dict[str, 
     }
 
 
-def write_clarify_inputs(output_dir: Path, train: pd.DataFrame, target: str, facet: str, threshold: float) -> None:
-    """Config and data of the bias baseline job: written here because the SDK would upload them at build time."""
-    (output_dir / "clarify" / "config").mkdir(parents=True, exist_ok=True)
-    (output_dir / "clarify" / "data").mkdir(parents=True, exist_ok=True)
+def clarify_monitor_config(features: Sequence[str], facet: str, threshold: float) -> dict[str, object]:
+    """The analysis config of the endpoint's model-bias monitor (the SDK's BiasAnalysisConfig layout).
+
+    The monitor reads captured requests (the features, no header) joined with the ground-truth
+    labels Model Monitor merges in as `label`.
+    """
+    return {
+        "label_values_or_threshold": [1],
+        "facet": [{"name_or_index": facet, "value_or_threshold": [threshold]}],
+        "headers": list(features),
+        "label": "label",
+    }
+
+
+def write_clarify_inputs(
+    output_dir: Path, train: pd.DataFrame, target: str, facet: str, threshold: float, features: Sequence[str]
+) -> None:
+    """Config and data of the bias baseline job: written here because the SDK would upload them at build time.
+
+    Also the model-bias monitor's config, registered with the model version as its bias drift config.
+    """
+    for part in ("config", "data", "monitoring"):
+        (output_dir / "clarify" / part).mkdir(parents=True, exist_ok=True)
     config = clarify_bias_config(target, facet, threshold)
     (output_dir / "clarify" / "config" / "analysis_config.json").write_text(json.dumps(config, indent=2) + "\n")
     train[[target, facet]].to_csv(output_dir / "clarify" / "data" / "data.csv", index=False, header=False)
+    monitor = clarify_monitor_config(features, facet, threshold)
+    (output_dir / "clarify" / "monitoring" / "analysis_config.json").write_text(json.dumps(monitor, indent=2) + "\n")
 
 
 def check_arguments(key: str, target: str, features: Sequence[str], validation: float, test: float) -> None:
@@ -248,7 +269,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Written only once every check passed, so a failed job leaves no partial splits behind.
     write_outputs(args.output_dir, splits, args.key, args.target, args.features)
     if args.bias_facet is not None:
-        write_clarify_inputs(args.output_dir, splits["train"], args.target, args.bias_facet, args.bias_threshold)
+        write_clarify_inputs(
+            args.output_dir, splits["train"], args.target, args.bias_facet, args.bias_threshold, args.features
+        )
     print(json.dumps({"files": len(files), **summary(splits, counts, args.target)}), flush=True)
     return 0
 
