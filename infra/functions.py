@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -172,17 +174,53 @@ class PythonFunction(Construct):
         )
         self.stack = stack
 
-    def allow_events_from(self, construct_id: str, rule_arn: str) -> None:
-        """Let one EventBridge rule invoke the function."""
+    def invoked_by_rule(
+        self,
+        scope: Construct,
+        rule_id: str,
+        description: str,
+        *,
+        event_pattern: dict[str, Any] | None = None,
+        schedule: str | None = None,
+    ) -> events.CfnRule:
+        """An EventBridge rule in `scope` that invokes the function: retried, undelivered events kept."""
+        rule = events.CfnRule(
+            scope,
+            rule_id,
+            description=description,
+            event_pattern=event_pattern,
+            schedule_expression=schedule,
+            state="ENABLED",
+            targets=[
+                events.CfnRule.TargetProperty(
+                    id=self.node.id,
+                    arn=self.function_arn,
+                    retry_policy=events.CfnRule.RetryPolicyProperty(
+                        maximum_retry_attempts=8, maximum_event_age_in_seconds=3600
+                    ),
+                    dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self.dead_letters.queue_arn),
+                )
+            ],
+        )
         cdk.CfnResource(
             self,
-            construct_id,
+            f"{rule_id}Invoke",
             type="AWS::Lambda::Permission",
             properties={
                 "Action": "lambda:InvokeFunction",
                 "FunctionName": self.function_arn,
                 "Principal": "events.amazonaws.com",
-                "SourceArn": rule_arn,
+                "SourceArn": rule.attr_arn,
                 "SourceAccount": self.stack.account,
             },
         )
+        self.dead_letters.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=f"{rule_id}DeadLetters",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[self.dead_letters.queue_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": rule.attr_arn}},
+            )
+        )
+        return rule

@@ -159,34 +159,8 @@ class RetrainingStack(PlatformStack):
         event_pattern: dict[str, Any] | None = None,
         schedule: str | None = None,
     ) -> events.CfnRule:
-        function = self.function
-        rule = events.CfnRule(
-            self,
-            f"{name}Trigger",
-            description=description,
-            event_pattern=event_pattern,
-            schedule_expression=schedule,
-            state="ENABLED",
-            targets=[
-                events.CfnRule.TargetProperty(
-                    id="Retraining",
-                    arn=function.function_arn,
-                    retry_policy=events.CfnRule.RetryPolicyProperty(
-                        maximum_retry_attempts=8, maximum_event_age_in_seconds=3600
-                    ),
-                    dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=function.dead_letters.queue_arn),
-                )
-            ],
-        )
-        function.allow_events_from(f"{name}Invoke", rule.attr_arn)
-        function.dead_letters.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid=f"{name}DeadLetters",
-                principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                actions=["sqs:SendMessage"],
-                resources=[function.dead_letters.queue_arn],
-                conditions={"ArnEquals": {"aws:SourceArn": rule.attr_arn}},
-            )
+        rule = self.function.invoked_by_rule(
+            self, f"{name}Trigger", description, event_pattern=event_pattern, schedule=schedule
         )
         self.rules[name] = rule
         return rule

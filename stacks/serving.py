@@ -23,7 +23,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra import instances, naming
+from infra import instances, naming, sagemaker_roles
 from infra.compliance import (
     INLINE_POLICY_REASON,
     ML,
@@ -257,33 +257,9 @@ class ServingStack(PlatformStack):
         log_streams = (
             f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/Endpoints/{self.endpoint_name}:*"
         )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                resources=[log_streams],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
-            )
-        )
-        resourceless = ["ecr:GetAuthorizationToken"]
-        if not serverless:
-            resourceless += [
-                "ec2:CreateNetworkInterface",
-                "ec2:CreateNetworkInterfacePermission",
-                "ec2:DeleteNetworkInterface",
-                "ec2:DeleteNetworkInterfacePermission",
-                "ec2:DescribeNetworkInterfaces",
-                "ec2:DescribeVpcs",
-                "ec2:DescribeDhcpOptions",
-                "ec2:DescribeSubnets",
-                "ec2:DescribeSecurityGroups",
-            ]
-        role.add_to_policy(iam.PolicyStatement(actions=resourceless, resources=["*"]))
+        role.add_to_policy(sagemaker_roles.log_streams(log_streams))
+        role.add_to_policy(sagemaker_roles.metrics(["/aws/sagemaker/*", "aws/sagemaker/*"]))
+        role.add_to_policy(sagemaker_roles.resourceless(vpc=not serverless))
         guardrail.attach_to(role)
         acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
         acknowledge_wildcards(
@@ -641,6 +617,19 @@ class ServingStack(PlatformStack):
             "S3InputMode": "File",
             "S3DataDistributionType": "FullyReplicated",
         }
+        # Model quality and bias judge predictions against the labels uploaded as ground truth.
+        labelled_input = {
+            "EndpointInput": {
+                **endpoint_input,
+                # The endpoint answers one probability per row (pipelines/steps/train.py).
+                "ProbabilityAttribute": "0",
+                "ProbabilityThresholdAttribute": 0.5,
+                # Labels arrive later than requests: judge the day before the last hour.
+                "StartTimeOffset": "-PT25H",
+                "EndTimeOffset": "-PT1H",
+            },
+            "GroundTruthS3Input": {"S3Uri": f"s3://{artifacts.bucket_name}/{GROUND_TRUTH_PREFIX}/{self.endpoint_name}"},
+        }
         image = self._monitor_image(config, "ModelMonitor", MONITOR_IMAGE)
         if monitoring.data_quality is not None:
             statistics = self._baseline("DataQualityStatistics")
@@ -676,20 +665,7 @@ class ServingStack(PlatformStack):
                         "Environment": {"publish_cloudwatch_metrics": "Enabled"},
                     },
                     "ModelQualityBaselineConfig": {"ConstraintsResource": {"S3Uri": constraints.value_as_string}},
-                    "ModelQualityJobInput": {
-                        # The endpoint answers one probability per row (pipelines/steps/train.py).
-                        "EndpointInput": {
-                            **endpoint_input,
-                            "ProbabilityAttribute": "0",
-                            "ProbabilityThresholdAttribute": 0.5,
-                            # Labels arrive later than requests: judge the day before the last hour.
-                            "StartTimeOffset": "-PT25H",
-                            "EndTimeOffset": "-PT1H",
-                        },
-                        "GroundTruthS3Input": {
-                            "S3Uri": f"s3://{artifacts.bucket_name}/{GROUND_TRUTH_PREFIX}/{self.endpoint_name}"
-                        },
-                    },
+                    "ModelQualityJobInput": labelled_input,
                     **common("ModelQuality"),
                 },
             )
@@ -706,18 +682,7 @@ class ServingStack(PlatformStack):
                         "ConfigUri": bias_config.value_as_string,
                         "Environment": {"publish_cloudwatch_metrics": "Enabled"},
                     },
-                    "ModelBiasJobInput": {
-                        "EndpointInput": {
-                            **endpoint_input,
-                            "ProbabilityAttribute": "0",
-                            "ProbabilityThresholdAttribute": 0.5,
-                            "StartTimeOffset": "-PT25H",
-                            "EndTimeOffset": "-PT1H",
-                        },
-                        "GroundTruthS3Input": {
-                            "S3Uri": f"s3://{artifacts.bucket_name}/{GROUND_TRUTH_PREFIX}/{self.endpoint_name}"
-                        },
-                    },
+                    "ModelBiasJobInput": labelled_input,
                     **common("ModelBias"),
                 },
             )
@@ -822,36 +787,9 @@ class ServingStack(PlatformStack):
             )
         )
         log_streams = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/ProcessingJobs:*"
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                resources=[log_streams],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringLike": {"cloudwatch:namespace": ["aws/sagemaker/Endpoints/*"]}},
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "ecr:GetAuthorizationToken",
-                    "ec2:CreateNetworkInterface",
-                    "ec2:CreateNetworkInterfacePermission",
-                    "ec2:DeleteNetworkInterface",
-                    "ec2:DeleteNetworkInterfacePermission",
-                    "ec2:DescribeNetworkInterfaces",
-                    "ec2:DescribeVpcs",
-                    "ec2:DescribeDhcpOptions",
-                    "ec2:DescribeSubnets",
-                    "ec2:DescribeSecurityGroups",
-                ],
-                resources=["*"],
-            )
-        )
+        role.add_to_policy(sagemaker_roles.log_streams(log_streams))
+        role.add_to_policy(sagemaker_roles.metrics(["aws/sagemaker/Endpoints/*"]))
+        role.add_to_policy(sagemaker_roles.resourceless())
         guardrail.attach_to(role)
         acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
         acknowledge_wildcards(
@@ -1056,10 +994,10 @@ class ServingStack(PlatformStack):
             "This stack by name (its id suffix changes if it is recreated); versions of this platform's model group.",
             resources=[stack_arn, packages],
         )
-        rule = events.CfnRule(
+        rule = function.invoked_by_rule(
             self,
             "ModelApprovals",
-            description=f"Approvals and rejections in {group} reach the promotion function",
+            f"Approvals and rejections in {group} reach the promotion function",
             event_pattern={
                 "source": ["aws.sagemaker"],
                 "detail-type": ["SageMaker Model Package State Change"],
@@ -1068,27 +1006,6 @@ class ServingStack(PlatformStack):
                     "ModelApprovalStatus": ["Approved", "Rejected"],
                 },
             },
-            state="ENABLED",
-            targets=[
-                events.CfnRule.TargetProperty(
-                    id="Promotion",
-                    arn=function.function_arn,
-                    retry_policy=events.CfnRule.RetryPolicyProperty(
-                        maximum_retry_attempts=8, maximum_event_age_in_seconds=3600
-                    ),
-                    dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=function.dead_letters.queue_arn),
-                )
-            ],
-        )
-        function.allow_events_from("EventsInvoke", rule.attr_arn)
-        function.dead_letters.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="RuleDeadLetters",
-                principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                actions=["sqs:SendMessage"],
-                resources=[function.dead_letters.queue_arn],
-                conditions={"ArnEquals": {"aws:SourceArn": rule.attr_arn}},
-            )
         )
         self.approval_rule = rule
         return function

@@ -17,7 +17,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as assets
 from constructs import Construct
 
-from infra import instances, lake_permissions, naming
+from infra import instances, lake_permissions, naming, sagemaker_roles
 from infra.compliance import (
     INLINE_POLICY_REASON,
     KMS_GRANT_WILDCARDS,
@@ -337,41 +337,13 @@ class TrainingStack(PlatformStack):
                 )
             )
             role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=[
-                        "logs:CreateLogGroup",
-                        "logs:CreateLogStream",
-                        "logs:PutLogEvents",
-                        "logs:DescribeLogStreams",
-                    ],
-                    resources=[f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/{logs}:*"],
+                sagemaker_roles.log_streams(
+                    f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/{logs}:*"
                 )
             )
             # Resource-less actions: ECR login, metrics, and the ENIs of a job in the VPC.
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=[
-                        "ecr:GetAuthorizationToken",
-                        "ec2:CreateNetworkInterface",
-                        "ec2:CreateNetworkInterfacePermission",
-                        "ec2:DeleteNetworkInterface",
-                        "ec2:DeleteNetworkInterfacePermission",
-                        "ec2:DescribeNetworkInterfaces",
-                        "ec2:DescribeVpcs",
-                        "ec2:DescribeDhcpOptions",
-                        "ec2:DescribeSubnets",
-                        "ec2:DescribeSecurityGroups",
-                    ],
-                    resources=["*"],
-                )
-            )
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["cloudwatch:PutMetricData"],
-                    resources=["*"],
-                    conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
-                )
-            )
+            role.add_to_policy(sagemaker_roles.resourceless())
+            role.add_to_policy(sagemaker_roles.metrics(["/aws/sagemaker/*", "aws/sagemaker/*"]))
             guardrail.attach_to(role)
             acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
             acknowledge_wildcards(

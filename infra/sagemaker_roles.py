@@ -1,0 +1,44 @@
+"""Statements every SageMaker execution role of the platform needs, whatever it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import aws_iam as iam
+
+# What SageMaker does with a role's credentials to place a job or endpoint in the VPC.
+VPC_NETWORK_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DeleteNetworkInterfacePermission",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeDhcpOptions",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+)
+
+
+def resourceless(vpc: bool = True) -> iam.PolicyStatement:
+    """ECR login and, in the VPC, the network interfaces: actions that take no resource ARN."""
+    return iam.PolicyStatement(
+        actions=["ecr:GetAuthorizationToken", *(VPC_NETWORK_ACTIONS if vpc else ())], resources=["*"]
+    )
+
+
+def log_streams(log_group_arn_pattern: str) -> iam.PolicyStatement:
+    """Write the container logs SageMaker sends to CloudWatch Logs under one log group pattern."""
+    return iam.PolicyStatement(
+        actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+        resources=[log_group_arn_pattern],
+    )
+
+
+def metrics(namespaces: Sequence[str]) -> iam.PolicyStatement:
+    """Publish metrics, only into the given (wildcard) namespaces."""
+    return iam.PolicyStatement(
+        actions=["cloudwatch:PutMetricData"],
+        resources=["*"],
+        conditions={"StringLike": {"cloudwatch:namespace": list(namespaces)}},
+    )
