@@ -534,6 +534,8 @@ class ServingStack(PlatformStack):
             f"{variant}BacklogWithoutCapacity",
             "AWS::CloudWatch::Alarm",
             {
+                # Named under the endpoint's prefix: the deploy role may manage only those alarms.
+                "AlarmName": f"{self.endpoint_name}-{variant}-backlog-without-capacity",
                 "AlarmDescription": f"Requests wait for {self.endpoint_name} with no instance: scale out from zero",
                 "Namespace": NAMESPACE,
                 "MetricName": "HasBacklogWithoutCapacity",

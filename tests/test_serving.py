@@ -400,3 +400,7 @@ def test_async_endpoint_writes_encrypted_results_and_scales_from_zero_on_its_que
     (wake,) = [a["Properties"] for a in _resources(template, "AWS::CloudWatch::Alarm").values()
                if a["Properties"].get("MetricName") == "HasBacklogWithoutCapacity"]  # fmt: skip
     assert wake["AlarmActions"] == [{"Ref": step_id}]
+    # Every alarm the promotion creates is one the deploy role may create: named under the endpoint.
+    names = [a["Properties"].get("AlarmName") for a in _resources(template, "AWS::CloudWatch::Alarm").values()
+             if a.get("Condition") == "HasModel"]  # fmt: skip
+    assert names and all(n.startswith("mlp-async-endpoint-") for n in names)
