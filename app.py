@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from infra.config import ConfigError, load_config
+from infra.config import ConfigError, load_config, resolve_config_path
 
 
 def _report(error: ConfigError) -> int:
@@ -30,24 +30,39 @@ def main() -> int:
     # app below reads the context again through CDK, which stays the authority.
     early = _early_context()
     try:
-        load_config(env=early.get("env"), config=early.get("config"))
+        _load(early.get("env"), early.get("config"))
     except ConfigError as error:
         return _report(error)
 
     import aws_cdk as cdk
 
-    from stacks.platform import build_platform
-
     # CloudFormation's built-in validation plugin is replaced by cfn-lint in the tests (see
     # docs/decisions.md): it tripled synth time and only warns.
     app = cdk.App(builtin_cloud_formation_validation=False)
     try:
-        config = load_config(env=app.node.try_get_context("env"), config=app.node.try_get_context("config"))
+        path, loaded = _load(app.node.try_get_context("env"), app.node.try_get_context("config"))
     except ConfigError as error:
         return _report(error)
-    build_platform(app, config)
+    if isinstance(loaded, tuple):  # a multi-account delivery file
+        from stacks.delivery import build_delivery
+
+        build_delivery(app, *loaded, file_stem=path.stem)
+    else:
+        from stacks.platform import build_platform
+
+        build_platform(app, loaded)
     app.synth()
     return 0
+
+
+def _load(env: str | None, config: str | None):
+    """(path, platform config) for an environment file, (path, (delivery, stage configs)) for a delivery file."""
+    from infra.delivery import is_delivery_file, load_delivery
+
+    path = resolve_config_path(env, config)
+    if is_delivery_file(path):
+        return path, load_delivery(path)
+    return path, load_config(config=str(path))
 
 
 if __name__ == "__main__":

@@ -710,6 +710,8 @@ def registry_accounts() -> dict[str, dict[str, str]]:
 
 
 CACHE_DIR = Path(__file__).resolve().parent / "definitions"
+# "Store in CACHE_DIR if the environment has a file in config/": the Training stack's default.
+SHIPPED = Path("<shipped environments>")
 
 
 def cached(spec: PipelineSpec, cache_dir: Path | None = CACHE_DIR) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aws_cdk as cdk
@@ -46,8 +47,12 @@ class Platform:
         return [s for s in stacks if s is not None]
 
 
-def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
-    """Create every stack of the environment and register all static checks."""
+def build_platform(app: cdk.Stage, config: PlatformConfig, definitions: Path | None = None) -> Platform:
+    """Create every stack of the environment (in an app or a delivery stage) and register all static checks.
+
+    `definitions` is where the training pipeline's definition is stored; by default the shipped
+    environments' folder (pipelines/definitions), for an environment that has a file in config/.
+    """
     security = SecurityStack(app, "Security", config=config)
     network = NetworkStack(app, "Network", config=config, logs_key=security.keys.logs)
     data_lake = DataLakeStack(
@@ -77,6 +82,7 @@ def build_platform(app: cdk.App, config: PlatformConfig) -> Platform:
             security_group=network.network.workload_sg,
             guardrail=security.guardrail,
             persona_policies=data_lake.access.policies,
+            **({"definitions": definitions} if definitions is not None else {}),
         )
         training.add_stack_dependency(data_lake, "imports the lake's bucket exports")
     serving = None

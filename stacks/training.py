@@ -253,6 +253,7 @@ class TrainingStack(PlatformStack):
         security_group: ec2.ISecurityGroup,
         guardrail: SageMakerGuardrailPolicy,
         persona_policies: Mapping[str, iam.IManagedPolicy] | None = None,
+        definitions: Path | None = pipeline.SHIPPED,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, config=config, **kwargs)
@@ -441,7 +442,10 @@ class TrainingStack(PlatformStack):
             resources=[*jobs, packages, artifacts.arn_for_objects(f"{prefix}/*")],
         )
 
-        body = pipeline.cached(spec, pipeline.CACHE_DIR if config.environment in available_environments() else None)
+        store = definitions
+        if definitions == pipeline.SHIPPED:
+            store = pipeline.CACHE_DIR if config.environment in available_environments() else None
+        body = pipeline.cached(spec, store)
         if len(body.encode()) > MAX_DEFINITION_BYTES:
             raise ValueError(
                 f"the pipeline definition of {spec.name} is {len(body.encode()):,} bytes; the inline limit is "

@@ -54,7 +54,7 @@ def test_cli_passes_env_context_and_fails_cleanly(tmp_path):
     )
     assert result.returncode != 0
     assert (
-        "config error: context: env = 'nope': allowed: one of dev, prod (files in config/), or -c config=PATH"
-        in result.stderr
+        "config error: context: env = 'nope': allowed: one of dev, multi-account, prod (files in config/), "
+        "or -c config=PATH" in result.stderr
     )
     assert "Traceback" not in result.stderr
