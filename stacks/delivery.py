@@ -10,6 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import pipelines
 from constructs import Construct
@@ -27,6 +31,7 @@ from infra.compliance import (
 )
 from infra.config import PlatformConfig
 from infra.delivery import DeliveryConfig
+from infra.log_groups import log_retention
 from pipelines import definition as pipeline_definition
 from stacks.platform import Platform, build_platform
 
@@ -60,6 +65,13 @@ class DeliveryStack(cdk.Stack):
             termination_protection=True,
         )
         source = delivery.deployment.source
+        build_defaults = None
+        self.build_vpc = None
+        if tooling.build_in_vpc:
+            self.build_vpc = self._build_vpc(stages[delivery.deployment.stages[-1].name])
+            build_defaults = pipelines.CodeBuildOptions(
+                vpc=self.build_vpc, subnet_selection=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+            )
         self.pipeline = pipelines.CodePipeline(
             self,
             "Pipeline",
@@ -77,6 +89,7 @@ class DeliveryStack(cdk.Stack):
             cross_account_keys=True,
             enable_key_rotation=True,
             docker_enabled_for_synth=False,
+            code_build_defaults=build_defaults,
         )
         self.stages: dict[str, PlatformStage] = {}
         definitions = pipeline_definition.CACHE_DIR / file_stem
@@ -88,6 +101,48 @@ class DeliveryStack(cdk.Stack):
         self.pipeline.build_pipeline()
         self._harden_artifacts(stages[delivery.deployment.stages[-1].name])
         self._acknowledge()
+
+    def _build_vpc(self, config: PlatformConfig) -> ec2.Vpc:
+        """Private subnets for the CodeBuild steps; they reach PyPI, npm and AWS through one NAT gateway."""
+        key = kms.Key(self, "BuildLogsKey", enable_key_rotation=True, description="Build VPC flow logs")
+        key.grant_encrypt_decrypt(iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com"))
+        flow_logs = logs.LogGroup(
+            self,
+            "BuildFlowLogs",
+            encryption_key=key,
+            retention=log_retention(config.network.flow_logs_retention_days),
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        vpc = ec2.Vpc(
+            self,
+            "BuildVpc",
+            max_azs=2,
+            nat_gateways=1,
+            restrict_default_security_group=True,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(
+                    name="Public", subnet_type=ec2.SubnetType.PUBLIC, map_public_ip_on_launch=False
+                ),
+                ec2.SubnetConfiguration(name="Build", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            ],
+            flow_logs={"All": ec2.FlowLogOptions(destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))},
+        )
+        acknowledge(
+            vpc,
+            "The build VPC's public subnets hold only the NAT gateway; builds run in private subnets "
+            "and need PyPI and npm, which is what tooling.build_in_vpc asks for.",
+            [
+                *in_hipaa_nist_pci("VPCSubnetAutoAssignPublicIpDisabled"),
+                *in_hipaa_nist_pci("VPCNoUnrestrictedRouteToIGW"),
+            ],
+        )
+        acknowledge(
+            vpc.node.find_child("All"),
+            "CDK's policy of the flow-log delivery role, scoped to this one log group; an inline policy "
+            "lives and dies with its role.",
+            in_hipaa_nist_pci("IAMNoInlinePolicy"),
+        )
+        return vpc
 
     def _harden_artifacts(self, config: PlatformConfig) -> None:
         """The pipeline's artifact bucket (CDK's, with its cross-account key): versioned and access-logged."""
@@ -137,6 +192,12 @@ class DeliveryStack(cdk.Stack):
                     f"Resource::arn:*:iam::{self.account}:role/*",
                     f"Resource::arn:{self.partition}:codebuild:{self.region}:{self.account}:report-group/*",
                     f"Resource::arn:{self.partition}:logs:{self.region}:{self.account}:log-group:/aws/codebuild/*",
+                    # Builds in the build VPC: CodeBuild's network interfaces are created per build.
+                    *(
+                        ["Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*"]
+                        if self.build_vpc is not None
+                        else []
+                    ),
                 )
             ]
             + [

@@ -174,3 +174,25 @@ def test_a_stage_that_may_destroy_data_in_prod_is_refused(monkeypatch, tmp_path)
         "config/multi-account.yaml: deployment.stages[2] (" + str(tmp_path / "throwaway.yaml") + "): "
         "destroy_data_on_delete = true: allowed: false for environment 'prod' (protected: prod, production, staging)"
     ]
+
+
+def test_build_steps_can_run_in_a_vpc_of_their_own(tmp_path):
+    """tooling.build_in_vpc: each CodeBuild project in private subnets behind one NAT gateway (one stage: quick)."""
+    import aws_cdk as cdk
+
+    from stacks.delivery import build_delivery
+
+    data = _data()
+    data["deployment"]["tooling"]["build_in_vpc"] = True
+    data["deployment"]["stages"] = data["deployment"]["stages"][:1]
+    delivery, stages = parse_delivery(data, "x")
+    app = cdk.App(outdir=str(tmp_path), context=cdk_context(), builtin_cloud_formation_validation=False)
+    stack = build_delivery(app, delivery, stages, file_stem="multi-account")
+    template = app.synth().get_stack_artifact(stack.artifact_id).template  # every nag pack passes
+    projects = _resources(template, "AWS::CodeBuild::Project")
+    assert projects and all("VpcConfig" in p["Properties"] for p in projects)
+    private = {k for k, r in template["Resources"].items() if r["Type"] == "AWS::EC2::Subnet" and "Build" in k}
+    for project in projects:
+        assert {s["Ref"] for s in project["Properties"]["VpcConfig"]["Subnets"]} <= private
+    assert len(_resources(template, "AWS::EC2::NatGateway")) == 1
+    assert len(_resources(template, "AWS::EC2::FlowLog")) == 1
