@@ -37,19 +37,18 @@ PRODUCTION = frozenset({"prod", "production"})
 _CONNECTION = r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
 
 
-def _region(value: str) -> str:
-    if value not in aws_regions():
-        raise PydanticCustomError("region", "unknown region")
-    return value
-
-
 class Place(_Strict):
     """An account and region."""
 
     account: str = Field(pattern=_ACCOUNT, **_allowed("12 digits"))
     region: str = Field(**_allowed("an AWS region name such as eu-west-1"))
 
-    _check_region = field_validator("region")(classmethod(lambda cls, v: _region(v)))
+    @field_validator("region")
+    @classmethod
+    def _check_region(cls, value: str) -> str:
+        if value not in aws_regions():
+            raise PydanticCustomError("region", "unknown region")
+        return value
 
 
 class Tooling(Place):

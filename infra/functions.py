@@ -191,16 +191,7 @@ class PythonFunction(Construct):
             event_pattern=event_pattern,
             schedule_expression=schedule,
             state="ENABLED",
-            targets=[
-                events.CfnRule.TargetProperty(
-                    id=self.node.id,
-                    arn=self.function_arn,
-                    retry_policy=events.CfnRule.RetryPolicyProperty(
-                        maximum_retry_attempts=8, maximum_event_age_in_seconds=3600
-                    ),
-                    dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self.dead_letters.queue_arn),
-                )
-            ],
+            targets=[self.dead_letters.target(self.node.id, self.function_arn)],
         )
         cdk.CfnResource(
             self,
@@ -214,13 +205,5 @@ class PythonFunction(Construct):
                 "SourceAccount": self.stack.account,
             },
         )
-        self.dead_letters.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid=f"{rule_id}DeadLetters",
-                principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                actions=["sqs:SendMessage"],
-                resources=[self.dead_letters.queue_arn],
-                conditions={"ArnEquals": {"aws:SourceArn": rule.attr_arn}},
-            )
-        )
+        self.dead_letters.receive_from(rule, f"{rule_id}DeadLetters")
         return rule

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -31,4 +35,31 @@ class DeadLetterQueue(sqs.Queue):
             self,
             f"This queue is itself the dead-letter queue of {source}; a queue behind it would never be read either.",
             [f"{AWS_SOLUTIONS}::AwsSolutions-SQS3", f"{SERVERLESS}::Serverless-SQSRedrivePolicy"],
+        )
+
+    def target(self, target_id: str, arn: str, **options: Any) -> events.CfnRule.TargetProperty:
+        """An EventBridge target retried for an hour, whose undeliverable events land here.
+
+        Pair it with `receive_from(rule)` once the rule exists.
+        """
+        return events.CfnRule.TargetProperty(
+            id=target_id,
+            arn=arn,
+            retry_policy=events.CfnRule.RetryPolicyProperty(
+                maximum_retry_attempts=8, maximum_event_age_in_seconds=3600
+            ),
+            dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self.queue_arn),
+            **options,
+        )
+
+    def receive_from(self, rule: events.CfnRule, sid: str) -> None:
+        """Let EventBridge put the undeliverable events of this one rule here."""
+        self.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=sid,
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[self.queue_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": rule.attr_arn}},
+            )
         )

@@ -797,28 +797,10 @@ class EtlWorkflow(Construct):
                 "detail": {"bucket": {"name": [raw.bucket_name]}, "object": {"key": [{"prefix": f"{dataset.name}/"}]}},
             },
             state="ENABLED",
-            targets=[
-                events.CfnRule.TargetProperty(
-                    id="EtlWorkflow",
-                    arn=workflow_arn,
-                    role_arn=role.role_arn,
-                    retry_policy=events.CfnRule.RetryPolicyProperty(
-                        maximum_retry_attempts=8, maximum_event_age_in_seconds=3600
-                    ),
-                    dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self.dead_letters.queue_arn),
-                )
-            ],
+            targets=[self.dead_letters.target("EtlWorkflow", workflow_arn, role_arn=role.role_arn)],
         )
         self.rule.node.add_dependency(self.workflow)
-        self.dead_letters.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="RuleDeadLetters",
-                principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                actions=["sqs:SendMessage"],
-                resources=[self.dead_letters.queue_arn],
-                conditions={"ArnEquals": {"aws:SourceArn": self.rule.attr_arn}},
-            )
-        )
+        self.dead_letters.receive_from(self.rule, "RuleDeadLetters")
 
 
 class LakeAccess(Construct):

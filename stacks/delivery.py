@@ -41,7 +41,8 @@ class PlatformStage(cdk.Stage):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, definitions: Path) -> None:
         super().__init__(scope, construct_id, env=cdk.Environment(account=config.account, region=config.region))
-        self.platform: Platform = build_platform(self, config, definitions=definitions)
+        # The delivery app registers every check once, for the stages too (build_delivery).
+        self.platform: Platform = build_platform(self, config, definitions=definitions, checks=False)
 
 
 class DeliveryStack(cdk.Stack):

@@ -286,28 +286,16 @@ class MonitoringStack(PlatformStack):
             event_pattern=pattern,
             state="ENABLED",
             targets=[
-                events.CfnRule.TargetProperty(
-                    id="Topic",
-                    arn=topic_arn,
+                self.dead_letters.target(
+                    "Topic",
+                    topic_arn,
                     input_transformer=events.CfnRule.InputTransformerProperty(
                         input_paths_map=paths, input_template=template
                     ),
-                    retry_policy=events.CfnRule.RetryPolicyProperty(
-                        maximum_retry_attempts=8, maximum_event_age_in_seconds=3600
-                    ),
-                    dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self.dead_letters.queue_arn),
                 )
             ],
         )
-        self.dead_letters.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid=f"{construct_id}DeadLetters",
-                principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                actions=["sqs:SendMessage"],
-                resources=[self.dead_letters.queue_arn],
-                conditions={"ArnEquals": {"aws:SourceArn": rule.attr_arn}},
-            )
-        )
+        self.dead_letters.receive_from(rule, f"{construct_id}DeadLetters")
         return rule
 
     # --- dashboard -------------------------------------------------------------------------------------
@@ -364,11 +352,12 @@ class MonitoringStack(PlatformStack):
             widget(f"{self.endpoint}: invocations and errors", per_variant, 0, 0),
             widget(f"{self.endpoint}: model latency (µs, p99)", latency, 0, 12, stat="p99"),
             widget(f"{self.endpoint}: CPU, memory, GPU", instance, 6, 0, stat="Average"),
-            widget(
-                "Feature drift from the promoted baseline", drift or [[DATA_METRICS, "none"]], 6, 12, stat="Maximum"
-            ),
-            widget(
-                "Model quality on labelled traffic", model_quality or [[MODEL_METRICS, "none"]], 12, 0, stat="Minimum"
+            # Monitors that are not configured get no (empty) widget.
+            *([widget("Feature drift from the promoted baseline", drift, 6, 12, stat="Maximum")] if drift else []),
+            *(
+                [widget("Model quality on labelled traffic", model_quality, 12, 0, stat="Minimum")]
+                if model_quality
+                else []
             ),
             widget(f"{self.pipeline} executions", pipeline, 12, 12),
             widget("Retraining triggers and promotions (function invocations)", functions, 18, 0),

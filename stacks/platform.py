@@ -10,6 +10,7 @@ import aws_cdk as cdk
 
 from infra.compliance import enable_checks
 from infra.config import PlatformConfig
+from pipelines.definition import SHIPPED
 from stacks.datalake import DataLakeStack
 from stacks.network import NetworkStack
 from stacks.security import SecurityStack
@@ -47,11 +48,14 @@ class Platform:
         return [s for s in stacks if s is not None]
 
 
-def build_platform(app: cdk.Stage, config: PlatformConfig, definitions: Path | None = None) -> Platform:
+def build_platform(
+    app: cdk.Stage, config: PlatformConfig, definitions: Path | None = SHIPPED, *, checks: bool = True
+) -> Platform:
     """Create every stack of the environment (in an app or a delivery stage) and register all static checks.
 
     `definitions` is where the training pipeline's definition is stored; by default the shipped
     environments' folder (pipelines/definitions), for an environment that has a file in config/.
+    `checks=False` leaves the checks to the app around a delivery stage, which registers them once.
     """
     security = SecurityStack(app, "Security", config=config)
     network = NetworkStack(app, "Network", config=config, logs_key=security.keys.logs)
@@ -82,7 +86,7 @@ def build_platform(app: cdk.Stage, config: PlatformConfig, definitions: Path | N
             security_group=network.network.workload_sg,
             guardrail=security.guardrail,
             persona_policies=data_lake.access.policies,
-            **({"definitions": definitions} if definitions is not None else {}),
+            definitions=definitions,
         )
         training.add_stack_dependency(data_lake, "imports the lake's bucket exports")
     serving = None
@@ -139,7 +143,8 @@ def build_platform(app: cdk.Stage, config: PlatformConfig, definitions: Path | N
         tags["cost-center"] = config.tags.cost_center
     for key, value in tags.items():
         cdk.Tags.of(app).add(key, value)
-    enable_checks(app)
+    if checks:
+        enable_checks(app)
     return Platform(
         security=security,
         network=network,

@@ -1030,9 +1030,9 @@ class ServingStack(PlatformStack):
             },
             state="ENABLED",
             targets=[
-                events.CfnRule.TargetProperty(
-                    id="Alerts",
-                    arn=alerts_topic.topic_arn,
+                promotion.dead_letters.target(
+                    "Alerts",
+                    alerts_topic.topic_arn,
                     input_transformer=events.CfnRule.InputTransformerProperty(
                         input_paths_map={"status": "$.detail.status-details.status", "stack": "$.detail.stack-id"},
                         input_template=(
@@ -1040,22 +1040,10 @@ class ServingStack(PlatformStack):
                             "serving; see the stack events and the endpoint's deployment.\""
                         ),
                     ),
-                    retry_policy=events.CfnRule.RetryPolicyProperty(
-                        maximum_retry_attempts=8, maximum_event_age_in_seconds=3600
-                    ),
-                    dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=promotion.dead_letters.queue_arn),
                 )
             ],
         )
-        promotion.dead_letters.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="RollbackAlertDeadLetters",
-                principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                actions=["sqs:SendMessage"],
-                resources=[promotion.dead_letters.queue_arn],
-                conditions={"ArnEquals": {"aws:SourceArn": self.rollback_rule.attr_arn}},
-            )
-        )
+        promotion.dead_letters.receive_from(self.rollback_rule, "RollbackAlertDeadLetters")
 
 
 class _Alarm:

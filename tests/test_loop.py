@@ -481,3 +481,9 @@ def test_the_loop_from_new_raw_data_to_an_endpoint_update(dev, aws):
 def test_dev_has_no_bias_monitor(dev):
     assert _props(dev, "Serving", "AWS::SageMaker::ModelBiasJobDefinition") == []
     assert "repository/sagemaker-clarify-processing" not in json.dumps(dev.templates["Serving"])
+
+
+def test_dev_dashboard_has_no_widget_for_a_monitor_it_lacks(dev):
+    metrics = _dashboard_metrics(dev)
+    assert not any(m[0] == "aws/sagemaker/Endpoints/model-metrics" for m in metrics), "dev has no model-quality monitor"
+    assert all(len(m) > 2 for m in metrics), "every metric names its dimensions"
