@@ -435,6 +435,42 @@ class SharingConfig(_Strict):
     _unique_accounts = field_validator("consumer_accounts")(_unique)
 
 
+class PeerEnvironment(_Strict):
+    """Another environment of the same project, in another account of the same region."""
+
+    account: AccountId = Field(**_allowed("12 digits"))
+    environment: str = Field(
+        pattern=_NAME, **_allowed("the other environment's name (its resources are named <project>-<environment>-*)")
+    )
+
+
+class SharedFrom(PeerEnvironment):
+    """A database another environment shares with this one through Lake Formation (read-only).
+
+    For the curated zone the share is the dataset's table without its sensitive columns, so the
+    grants here name that table and those columns (a grant may pass on no more than was shared).
+    """
+
+    database: Literal["curated", "analytics"] = Field(default="curated", **_allowed("curated or analytics"))
+    table: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9_]{1,255}$",
+        **_allowed("the shared dataset's table name (with database curated), else null"),
+    )
+    excluded_columns: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        **_allowed("the columns the producer withholds (its sensitive columns)"),
+    )
+
+    @model_validator(mode="after")
+    def _table(self) -> SharedFrom:
+        if (self.database == "curated") != (self.table is not None):
+            expected = "the shared dataset's table name" if self.database == "curated" else "null with analytics"
+            _combination([("table", self.table, expected)])
+        return self
+
+
 class AthenaConfig(_Strict):
     """The lake's Athena workgroup."""
 
@@ -484,6 +520,10 @@ class DataLakeConfig(_Strict):
     dataset: DatasetConfig
     personas: PersonasConfig = Field(default_factory=PersonasConfig)
     sharing: SharingConfig | None = Field(default=None, **_allowed("a sharing section or null"))
+    shared_from: SharedFrom | None = Field(
+        default=None,
+        **_allowed("the account and environment whose shared database this lake links to (read-only), or null"),
+    )
     athena: AthenaConfig = Field(default_factory=AthenaConfig)
     etl: EtlConfig = Field(default_factory=EtlConfig)
 
@@ -703,6 +743,11 @@ class TrainingConfig(_Strict):
         max_length=10,
         **_allowed("instance types the registered model may be deployed on (real-time)"),
     )
+    model_consumers: list[PeerEnvironment] = Field(
+        default_factory=list,
+        max_length=10,
+        **_allowed("environments in other accounts that serve this registry's approved versions (at most 10)"),
+    )
 
     @model_validator(mode="after")
     def _combinations(self) -> TrainingConfig:
@@ -878,6 +923,13 @@ class ServingConfig(_Strict):
     )
     async_inference: AsyncSettings | None = Field(
         default=None, **_allowed("an async_inference section with mode async, else null")
+    )
+    model_source: PeerEnvironment | None = Field(
+        default=None,
+        **_allowed(
+            "the account and environment whose model registry this endpoint serves from (training runs there; "
+            "the training section describes that model), or null (this environment's own registry)"
+        ),
     )
 
     @model_validator(mode="after")
@@ -1179,8 +1231,57 @@ class PlatformConfig(_Strict):
             problems.append(
                 ("data_lake.sharing.consumer_accounts", self.account, "accounts other than this environment's own")
             )
+        problems.extend(self._cross_account_problems())
         _combination(problems)
         return self
+
+    def _cross_account_problems(self) -> list[tuple[str, Any, str]]:
+        """Other accounts are named by account id: this environment needs one, and a different one."""
+        problems: list[tuple[str, Any, str]] = []
+        peers: list[tuple[str, PeerEnvironment]] = []
+        source = self.serving.model_source if self.serving else None
+        if source is not None:
+            peers.append(("serving.model_source", source))
+            if self.retraining is not None:
+                problems.append(
+                    (
+                        "retraining",
+                        "a section",
+                        f"null with serving.model_source (the pipeline runs in account {source.account})",
+                    )
+                )
+            if self.training is not None and self.training.model_consumers:
+                problems.append(
+                    (
+                        "training.model_consumers",
+                        [c.account for c in self.training.model_consumers],
+                        f"empty with serving.model_source (versions are registered in account {source.account})",
+                    )
+                )
+            if self.monitoring is not None and self.monitoring.reviewer_emails:
+                problems.append(
+                    (
+                        "monitoring.reviewer_emails",
+                        self.monitoring.reviewer_emails,
+                        f"empty with serving.model_source (versions wait for approval in account {source.account})",
+                    )
+                )
+        consumers = self.training.model_consumers if self.training else []
+        accounts = [c.account for c in consumers]
+        for i, consumer in enumerate(consumers):
+            peers.append((f"training.model_consumers[{i}]", consumer))
+            if consumer.account in accounts[:i]:
+                problems.append((f"training.model_consumers[{i}].account", consumer.account, "an account listed once"))
+        if self.data_lake.shared_from is not None:
+            peers.append(("data_lake.shared_from", self.data_lake.shared_from))
+        for field, peer in peers:
+            if self.account is None:
+                problems.append(
+                    (field, peer.account, "null unless account and region are set (other accounts are granted by id)")
+                )
+            elif peer.account == self.account:
+                problems.append((f"{field}.account", peer.account, "an account other than this environment's own"))
+        return problems
 
     def _serving_problems(self) -> list[tuple[str, Any, str]]:
         """The endpoint serves what the pipeline registers: its instance types and its image."""
@@ -1251,6 +1352,11 @@ class PlatformConfig(_Strict):
     def prefix(self) -> str:
         """Name prefix of every stack of this environment, e.g. 'mlp-dev'."""
         return f"{self.project}-{self.environment}"
+
+    @property
+    def trains_here(self) -> bool:
+        """Whether this environment runs the training pipeline and owns the model registry it serves from."""
+        return self.training is not None and (self.serving is None or self.serving.model_source is None)
 
     @property
     def partition(self) -> str | None:

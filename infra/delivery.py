@@ -1,12 +1,14 @@
 """Multi-account delivery: a `deployment` file names the tooling account, the source and the stages.
 
 Each stage is one of the platform's environment configs (`config/<name>.yaml`) deployed into its
-own account and region under the stage's name. The first stage that trains is the training
-account; stages without a training section serve versions from its model registry.
+own account and region under the stage's name. A stage with `models_from` serves the approved
+versions of an earlier stage's registry (cross-account); one with `data_from` links a database
+an earlier stage's lake shares with it through Lake Formation.
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,14 @@ class Stage(Place):
     name: str = Field(pattern=_NAME, **_allowed(_NAME_ALLOWED))
     config: str = Field(pattern=r"^[A-Za-z0-9_-]+$", **_allowed("the name of a config file in config/, e.g. prod"))
     approval: bool = Field(default=False, **_allowed("true or false (a person approves before this stage deploys)"))
+    models_from: str | None = Field(
+        default=None,
+        **_allowed("the name of an earlier stage that trains: this stage serves its approved versions, or null"),
+    )
+    data_from: str | None = Field(
+        default=None,
+        **_allowed("the name of an earlier stage whose lake shares a database with this one (read-only), or null"),
+    )
 
 
 class Deployment(_Strict):
@@ -91,6 +101,24 @@ class Deployment(_Strict):
                 problems.append((f"stages[{i}].account", stage.account, "an account other than the tooling account's"))
             if not (CONFIG_DIR / f"{stage.config}.yaml").is_file():
                 problems.append((f"stages[{i}].config", stage.config, "the name of a file in config/"))
+            # The source's grants must exist before this stage deploys: it is an earlier wave.
+            for field in ("models_from", "data_from"):
+                other = getattr(stage, field)
+                if other is None:
+                    continue
+                earlier: dict[str, Stage] = {}
+                for s in self.stages[:i]:
+                    earlier.setdefault(s.name, s)
+                if other not in earlier:
+                    problems.append((f"stages[{i}].{field}", other, "the name of an earlier stage, or null"))
+                elif earlier[other].region != stage.region:
+                    problems.append(
+                        (f"stages[{i}].{field}", other, f"a stage in this stage's region ({stage.region}), or null")
+                    )
+                elif field == "models_from" and earlier[other].models_from is not None:
+                    problems.append(
+                        (f"stages[{i}].models_from", other, f"a stage that trains ('{other}' serves from another)")
+                    )
         _combination(problems)
         return self
 
@@ -103,11 +131,23 @@ class DeliveryConfig(_Strict):
     deployment: Deployment
 
     def stage_configs(self, source: str) -> dict[str, PlatformConfig]:
-        """Each stage's platform config: its file, in the stage's account and region, under its name."""
-        configs = {}
-        for i, stage in enumerate(self.deployment.stages):
-            path = CONFIG_DIR / f"{stage.config}.yaml"
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+        """Each stage's platform config: its file, in the stage's account and region, under its name.
+
+        `models_from` and `data_from` wire stages together: the source's config names the stages
+        it serves (training.model_consumers) or shares with (data_lake.sharing), and the consuming
+        stage's names its source (serving.model_source, data_lake.shared_from). A stage that takes
+        models from another serves what that stage trains: its training section becomes the
+        source's, and it has no retraining of its own (the pipeline runs in the source account).
+        """
+        stages = self.deployment.stages
+        paths = {stage.name: CONFIG_DIR / f"{stage.config}.yaml" for stage in stages}
+        datas = {
+            name: yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+            for name, path in paths.items()
+        }
+        problems: list[str] = []
+        for i, stage in enumerate(stages):
+            data = datas[stage.name]
             data.update(
                 project=self.project,
                 environment=stage.name,
@@ -115,8 +155,68 @@ class DeliveryConfig(_Strict):
                 region=stage.region,
                 tags=self.tags.model_dump(),
             )
-            configs[stage.name] = parse_config(data, f"{source}: deployment.stages[{i}] ({_display(path)})")
-        return configs
+            where = f"{source}: deployment.stages[{i}]"
+            if stage.models_from is not None:
+                problems += _wire_models(data, datas[stage.models_from], stage, where)
+            if stage.data_from is not None:
+                _wire_data(data, datas[stage.data_from], stage)
+        if problems:
+            raise ConfigError(problems)
+        return {
+            stage.name: parse_config(
+                datas[stage.name], f"{source}: deployment.stages[{i}] ({_display(paths[stage.name])})"
+            )
+            for i, stage in enumerate(stages)
+        }
+
+
+def _mapping(data: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = data.get(key)
+    return value if isinstance(value, dict) else None
+
+
+def _wire_models(consumer: dict[str, Any], source: dict[str, Any], stage: Stage, where: str) -> list[str]:
+    """The consumer stage serves the source stage's registry; the source grants the consumer."""
+    training, serving = _mapping(source, "training"), _mapping(consumer, "serving")
+    allowed = ": allowed: "
+    if training is None:
+        return [f"{where}.models_from = {stage.models_from!r}{allowed}a stage whose config has a training section"]
+    if serving is None:
+        return [f"{where}.models_from = {stage.models_from!r}{allowed}null: this stage's config has no serving section"]
+    consumers = training.setdefault("model_consumers", [])
+    if not isinstance(consumers, list):
+        return []  # the source's own validation reports the bad value
+    consumers.append({"account": stage.account, "environment": stage.name})
+    consumer["training"] = {k: copy.deepcopy(v) for k, v in training.items() if k != "model_consumers"}
+    consumer["retraining"] = None
+    serving["model_source"] = {"account": source["account"], "environment": source["environment"]}
+    return []
+
+
+def _wire_data(consumer: dict[str, Any], producer: dict[str, Any], stage: Stage) -> None:
+    """The producer's lake shares its database with the consumer stage's account; the consumer links it."""
+    lake = _mapping(producer, "data_lake")
+    if lake is None:
+        return  # the producer's own validation names the missing section
+    sharing = _mapping(lake, "sharing") or {"database": "curated"}
+    accounts = sharing.setdefault("consumer_accounts", [])
+    if isinstance(accounts, list) and stage.account not in accounts:
+        accounts.append(stage.account)
+    lake["sharing"] = sharing
+    consumer_lake = _mapping(consumer, "data_lake")
+    if consumer_lake is not None:
+        database = sharing.get("database", "curated")
+        dataset = _mapping(lake, "dataset") or {}
+        columns = dataset.get("columns") if isinstance(dataset.get("columns"), list) else []
+        consumer_lake["shared_from"] = {
+            "account": producer["account"],
+            "environment": producer["environment"],
+            "database": database,
+            "table": dataset.get("name") if database == "curated" else None,
+            "excluded_columns": [
+                c.get("name") for c in columns if isinstance(c, dict) and c.get("sensitive") and database == "curated"
+            ],
+        }
 
 
 def is_delivery_file(path: Path) -> bool:

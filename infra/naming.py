@@ -32,17 +32,51 @@ def export_name(config: PlatformConfig, value: str) -> str:
 
 def glue_database(config: PlatformConfig, zone: str) -> str:
     """Glue database of a lake zone; Glue and Athena prefer underscores: 'mlp-dev' + 'raw' -> 'mlp_dev_raw'."""
-    return f"{config.prefix}_{zone}".replace("-", "_")
+    return glue_database_of(config.project, config.environment, zone)
+
+
+def glue_database_of(project: str, environment: str, zone: str) -> str:
+    """The same name for any environment of the project (e.g. the one that shares a database here)."""
+    return f"{project}_{environment}_{zone}".replace("-", "_")
+
+
+def shared_link(config: PlatformConfig) -> str:
+    """The resource link to the database shared with this environment, e.g. 'mlp_staging_curated_from_dev'."""
+    shared = config.data_lake.shared_from
+    assert shared is not None
+    return f"{glue_database(config, shared.database)}_from_{shared.environment}".replace("-", "_")
+
+
+def registry_prefix(config: PlatformConfig) -> str:
+    """Prefix of the environment that trains and registers the served model: this one, or its model source."""
+    source = config.serving.model_source if config.serving else None
+    return f"{config.project}-{source.environment}" if source else config.prefix
+
+
+def registry_account(config: PlatformConfig, own_account: str) -> str:
+    """The account of that registry (`own_account` may be a deploy-time token)."""
+    source = config.serving.model_source if config.serving else None
+    return source.account if source else own_account
 
 
 # Names that other stacks, rules and Lambdas refer to without a cross-stack reference.
 def model_package_group(config: PlatformConfig) -> str:
     """The Model Registry group the pipeline registers into and the Serving stack deploys from."""
-    return f"{config.prefix}-models"
+    return f"{registry_prefix(config)}-models"
 
 
 def training_pipeline(config: PlatformConfig) -> str:
-    return f"{config.prefix}-training"
+    """The pipeline that trains the served model (whose artifacts sit under pipelines/<name>/)."""
+    return f"{registry_prefix(config)}-training"
+
+
+def serving_role(project: str, environment: str, kind: str) -> str:
+    """Fixed name of a Serving stack role another account's policies name ('model' or 'monitor').
+
+    Only environments that serve from another account's registry name these roles: the source's
+    bucket and key policies grant them by ARN before they exist (aws:PrincipalArn).
+    """
+    return f"{project}-{environment}-serving-{kind}"
 
 
 def mlflow_server(config: PlatformConfig) -> str:
@@ -52,3 +86,13 @@ def mlflow_server(config: PlatformConfig) -> str:
 def endpoint(config: PlatformConfig) -> str:
     """The real-time or serverless endpoint; named, so alarms can name it before it exists."""
     return f"{config.prefix}-endpoint"
+
+
+def consumer_serving_roles(config: PlatformConfig, partition: str) -> list[str]:
+    """ARNs of the roles of training.model_consumers that read this environment's models and baselines."""
+    consumers = config.training.model_consumers if config.training else []
+    return [
+        f"arn:{partition}:iam::{c.account}:role/{serving_role(config.project, c.environment, kind)}"
+        for c in consumers
+        for kind in ("model", "monitor")
+    ]

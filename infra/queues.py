@@ -37,17 +37,19 @@ class DeadLetterQueue(sqs.Queue):
             [f"{AWS_SOLUTIONS}::AwsSolutions-SQS3", f"{SERVERLESS}::Serverless-SQSRedrivePolicy"],
         )
 
-    def target(self, target_id: str, arn: str, **options: Any) -> events.CfnRule.TargetProperty:
+    def target(self, target_id: str, arn: str, *, bus: bool = False, **options: Any) -> events.CfnRule.TargetProperty:
         """An EventBridge target retried for an hour, whose undeliverable events land here.
 
+        An event bus target (`bus=True`) takes no retry policy: EventBridge applies its own.
         Pair it with `receive_from(rule)` once the rule exists.
         """
+        retry = None
+        if not bus:
+            retry = events.CfnRule.RetryPolicyProperty(maximum_retry_attempts=8, maximum_event_age_in_seconds=3600)
         return events.CfnRule.TargetProperty(
             id=target_id,
             arn=arn,
-            retry_policy=events.CfnRule.RetryPolicyProperty(
-                maximum_retry_attempts=8, maximum_event_age_in_seconds=3600
-            ),
+            retry_policy=retry,
             dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self.queue_arn),
             **options,
         )

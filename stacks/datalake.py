@@ -18,7 +18,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as assets
 from constructs import Construct, IConstruct
 
-from infra import lake_permissions
+from infra import lake_permissions, naming
 from infra.buckets import AccessLogsBucket, EncryptedBucket, lifecycle_rules
 from infra.compliance import (
     INLINE_POLICY_REASON,
@@ -867,6 +867,14 @@ class LakeAccess(Construct):
                 workgroup=workgroup, data_key=data_key, roles=settings.roles if settings.attach_policy else [],
             )  # fmt: skip
 
+        self.shared_link: glue.CfnDatabase | None = None
+        if lake.shared_from is not None:
+            personas_roles = {
+                "".join(part.capitalize() for part in persona.split("_")): getattr(personas, persona).roles
+                for persona in lake_permissions.PERSONAS
+                if getattr(personas, persona) is not None
+            }
+            self._link_shared(config, gov, personas_roles)
         self.shares: list[lf.CfnPrincipalPermissions] = []
         if lake.sharing:
             zone = lake.sharing.database
@@ -910,6 +918,61 @@ class LakeAccess(Construct):
                     )
                 )
 
+    def _link_shared(self, config: PlatformConfig, gov: LakeGovernance, personas: dict[str, list[str]]) -> None:
+        """A resource link to the database another account shares, and read grants to the personas' roles."""
+        shared = config.data_lake.shared_from
+        assert shared is not None
+        source_database = naming.glue_database_of(config.project, shared.environment, shared.database)
+        self.shared_link = glue.CfnDatabase(
+            self,
+            "SharedLink",
+            catalog_id=gov.catalog_id,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                name=naming.shared_link(config),
+                description=f"Resource link to {source_database}, shared by account {shared.account}",
+                target_database=glue.CfnDatabase.DatabaseIdentifierProperty(
+                    catalog_id=shared.account, database_name=source_database
+                ),
+            ),
+        )
+        gov.after_settings(self.shared_link)
+        if shared.table is not None:
+            target = lf.CfnPrincipalPermissions.ResourceProperty(
+                table_with_columns=lf.CfnPrincipalPermissions.TableWithColumnsResourceProperty(
+                    catalog_id=shared.account,
+                    database_name=source_database,
+                    name=shared.table,
+                    column_wildcard=lf.CfnPrincipalPermissions.ColumnWildcardProperty(
+                        excluded_column_names=shared.excluded_columns
+                    ),
+                )
+            )
+        else:
+            target = lake_permissions.table(shared.account, source_database)
+        self.shared_grants: list[lf.CfnPrincipalPermissions] = []
+        for persona, roles in personas.items():
+            for role in roles:
+                scope = Construct(self, f"Shared{persona}{role.split('/')[-1]}")
+                arn = role_arn(self, role)
+                self.shared_grants += [
+                    gov.grant(
+                        scope,
+                        "Link",
+                        principal=arn,
+                        resource=gov.database(naming.shared_link(config)),
+                        permissions=DESCRIBE,
+                        after=[self.shared_link],
+                    ),
+                    gov.grant(
+                        scope,
+                        "Database",
+                        principal=arn,
+                        resource=lake_permissions.database(shared.account, source_database),
+                        permissions=DESCRIBE,
+                    ),
+                    gov.grant(scope, "Tables", principal=arn, resource=target, permissions=TABLE_READ),
+                ]
+
     def _policy(
         self,
         name: str,
@@ -932,6 +995,18 @@ class LakeAccess(Construct):
             catalog_arns += [
                 f"arn:{partition}:glue:{region}:{account}:database/{database}",
                 f"arn:{partition}:glue:{region}:{account}:table/{database}/*",
+            ]
+        shared = config.data_lake.shared_from
+        shared_arns = []
+        if shared is not None:
+            # The resource link here, and what it points to in the sharing account's catalog.
+            source_database = naming.glue_database_of(config.project, shared.environment, shared.database)
+            shared_arns = [
+                f"arn:{partition}:glue:{region}:{account}:database/{naming.shared_link(config)}",
+                f"arn:{partition}:glue:{region}:{account}:table/{naming.shared_link(config)}/*",
+                f"arn:{partition}:glue:{region}:{shared.account}:catalog",
+                f"arn:{partition}:glue:{region}:{shared.account}:database/{source_database}",
+                f"arn:{partition}:glue:{region}:{shared.account}:table/{source_database}/*",
             ]
         analytics = buckets.zones["analytics"]
         statements = [
@@ -959,7 +1034,7 @@ class LakeAccess(Construct):
                     "glue:GetPartitions",
                     "glue:BatchGetPartition",
                 ],
-                resources=catalog_arns,
+                resources=catalog_arns + shared_arns,
             ),
             # Lake Formation vends the S3 credentials of registered locations; no resource ARN exists.
             iam.PolicyStatement(sid="LakeFormationData", actions=["lakeformation:GetDataAccess"], resources=["*"]),
@@ -1018,12 +1093,14 @@ class LakeAccess(Construct):
                 iam.Role.from_role_name(self, f"{name}{role.split('/')[-1]}Role", role.split("/")[-1])
             )
         wildcards = ["*", analytics.arn_for_objects(f"{ATHENA_RESULTS}*"), *catalog_arns[2::2]]
+        wildcards += [arn for arn in shared_arns if arn.endswith("/*")]
         if write:
             wildcards += [buckets.zones[z].arn_for_objects("*") for z in zones]
         acknowledge_wildcards(
             policy,
             "Objects under the Athena results prefix and the zones the persona writes, the tables of "
-            "its own databases; Lake Formation data access and LF-Tag actions take no resource ARN.",
+            "its own databases and of the database shared with this lake (Lake Formation decides which "
+            "it sees); Lake Formation data access and LF-Tag actions take no resource ARN.",
             resources=wildcards,
         )
         cdk.CfnOutput(
@@ -1096,6 +1173,20 @@ class DataLakeStack(PlatformStack):
                 ),
             ),
         )
+        serving_roles = naming.consumer_serving_roles(config, self.partition)
+        if serving_roles:
+            # The serving roles of training.model_consumers read the pipeline's models and baselines.
+            self.buckets.artifacts.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="ServingAccountsReadModels",
+                    principals=[iam.AccountPrincipal(c.account) for c in config.training.model_consumers],
+                    actions=["s3:GetObject"],
+                    resources=[
+                        self.buckets.artifacts.arn_for_objects(f"pipelines/{naming.training_pipeline(config)}/*")
+                    ],
+                    conditions={"ArnEquals": {"aws:PrincipalArn": serving_roles}},
+                )
+            )
         # Named exports for the Training stack: its IAM policies name these buckets' object ARNs,
         # and the acknowledgments of their wildcards must name the same reference (see decisions).
         for bucket, kind in (

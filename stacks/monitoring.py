@@ -96,7 +96,10 @@ class MonitoringStack(PlatformStack):
                 comparison="LessThanThreshold",
             )
         self._endpoint_health(config)
-        self._pipeline_failures(config)
+        # The pipeline and its approvals are watched where it runs (serving.model_source: another account).
+        self.pipeline_failures = None
+        if config.trains_here:
+            self._pipeline_failures(config)
         for source in ("promotion", *(("retraining",) if config.retraining else ())):
             self._alarm(
                 f"{config.prefix}-{source}-errors",
@@ -109,7 +112,7 @@ class MonitoringStack(PlatformStack):
                 threshold=0,
                 comparison="GreaterThanThreshold",
             )
-        self.approvals = self._approval_notices(config, logs_key)
+        self.approvals = self._approval_notices(config, logs_key) if config.trains_here else None
         self.dashboard = self._dashboard(config)
 
     # --- alarms --------------------------------------------------------------------------------------
@@ -359,7 +362,7 @@ class MonitoringStack(PlatformStack):
                 if model_quality
                 else []
             ),
-            widget(f"{self.pipeline} executions", pipeline, 12, 12),
+            *([widget(f"{self.pipeline} executions", pipeline, 12, 12)] if config.trains_here else []),
             widget("Retraining triggers and promotions (function invocations)", functions, 18, 0),
             {
                 "type": "alarm",

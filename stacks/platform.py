@@ -71,7 +71,7 @@ def build_platform(
         security_group=network.network.workload_sg,
     )
     training = None
-    if config.training is not None:
+    if config.trains_here:
         # Imported only here: the pipeline builder pulls in the SageMaker SDK when it has to build.
         from stacks.training import TrainingStack
 
@@ -85,6 +85,7 @@ def build_platform(
             subnets=network.network.subnets,
             security_group=network.network.workload_sg,
             guardrail=security.guardrail,
+            logs_key=security.keys.logs,
             persona_policies=data_lake.access.policies,
             definitions=definitions,
         )

@@ -145,7 +145,10 @@ class ServingStack(PlatformStack):
         partition, region, account = self.partition, self.region, self.account
         self.endpoint_name = naming.endpoint(config)
         group = naming.model_package_group(config)
-        packages = f"arn:{partition}:sagemaker:{region}:{account}:model-package/{group}/*"
+        # Versions of this environment's registry, or of the source account's (serving.model_source).
+        self.source = serving.model_source
+        registry = naming.registry_account(config, account)
+        packages = f"arn:{partition}:sagemaker:{region}:{registry}:model-package/{group}/*"
         artifacts = s3.Bucket.from_bucket_attributes(
             self,
             "ArtifactsBucket",
@@ -160,8 +163,9 @@ class ServingStack(PlatformStack):
             PARAMETER,
             type="String",
             default="",
-            # Only versions of this platform's group; empty until the first approval.
-            allowed_pattern=rf"^$|^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{{12}}:model-package/{group}/[0-9]+$",
+            # Only versions of this platform's group (in the source account, if any); empty until the first approval.
+            allowed_pattern=rf"^$|^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:"
+            rf"{self.source.account if self.source else '[0-9]{12}'}:model-package/{group}/[0-9]+$",
             constraint_description=f"empty, or the ARN of a version of the model package group {group}",
             description="The approved model package version the endpoint serves; set by the promotion function.",
         )
@@ -233,9 +237,9 @@ class ServingStack(PlatformStack):
             "ModelRole",
             assumed_by=service_principal("sagemaker.amazonaws.com", account),
             description=f"The model behind {self.endpoint_name}: its artifacts, image, logs and captured data",
+            role_name=self._role_name(config, "model"),
         )
-        models = artifacts.arn_for_objects(f"pipelines/{naming.training_pipeline(config)}/*")
-        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[models]))
+        models = self._read_models(config, role, artifacts)
         written = [
             artifacts.arn_for_objects(f"{prefix}/{self.endpoint_name}/*") for prefix in (CAPTURE_PREFIX, ASYNC_PREFIX)
         ]
@@ -273,9 +277,54 @@ class ServingStack(PlatformStack):
                 models,
                 *written,
                 log_streams,
+                *self._source_key_wildcards(),
             ],
         )
         return role
+
+    def _role_name(self, config: PlatformConfig, kind: str) -> str | None:
+        """Roles the source account's bucket and key policies grant by ARN get fixed names; others CDK's."""
+        return naming.serving_role(config.project, config.environment, kind) if self.source else None
+
+    def _read_models(self, config: PlatformConfig, role: iam.Role, artifacts: s3.IBucket) -> str:
+        """Read the training pipeline's outputs (models, baselines); returns the object ARN pattern granted.
+
+        Serving from another account's registry, the objects are in that account's artifacts bucket,
+        whose policy and key policy grant this role by name: here, objects under the pipeline's prefix
+        in buckets that account owns, decrypted with its artifacts key through S3.
+        """
+        pipeline = naming.training_pipeline(config)
+        if self.source is None:
+            models = artifacts.arn_for_objects(f"pipelines/{pipeline}/*")
+            role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[models]))
+            return models
+        models = f"arn:{self.partition}:s3:::*/pipelines/{pipeline}/*"
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="SourceModels",
+                actions=["s3:GetObject"],
+                resources=[models],
+                conditions={"StringEquals": {"s3:ResourceAccount": self.source.account}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="SourceArtifactsKey",
+                actions=["kms:Decrypt"],
+                resources=self._source_key_wildcards(),
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"},
+                    "ForAnyValue:StringEquals": {
+                        "kms:ResourceAliases": f"alias/{naming.registry_prefix(config)}-artifacts"
+                    },
+                },
+            )
+        )
+        return models
+
+    def _source_key_wildcards(self) -> list[str]:
+        # The source's key id is generated there; its alias (a condition above) and account name it.
+        return [f"arn:{self.partition}:kms:{self.region}:{self.source.account}:key/*"] if self.source else []
 
     def _model(
         self, serving: ServingConfig, subnet_ids: list[str], security_group: ec2.ISecurityGroup, serverless: bool
@@ -753,10 +802,12 @@ class ServingStack(PlatformStack):
             "MonitorRole",
             assumed_by=service_principal("sagemaker.amazonaws.com", account),
             description=f"Model Monitor jobs of {self.endpoint_name}: captured data, baselines, labels, reports",
+            role_name=self._role_name(config, "monitor"),
         )
+        # The baselines are the training pipeline's outputs, registered with the version.
+        baselines = self._read_models(config, role, artifacts)
         read = [
             artifacts.arn_for_objects(f"{CAPTURE_PREFIX}/{self.endpoint_name}/*"),
-            artifacts.arn_for_objects(f"pipelines/{naming.training_pipeline(config)}/*"),
             artifacts.arn_for_objects(f"{GROUND_TRUTH_PREFIX}/{self.endpoint_name}/*"),
         ]
         written = artifacts.arn_for_objects(f"{MONITOR_PREFIX}/{self.endpoint_name}/*")
@@ -800,7 +851,7 @@ class ServingStack(PlatformStack):
             "execution); processing-job log streams are named per job; ECR login, metrics and VPC ENI calls "
             "take no resource ARN; KMS action families come from CDK's key grant.",
             actions=["kms:GenerateDataKey*", "kms:ReEncrypt*"],
-            resources=["*", *read, written, log_streams],
+            resources=["*", *read, baselines, written, log_streams, *self._source_key_wildcards()],
         )
         self.monitor_role = role
         return role
@@ -996,21 +1047,50 @@ class ServingStack(PlatformStack):
             "This stack by name (its id suffix changes if it is recreated); versions of this platform's model group.",
             resources=[stack_arn, packages],
         )
+        pattern: dict[str, Any] = {
+            "source": ["aws.sagemaker"],
+            "detail-type": ["SageMaker Model Package State Change"],
+            "detail": {
+                "ModelPackageGroupName": [group],
+                "ModelApprovalStatus": ["Approved", "Rejected"],
+            },
+        }
+        self.approvals_bus_policy = None
+        if self.source is not None:
+            # The source account forwards its registry's state changes to this account's default bus;
+            # only events from that account, of that kind, are let in, and only those reach promotion.
+            pattern["account"] = [self.source.account]
+            self.approvals_bus_policy = self._admit_source_events(pattern)
         rule = function.invoked_by_rule(
             self,
             "ModelApprovals",
             f"Approvals and rejections in {group} reach the promotion function",
-            event_pattern={
-                "source": ["aws.sagemaker"],
-                "detail-type": ["SageMaker Model Package State Change"],
-                "detail": {
-                    "ModelPackageGroupName": [group],
-                    "ModelApprovalStatus": ["Approved", "Rejected"],
-                },
-            },
+            event_pattern=pattern,
         )
         self.approval_rule = rule
         return function
+
+    def _admit_source_events(self, pattern: dict[str, Any]) -> cdk.CfnResource:
+        assert self.source is not None
+        properties = {
+            "EventBusName": "default",
+            "StatementId": f"{self.stack_name}-source-approvals"[:64],
+            # The statement's Sid is StatementId.
+            "Statement": {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{self.partition}:iam::{self.source.account}:root"},
+                "Action": "events:PutEvents",
+                "Resource": f"arn:{self.partition}:events:{self.region}:{self.account}:event-bus/default",
+                "Condition": {
+                    "StringEquals": {
+                        "events:source": pattern["source"][0],
+                        "events:detail-type": pattern["detail-type"][0],
+                    }
+                },
+            },
+        }
+        # A plain resource: the L1 class warns of its deprecated `principal` on every synth.
+        return cdk.CfnResource(self, "SourceApprovals", type="AWS::Events::EventBusPolicy", properties=properties)
 
     def _deployment_alerts(self, alerts_topic: sns.ITopic, promotion: PythonFunction) -> None:
         """A promotion that fails rolls the stack back; the previous version keeps serving, and people hear of it."""

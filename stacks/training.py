@@ -11,6 +11,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -29,6 +30,7 @@ from infra.compliance import (
 from infra.config import TRAINING_METRIC_REGEXES, PlatformConfig, available_environments
 from infra.guardrails import SageMakerGuardrailPolicy
 from infra.naming import export_name, glue_database
+from infra.queues import DeadLetterQueue
 from pipelines import definition as pipeline
 from stacks.base import PlatformStack, retention
 
@@ -252,6 +254,7 @@ class TrainingStack(PlatformStack):
         subnets: ec2.SubnetSelection,
         security_group: ec2.ISecurityGroup,
         guardrail: SageMakerGuardrailPolicy,
+        logs_key: kms.IKey,
         persona_policies: Mapping[str, iam.IManagedPolicy] | None = None,
         definitions: Path | None = pipeline.SHIPPED,
         **kwargs,
@@ -284,6 +287,9 @@ class TrainingStack(PlatformStack):
         )
         # Approved versions and their history are what serving and audits rely on.
         self.model_package_group.apply_removal_policy(retention(config))
+        self.approval_forwarding: events.CfnRule | None = None
+        if config.training.model_consumers:
+            self._share_registry(config, spec.model_package_group, logs_key)
 
         scripts = {
             "PreprocessKey": assets.Asset(self, "PreprocessScript", path=str(STEPS / "preprocess.py")),
@@ -560,6 +566,70 @@ class TrainingStack(PlatformStack):
                     resource=lake_permissions.tag_policy(self.account, kind, expression),
                     permissions=permissions,
                 )
+
+    def _share_registry(self, config: PlatformConfig, group: str, queue_key: kms.IKey) -> None:
+        """Environments in other accounts serve this registry's approved versions.
+
+        The group's resource policy lets each consumer account read its versions; approvals and
+        rejections are forwarded to each consumer account's default event bus, where its promotion
+        function takes them (the consumer's bus policy admits this account's events only).
+        """
+        assert config.training is not None
+        consumers = config.training.model_consumers
+        partition, region, account = self.partition, self.region, self.account
+        group_arn = f"arn:{partition}:sagemaker:{region}:{account}:model-package-group/{group}"
+        self.model_package_group.add_property_override(
+            "ModelPackageGroupPolicy",
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "ServingAccountsReadVersions",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": [f"arn:{partition}:iam::{c.account}:root" for c in consumers]},
+                        "Action": [
+                            "sagemaker:DescribeModelPackageGroup",
+                            "sagemaker:DescribeModelPackage",
+                            "sagemaker:ListModelPackages",
+                        ],
+                        "Resource": [
+                            group_arn,
+                            f"arn:{partition}:sagemaker:{region}:{account}:model-package/{group}/*",
+                        ],
+                    }
+                ],
+            },
+        )
+        buses = [f"arn:{partition}:events:{region}:{c.account}:event-bus/default" for c in consumers]
+        role = iam.Role(
+            self,
+            "ApprovalForwarding",
+            assumed_by=service_principal("events.amazonaws.com", account),
+            description=f"EventBridge forwarding {group} approvals to the accounts that serve its versions",
+        )
+        role.add_to_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=buses))
+        acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
+        dead_letters = DeadLetterQueue(
+            self, "UnforwardedApprovals", config=config, key=queue_key, source="the approval forwarding rule"
+        )
+        self.approval_forwarding = events.CfnRule(
+            self,
+            "ForwardApprovals",
+            description=f"Approvals and rejections in {group} reach the accounts that serve it",
+            event_pattern={
+                "source": ["aws.sagemaker"],
+                "detail-type": ["SageMaker Model Package State Change"],
+                "detail": {"ModelPackageGroupName": [group], "ModelApprovalStatus": ["Approved", "Rejected"]},
+            },
+            state="ENABLED",
+            targets=[
+                dead_letters.target(
+                    f"{c.environment.title().replace('-', '')}Bus", bus, bus=True, role_arn=role.role_arn
+                )
+                for c, bus in zip(consumers, buses, strict=True)
+            ],
+        )
+        dead_letters.receive_from(self.approval_forwarding, "ForwardingDeadLetters")
 
     def _registries(self, spec: pipeline.PipelineSpec) -> list[str]:
         """ECR registry accounts of the images the jobs run: literal for a known region, else mapped."""

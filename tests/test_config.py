@@ -522,6 +522,53 @@ BAD_CONFIGS = [
         lambda d: d.pop("data_lake"),
         "data_lake: missing; required: a data_lake section with at least a dataset",
     ),
+    (
+        "serving another account's versions while retraining here",
+        lambda d: (
+            d.update(account="111111111111", region="eu-west-1"),
+            d["serving"].update(model_source={"account": "222222222222", "environment": "dev"}),
+        ),
+        "retraining = 'a section': allowed: null with serving.model_source (the pipeline runs in account 222222222222)",
+    ),
+    (
+        "model source in this environment's own account",
+        lambda d: (
+            d.update(account="111111111111", region="eu-west-1", retraining=None),
+            d["serving"].update(model_source={"account": "111111111111", "environment": "dev"}),
+        ),
+        "serving.model_source.account = '111111111111': allowed: an account other than this environment's own",
+    ),
+    (
+        "model consumers of an environment-agnostic app",
+        lambda d: d["training"].update(model_consumers=[{"account": "222222222222", "environment": "prod"}]),
+        "training.model_consumers[0] = '222222222222': allowed: null unless account and region are set (other "
+        "accounts are granted by id)",
+    ),
+    (
+        "a model consumer listed twice",
+        lambda d: (
+            d.update(account="111111111111", region="eu-west-1"),
+            d["training"].update(model_consumers=[{"account": "222222222222", "environment": e} for e in ("a1", "b2")]),
+        ),
+        "training.model_consumers[1].account = '222222222222': allowed: an account listed once",
+    ),
+    (
+        "a model consumer with an environment name that cannot name its roles",
+        lambda d: (
+            d.update(account="111111111111", region="eu-west-1"),
+            d["training"].update(model_consumers=[{"account": "222222222222", "environment": "Prod_1"}]),
+        ),
+        "training.model_consumers[0].environment = 'Prod_1': allowed: the other environment's name (its resources "
+        "are named <project>-<environment>-*)",
+    ),
+    (
+        "a shared curated database without its table",
+        lambda d: (
+            d.update(account="111111111111", region="eu-west-1"),
+            d["data_lake"].update(shared_from={"account": "222222222222", "environment": "dev"}),
+        ),
+        "data_lake.shared_from.table = null: allowed: the shared dataset's table name",
+    ),
 ]
 
 

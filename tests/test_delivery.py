@@ -85,8 +85,13 @@ def test_every_stage_deploys_into_its_own_account_with_every_check(delivered):
     assert set(stacks) == {"dev", "staging", "prod"}
     accounts = {name: stage.account for name, stage in stacks.items()}
     assert accounts == {"dev": "200000000000", "staging": "300000000000", "prod": "400000000000"}
-    prod_stacks = {s.stack_name for s in stacks["prod"].platform.stacks}
-    assert {"mlp-prod-Training", "mlp-prod-Serving", "mlp-prod-Retraining"} <= prod_stacks
+    # dev trains; staging and prod serve its registry's versions, so they train and retrain nothing.
+    dev_stacks = {s.stack_name for s in stacks["dev"].platform.stacks}
+    assert {"mlp-dev-Training", "mlp-dev-Serving", "mlp-dev-Retraining"} <= dev_stacks
+    for name in ("staging", "prod"):
+        names = {s.stack_name for s in stacks[name].platform.stacks}
+        assert {f"mlp-{name}-Serving", f"mlp-{name}-Monitoring"} <= names
+        assert not names & {f"mlp-{name}-Training", f"mlp-{name}-Retraining"}
     # The stage stacks were validated too: their acknowledged findings are in the report.
     text = json.dumps(delivered["report"])
     assert "Delivery/Prod/Serving" in text and "Delivery/Dev/DataLake" in text
@@ -99,6 +104,276 @@ def test_the_artifact_bucket_is_versioned_and_logged(delivered):
     (artifacts,) = [b for b in buckets if "LoggingConfiguration" in b["Properties"]]
     assert artifacts["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
     assert "KMSMasterKeyID" in json.dumps(artifacts["Properties"]["BucketEncryption"])
+
+
+# --- Cross-account promotion and data sharing ----------------------------------------------------------
+
+SOURCE, CONSUMERS = "200000000000", {"staging": "300000000000", "prod": "400000000000"}
+
+
+def _stage_template(delivered, stage: str, component: str) -> dict[str, Any]:
+    platform_stage = delivered["stack"].stages[stage]
+    stack = getattr(platform_stage.platform, component)
+    return platform_stage.synth().get_stack_artifact(stack.artifact_id).template
+
+
+def _by_type(template: dict, resource_type: str) -> dict[str, dict[str, Any]]:
+    return {k: r for k, r in template["Resources"].items() if r["Type"] == resource_type}
+
+
+def _statement(template: dict, resource_type: str, sid: str) -> dict[str, Any]:
+    """The one policy statement with this Sid among the template's policies of a type."""
+    found = [
+        statement
+        for resource in _by_type(template, resource_type).values()
+        for key in ("PolicyDocument", "KeyPolicy")
+        for statement in resource["Properties"].get(key, {}).get("Statement", [])
+        if statement.get("Sid") == sid
+    ]
+    (statement,) = found
+    return statement
+
+
+def _roots(accounts) -> list[str]:
+    return sorted(f"arn:aws:iam::{a}:root" for a in accounts)
+
+
+def _role_names(delivered, stage: str) -> set[str]:
+    serving = _stage_template(delivered, stage, "serving")
+    return {
+        r["Properties"]["RoleName"]
+        for k, r in _by_type(serving, "AWS::IAM::Role").items()
+        if k.startswith(("ModelRole", "MonitorRole"))
+    }
+
+
+def test_stages_wire_the_registry_and_the_share_from_config():
+    _, stages = load_delivery(FILE)
+    dev, staging, prod = stages["dev"], stages["staging"], stages["prod"]
+    assert dev.trains_here and not staging.trains_here and not prod.trains_here
+    assert [(c.account, c.environment) for c in dev.training.model_consumers] == [
+        ("300000000000", "staging"),
+        ("400000000000", "prod"),
+    ]
+    for consumer in (staging, prod):
+        assert (consumer.serving.model_source.account, consumer.serving.model_source.environment) == (SOURCE, "dev")
+        # It serves what dev trains: dev's training section (without the consumers), and no retraining.
+        assert consumer.training == dev.training.model_copy(update={"model_consumers": []})
+        assert consumer.retraining is None
+    assert SOURCE not in dev.data_lake.sharing.consumer_accounts
+    assert "300000000000" in dev.data_lake.sharing.consumer_accounts
+    shared = staging.data_lake.shared_from
+    assert (shared.account, shared.environment, shared.database, shared.table) == (
+        SOURCE,
+        "dev",
+        "curated",
+        "transactions",
+    )
+    assert shared.excluded_columns == dev.data_lake.dataset.sensitive_columns
+    assert prod.data_lake.shared_from is None
+
+
+def test_the_registry_lets_exactly_the_serving_accounts_read_its_versions(delivered):
+    training = _stage_template(delivered, "dev", "training")
+    (group,) = _by_type(training, "AWS::SageMaker::ModelPackageGroup").values()
+    assert group["Properties"]["ModelPackageGroupName"] == "mlp-dev-models"
+    (statement,) = group["Properties"]["ModelPackageGroupPolicy"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert sorted(statement["Principal"]["AWS"]) == _roots(CONSUMERS.values())
+    # Read only: the consumers can neither register, approve nor delete versions.
+    assert sorted(statement["Action"]) == [
+        "sagemaker:DescribeModelPackage",
+        "sagemaker:DescribeModelPackageGroup",
+        "sagemaker:ListModelPackages",
+    ]
+    assert statement["Resource"] == [
+        f"arn:aws:sagemaker:eu-west-1:{SOURCE}:model-package-group/mlp-dev-models",
+        f"arn:aws:sagemaker:eu-west-1:{SOURCE}:model-package/mlp-dev-models/*",
+    ]
+
+
+def test_the_artifacts_key_and_bucket_grant_exactly_the_consumers_serving_roles(delivered):
+    expected = sorted(
+        f"arn:aws:iam::{account}:role/{name}"
+        for stage, account in CONSUMERS.items()
+        for name in _role_names(delivered, stage)
+    )
+    assert len(expected) == 4  # model and monitor role of staging and prod
+    key = _statement(_stage_template(delivered, "dev", "security"), "AWS::KMS::Key", "ServingAccountsDecryptModels")
+    assert key["Action"] == "kms:Decrypt" and key["Effect"] == "Allow"
+    assert sorted(key["Principal"]["AWS"]) == _roots(CONSUMERS.values())
+    # Contract: the roles named in the grants are the roles the consumers' Serving stacks create.
+    assert sorted(key["Condition"]["ArnEquals"]["aws:PrincipalArn"]) == expected
+    assert key["Condition"]["StringEquals"] == {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
+    lake = _stage_template(delivered, "dev", "data_lake")
+    bucket = _statement(lake, "AWS::S3::BucketPolicy", "ServingAccountsReadModels")
+    assert bucket["Action"] == "s3:GetObject"
+    assert sorted(bucket["Principal"]["AWS"]) == _roots(CONSUMERS.values())
+    assert sorted(bucket["Condition"]["ArnEquals"]["aws:PrincipalArn"]) == expected
+    # The objects under the pipeline's prefix, of the artifacts bucket (the key above encrypts it).
+    (target,) = [
+        r for r in _by_type(lake, "AWS::S3::BucketPolicy").values()
+        if bucket in r["Properties"]["PolicyDocument"]["Statement"]
+    ]  # fmt: skip
+    bucket_id = target["Properties"]["Bucket"]["Ref"]
+    assert bucket_id.startswith("BucketsArtifacts")
+    assert bucket["Resource"] == {
+        "Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/pipelines/mlp-dev-training/*"]]
+    }
+    dev_training = _stage_template(delivered, "dev", "training")
+    assert any(
+        r["Properties"].get("PipelineName") == "mlp-dev-training"
+        for r in _by_type(dev_training, "AWS::SageMaker::Pipeline").values()
+    )
+
+
+def test_approvals_reach_each_serving_account_and_only_from_the_source(delivered):
+    from moto.events.models import EventPattern
+
+    training = _stage_template(delivered, "dev", "training")
+    rule = _by_type(training, "AWS::Events::Rule")["ForwardApprovals"]["Properties"]
+    buses = {f"arn:aws:events:eu-west-1:{a}:event-bus/default" for a in CONSUMERS.values()}
+    assert {t["Arn"] for t in rule["Targets"]} == buses
+    for target in rule["Targets"]:
+        # Event bus targets take no retry policy; undeliverable events wait in the dead-letter queue.
+        assert "RetryPolicy" not in target and target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0].startswith(
+            "Unforwarded"
+        )
+        assert target["RoleArn"]["Fn::GetAtt"][0].startswith("ApprovalForwarding")
+    (policy,) = [
+        r["Properties"]["PolicyDocument"]["Statement"]
+        for k, r in _by_type(training, "AWS::IAM::Policy").items()
+        if k.startswith("ApprovalForwarding")
+    ]
+    assert policy == [{"Action": "events:PutEvents", "Effect": "Allow", "Resource": sorted(buses)}]
+    approved = {
+        "id": "e-1",
+        "source": "aws.sagemaker",
+        "detail-type": "SageMaker Model Package State Change",
+        "account": SOURCE,
+        "region": "eu-west-1",
+        "detail": {
+            "ModelPackageGroupName": "mlp-dev-models",
+            "ModelPackageArn": f"arn:aws:sagemaker:eu-west-1:{SOURCE}:model-package/mlp-dev-models/3",
+            "ModelApprovalStatus": "Approved",
+        },
+    }
+    assert EventPattern.load(json.dumps(rule["EventPattern"])).matches_event(approved)
+    for stage, account in CONSUMERS.items():
+        serving = _stage_template(delivered, stage, "serving")
+        (bus_policy,) = _by_type(serving, "AWS::Events::EventBusPolicy").values()
+        statement = bus_policy["Properties"]["Statement"]
+        assert statement["Principal"] == {"AWS": f"arn:aws:iam::{SOURCE}:root"}
+        assert statement["Action"] == "events:PutEvents"
+        assert statement["Resource"] == f"arn:aws:events:eu-west-1:{account}:event-bus/default"
+        assert statement["Condition"]["StringEquals"] == {
+            "events:source": "aws.sagemaker",
+            "events:detail-type": "SageMaker Model Package State Change",
+        }
+        pattern = EventPattern.load(
+            json.dumps(_by_type(serving, "AWS::Events::Rule")["ModelApprovals"]["Properties"]["EventPattern"])
+        )
+        # The forwarded approval reaches the promotion function; the same change in the stage's own account does not.
+        assert pattern.matches_event(approved)
+        assert not pattern.matches_event({**approved, "account": account})
+        variables = next(iter(_by_type(serving, "AWS::Lambda::Function").values()))["Properties"]["Environment"][
+            "Variables"
+        ]
+        assert variables["MODEL_PACKAGE_GROUP"] == "mlp-dev-models"
+
+
+def test_consumers_deploy_versions_of_the_source_registry_only(delivered):
+    import re
+
+    from lambdas.promotion.handler import PACKAGE_ARN
+
+    for stage in CONSUMERS:
+        serving = _stage_template(delivered, stage, "serving")
+        pattern = serving["Parameters"]["ModelPackageArn"]["AllowedPattern"]
+        source_arn = f"arn:aws:sagemaker:eu-west-1:{SOURCE}:model-package/mlp-dev-models/3"
+        assert re.fullmatch(pattern, source_arn) and PACKAGE_ARN.fullmatch(source_arn)
+        assert not re.fullmatch(pattern, source_arn.replace(SOURCE, CONSUMERS[stage]))
+        assert re.fullmatch(pattern, "")
+        packages = f"arn:aws:sagemaker:eu-west-1:{SOURCE}:model-package/mlp-dev-models/*"
+        policies = {
+            k: r["Properties"]["PolicyDocument"]["Statement"] for k, r in _by_type(serving, "AWS::IAM::Policy").items()
+        }
+        for prefix in ("DeployRole", "PromotionRole"):
+            (statements,) = [v for k, v in policies.items() if k.startswith(prefix)]
+            assert {"Action": "sagemaker:DescribeModelPackage", "Effect": "Allow", "Resource": packages} in statements
+        for prefix in ("ModelRole", "MonitorRole"):
+            (statements,) = [v for k, v in policies.items() if k.startswith(prefix)]
+            reads = next(s for s in statements if s.get("Sid") == "SourceModels")
+            assert reads["Resource"] == "arn:aws:s3:::*/pipelines/mlp-dev-training/*"
+            assert reads["Condition"] == {"StringEquals": {"s3:ResourceAccount": SOURCE}}
+            key = next(s for s in statements if s.get("Sid") == "SourceArtifactsKey")
+            assert key["Resource"] == f"arn:aws:kms:eu-west-1:{SOURCE}:key/*"
+            assert key["Condition"]["ForAnyValue:StringEquals"] == {"kms:ResourceAliases": "alias/mlp-dev-artifacts"}
+    # Contract: that alias is the source's artifacts key.
+    security = _stage_template(delivered, "dev", "security")
+    aliases = {
+        r["Properties"]["AliasName"]: r["Properties"]["TargetKeyId"]
+        for r in _by_type(security, "AWS::KMS::Alias").values()
+    }
+    key_id = aliases["alias/mlp-dev-artifacts"]["Fn::GetAtt"][0]
+    assert (
+        _statement(security, "AWS::KMS::Key", "ServingAccountsDecryptModels")
+        in security["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
+    )
+
+
+def test_consumers_watch_their_endpoint_not_a_pipeline_they_do_not_run(delivered):
+    for stage in CONSUMERS:
+        monitoring = _stage_template(delivered, stage, "monitoring")
+        names = {r["Properties"]["AlarmName"] for r in _by_type(monitoring, "AWS::CloudWatch::Alarm").values()}
+        assert f"mlp-{stage}-drift-amount" in names and f"mlp-{stage}-pipeline-failed" not in names
+        assert not _by_type(monitoring, "AWS::SNS::Topic")  # approvals happen in dev
+        assert set(_by_type(monitoring, "AWS::Events::Rule")) == set()
+
+
+def test_the_curated_share_is_granted_in_dev_and_linked_in_staging(delivered):
+    dev_lake = _stage_template(delivered, "dev", "data_lake")
+    grants = _by_type(dev_lake, "AWS::LakeFormation::PrincipalPermissions")
+    shared = {k: g["Properties"] for k, g in grants.items() if "300000000000" in k}
+    database, tables = (next(v for k, v in shared.items() if part in k) for part in ("Database", "Tables"))
+    assert database["Principal"] == tables["Principal"] == {"DataLakePrincipalIdentifier": "300000000000"}
+    assert database["Resource"]["Database"]["Name"] == "mlp_dev_curated"
+    produced = tables["Resource"]["TableWithColumns"]
+    assert (produced["DatabaseName"], produced["Name"]) == ("mlp_dev_curated", "transactions")
+
+    staging_lake = _stage_template(delivered, "staging", "data_lake")
+    (link,) = [r for k, r in _by_type(staging_lake, "AWS::Glue::Database").items() if k.startswith("AccessSharedLink")]
+    assert link["Properties"]["DatabaseInput"]["Name"] == "mlp_staging_curated_from_dev"
+    assert link["Properties"]["DatabaseInput"]["TargetDatabase"] == {
+        "CatalogId": SOURCE,
+        "DatabaseName": "mlp_dev_curated",
+    }
+    consumer_grants = [
+        g["Properties"]
+        for k, g in _by_type(staging_lake, "AWS::LakeFormation::PrincipalPermissions").items()
+        if "Shared" in k
+    ]
+    principals = {json.dumps(g["Principal"]) for g in consumer_grants}
+    assert len(principals) == 2  # the DataEngineer and DataScientist roles of staging
+    reads = [g for g in consumer_grants if "TableWithColumns" in g["Resource"]]
+    assert len(reads) == 2
+    for read in reads:
+        # A consumer may pass on no more than it got: the same table, the same withheld columns.
+        assert read["Resource"]["TableWithColumns"] == {**produced, "CatalogId": SOURCE}
+        assert read["Permissions"] == ["SELECT", "DESCRIBE"] and read["PermissionsWithGrantOption"] == []
+    links = [
+        g for g in consumer_grants if g["Resource"].get("Database", {}).get("Name") == "mlp_staging_curated_from_dev"
+    ]
+    assert len(links) == 2 and all(g["Permissions"] == ["DESCRIBE"] for g in links)
+    # The personas' IAM policies may read the shared catalog objects (Lake Formation decides the rest).
+    policies = [
+        r["Properties"]["PolicyDocument"]["Statement"]
+        for r in _by_type(staging_lake, "AWS::IAM::ManagedPolicy").values()
+    ]
+    catalog_reads = [s["Resource"] for statements in policies for s in statements if s.get("Sid") == "ReadCatalog"]
+    assert catalog_reads and all(
+        f"arn:aws:glue:eu-west-1:{SOURCE}:table/mlp_dev_curated/*" in resources for resources in catalog_reads
+    )
 
 
 # --- Bad delivery files -------------------------------------------------------------------------------
@@ -143,6 +418,23 @@ def _error(change) -> list[str]:
             lambda d: d["deployment"]["stages"][0].update(account="100000000000"),
             "deployment.stages[0].account = '100000000000': allowed: an account other than the tooling account's",
         ),
+        (
+            lambda d: d["deployment"]["stages"][1].update(models_from="prod"),
+            "deployment.stages[1].models_from = 'prod': allowed: the name of an earlier stage, or null",
+        ),
+        (
+            lambda d: d["deployment"]["stages"][2].update(models_from="staging"),
+            "deployment.stages[2].models_from = 'staging': allowed: a stage that trains ('staging' serves from "
+            "another)",
+        ),
+        (
+            lambda d: d["deployment"]["stages"][2].update(region="eu-central-1"),
+            "deployment.stages[2].models_from = 'dev': allowed: a stage in this stage's region (eu-central-1), or null",
+        ),
+        (
+            lambda d: d["deployment"]["stages"][1].update(data_from="staging"),
+            "deployment.stages[1].data_from = 'staging': allowed: the name of an earlier stage, or null",
+        ),
     ],
     ids=[
         "11-digit account",
@@ -151,6 +443,10 @@ def _error(change) -> list[str]:
         "prod without approval",
         "no such config",
         "stage in the tooling account",
+        "models from a later stage",
+        "models from a stage that trains nothing",
+        "models from another region",
+        "data from the stage itself",
     ],
 )
 def test_bad_delivery_gives_one_exact_line(change, message):
@@ -166,6 +462,7 @@ def test_a_stage_that_may_destroy_data_in_prod_is_refused(monkeypatch, tmp_path)
     monkeypatch.setattr(infra.delivery, "CONFIG_DIR", tmp_path)
     delivery = _data()
     delivery["deployment"]["stages"][2]["config"] = "throwaway"
+    delivery["deployment"]["stages"][2].pop("models_from")  # it trains and serves its own model
     (tmp_path / "dev.yaml").write_text((CONFIG_DIR / "dev.yaml").read_text())
     (tmp_path / "prod.yaml").write_text((CONFIG_DIR / "prod.yaml").read_text())
     with pytest.raises(ConfigError) as caught:
@@ -173,6 +470,26 @@ def test_a_stage_that_may_destroy_data_in_prod_is_refused(monkeypatch, tmp_path)
     assert caught.value.problems == [
         "config/multi-account.yaml: deployment.stages[2] (" + str(tmp_path / "throwaway.yaml") + "): "
         "destroy_data_on_delete = true: allowed: false for environment 'prod' (protected: prod, production, staging)"
+    ]
+
+
+def test_models_from_a_stage_without_training_is_refused(monkeypatch, tmp_path):
+    import infra.delivery
+
+    lake_only = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
+    for section in ("training", "serving", "monitoring", "retraining"):
+        lake_only[section] = None
+    (tmp_path / "lake.yaml").write_text(yaml.safe_dump(lake_only))
+    (tmp_path / "prod.yaml").write_text((CONFIG_DIR / "prod.yaml").read_text())
+    monkeypatch.setattr(infra.delivery, "CONFIG_DIR", tmp_path)
+    delivery = _data()
+    delivery["deployment"]["stages"][0]["config"] = "lake"
+    with pytest.raises(ConfigError) as caught:
+        parse_delivery(delivery, "config/multi-account.yaml")
+    assert caught.value.problems == [
+        f"config/multi-account.yaml: deployment.stages[{i}].models_from = 'dev': allowed: a stage whose config has "
+        "a training section"
+        for i in (1, 2)
     ]
 
 
