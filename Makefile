@@ -17,6 +17,9 @@ export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_VERSION_CHECK := true
 export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+# Python caches compiled modules: without the cache, compiling aws_cdk's large modules costs about
+# 4 s of every synth and every test process (some machines set this variable for their shells).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup synth test lint format bench review diagram clean
 

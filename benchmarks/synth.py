@@ -39,6 +39,8 @@ def _env(outdir: Path) -> dict[str, str]:
     env["CDK_CONTEXT_JSON"] = json.dumps(json.loads((ROOT / "cdk.json").read_text())["context"])
     env["AWS_EC2_METADATA_DISABLED"] = "true"
     env["JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION"] = "1"
+    # Both apps use the compiled-module cache that the warm-up run fills, whatever the shell says.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
