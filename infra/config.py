@@ -1065,6 +1065,27 @@ class BiasMonitor(_Strict):
     schedule: Literal["hourly", "daily"] = Field(default="daily", **_allowed("hourly or daily"))
 
 
+class ExplainabilityMonitor(_Strict):
+    """Feature attribution drift (Clarify SHAP) of the served model against its registered SHAP baseline.
+
+    Clarify computes SHAP values on a shadow endpoint it starts from the served model, through the
+    SageMaker API: that job cannot run with network isolation (it stays in the private subnets, with
+    no internet path), so the config must say why that is accepted.
+    """
+
+    schedule: Literal["hourly", "daily"] = Field(default="daily", **_allowed("hourly or daily"))
+    isolation_exception: str = Field(
+        min_length=20,
+        max_length=500,
+        **_allowed("why the explainability job may run without network isolation (20 to 500 characters)"),
+    )
+    instance_type: RealtimeInstance | None = Field(
+        default=None,
+        **_allowed("the shadow endpoint's instance type (one of training.inference_instance_types), or null "
+                   "(the first variant's)"),
+    )  # fmt: skip
+
+
 class EndpointAlarms(_Strict):
     """Endpoint health alarms, on top of the rollback alarms of the deployment."""
 
@@ -1089,6 +1110,11 @@ class MonitoringConfig(_Strict):
     bias: BiasMonitor | None = Field(
         default=None, **_allowed("a bias section (needs training.bias_baseline and ground truth) or null")
     )
+    explainability: ExplainabilityMonitor | None = Field(
+        default=None,
+        **_allowed("an explainability section (needs training.explainability and a stated isolation_exception) "
+                   "or null"),
+    )  # fmt: skip
     endpoint: EndpointAlarms = Field(default_factory=EndpointAlarms)
     reviewer_emails: list[str] = Field(
         default_factory=list, **_allowed("e-mail addresses told when a model version waits for approval")
@@ -1235,6 +1261,37 @@ class PlatformConfig(_Strict):
         _combination(problems)
         return self
 
+    def _explainability_problems(self) -> list[tuple[str, Any, str]]:
+        """Clarify's shadow endpoint: a copy of the real-time model, in two availability zones."""
+        explainability = self.monitoring.explainability if self.monitoring else None
+        if explainability is None or self.serving is None:
+            return []
+        field = "monitoring.explainability"
+        if self.training is None or self.training.explainability is None:
+            return [(field, "a section", "null, or a training.explainability (the registered SHAP baseline)")]
+        if self.serving.mode != "realtime":
+            return [(field, "a section", f"null with serving.mode {self.serving.mode} (a real-time model only)")]
+        problems: list[tuple[str, Any, str]] = []
+        if self.network.max_azs < 2:
+            problems.append(
+                (
+                    "network.max_azs",
+                    self.network.max_azs,
+                    "2 or more with monitoring.explainability (Clarify's shadow endpoint needs the model's "
+                    "subnets in two availability zones)",
+                )
+            )
+        registered = self.training.inference_instance_types
+        if explainability.instance_type is not None and explainability.instance_type not in registered:
+            problems.append(
+                (
+                    f"{field}.instance_type",
+                    explainability.instance_type,
+                    "one of training.inference_instance_types: " + ", ".join(registered),
+                )
+            )
+        return problems
+
     def _cross_account_problems(self) -> list[tuple[str, Any, str]]:
         """Other accounts are named by account id: this environment needs one, and a different one."""
         problems: list[tuple[str, Any, str]] = []
@@ -1328,7 +1385,7 @@ class PlatformConfig(_Strict):
                     ("monitoring", "a section", "null with serving.mode serverless (no data capture, no Model Monitor)")
                 )
             elif (
-                self.monitoring.data_quality or self.monitoring.model_quality
+                self.monitoring.data_quality or self.monitoring.model_quality or self.monitoring.explainability
             ) and not self.serving.data_capture.enabled:
                 problems.append(
                     ("serving.data_capture.enabled", False, "true with monitoring (Model Monitor reads captured data)")
@@ -1338,6 +1395,7 @@ class PlatformConfig(_Strict):
             problems.append(
                 ("monitoring.bias", "a section", "null, or a training.bias_baseline (its facet and config)")
             )
+        problems.extend(self._explainability_problems())
         if self.retraining is not None:
             if self.training is None:
                 problems.append(("retraining", "a section", "only with a training section (it starts the pipeline)"))

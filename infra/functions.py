@@ -55,6 +55,7 @@ class PythonFunction(Construct):
         timeout_seconds: int = 60,
         retry_attempts: int = 2,
         max_event_age_seconds: int = 3600,
+        role_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -74,6 +75,8 @@ class PythonFunction(Construct):
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"The {source} function: {description}",
+            # Named only where another account's policy grants it by ARN.
+            role_name=role_name,
         )
         self.role.add_to_policy(
             iam.PolicyStatement(

@@ -37,8 +37,14 @@ VOLUME_KMS_ACTIONS = (*_JOBS, "sagemaker:CreateTransformJob", "sagemaker:CreateE
 SCHEDULE_ACTIONS = ("sagemaker:CreateMonitoringSchedule", "sagemaker:UpdateMonitoringSchedule")
 
 
-def guardrail_statements(nvme_patterns: Sequence[str]) -> list[iam.PolicyStatement]:
-    """Deny statements; each stands alone because conditions inside one statement are ANDed."""
+def guardrail_statements(
+    nvme_patterns: Sequence[str], isolation_exempt: Sequence[str] = ()
+) -> list[iam.PolicyStatement]:
+    """Deny statements; each stands alone because conditions inside one statement are ANDed.
+
+    `isolation_exempt` leaves actions out of the network-isolation deny only (every other deny
+    still applies to them): a stated exception such as the explainability monitor's.
+    """
 
     def deny(sid: str, actions: Sequence[str], conditions: dict) -> iam.PolicyStatement:
         return iam.PolicyStatement(
@@ -59,7 +65,7 @@ def guardrail_statements(nvme_patterns: Sequence[str]) -> list[iam.PolicyStateme
         # BoolIfExists: an omitted flag is as bad as `false`.
         deny(
             "DenyWithoutNetworkIsolation",
-            ISOLATION_ACTIONS,
+            [a for a in ISOLATION_ACTIONS if a not in isolation_exempt],
             {"BoolIfExists": {"sagemaker:NetworkIsolation": "false"}},
         ),
         deny(
@@ -98,16 +104,17 @@ def guardrail_statements(nvme_patterns: Sequence[str]) -> list[iam.PolicyStateme
 class SageMakerGuardrailPolicy(Construct):
     """A managed policy, attached to every SageMaker execution role, denying insecure requests."""
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, isolation_exempt: Sequence[str] = ()) -> None:
         super().__init__(scope, construct_id)
+        exempt = f" (network isolation not required for {', '.join(isolation_exempt)})" if isolation_exempt else ""
         self.policy = iam.ManagedPolicy(
             self,
             "Policy",
             description=(
                 "Denies SageMaker jobs, models and endpoint configs without VPC, network isolation, "
-                "inter-container encryption or KMS keys."
-            ),
-            statements=guardrail_statements(instances.local_nvme_patterns()),
+                f"inter-container encryption or KMS keys{exempt}."
+            )[:1000],
+            statements=guardrail_statements(instances.local_nvme_patterns(), isolation_exempt),
         )
 
     def attach_to(self, role: iam.IRole) -> None:

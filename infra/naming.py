@@ -70,8 +70,12 @@ def training_pipeline(config: PlatformConfig) -> str:
     return f"{registry_prefix(config)}-training"
 
 
+# The Serving stack's roles that read the training pipeline's outputs (models, baselines, configs).
+SERVING_ROLE_KINDS = ("model", "monitor", "explainability", "promotion")
+
+
 def serving_role(project: str, environment: str, kind: str) -> str:
-    """Fixed name of a Serving stack role another account's policies name ('model' or 'monitor').
+    """Fixed name of a Serving stack role another account's policies name (one of SERVING_ROLE_KINDS).
 
     Only environments that serve from another account's registry name these roles: the source's
     bucket and key policies grant them by ARN before they exist (aws:PrincipalArn).
@@ -94,5 +98,5 @@ def consumer_serving_roles(config: PlatformConfig, partition: str) -> list[str]:
     return [
         f"arn:{partition}:iam::{c.account}:role/{serving_role(config.project, c.environment, kind)}"
         for c in consumers
-        for kind in ("model", "monitor")
+        for kind in SERVING_ROLE_KINDS
     ]

@@ -144,10 +144,24 @@ def _schedule_kms(props: Mapping[str, Any]) -> list[str]:
     return _job_kms(cluster, definition.get("MonitoringOutputConfig"), "MonitoringJobDefinition.")
 
 
-def _monitor_network(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+def _monitor_network_problems(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     if resource_type == "AWS::SageMaker::MonitoringSchedule":
         return _schedule_network(props)
     return _network_config(props)
+
+
+def _isolation_problem(problem: str) -> bool:
+    return problem.endswith("EnableNetworkIsolation is not true")
+
+
+def _monitor_network(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """VPC and inter-container encryption (MLP-SM4); network isolation is MLP-SM9, acknowledged on its own."""
+    return [p for p in _monitor_network_problems(resource_type, props) if not _isolation_problem(p)]
+
+
+def _monitor_isolation(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    problems = _monitor_network_problems(resource_type, props)
+    return [p for p in problems if _isolation_problem(p) or p.endswith("NetworkConfig is missing")]
 
 
 def _monitor_kms(resource_type: str, props: Mapping[str, Any]) -> list[str]:
@@ -318,15 +332,20 @@ RULES: list[Rule] = [
     ),
     Rule(
         id="MLP-SM4",
-        description=(
-            "SageMaker monitoring jobs run in the VPC with network isolation and inter-container traffic encryption."
-        ),
-        fix=(
-            "Set NetworkConfig.VpcConfig (subnets, security groups), EnableNetworkIsolation and "
-            "EnableInterContainerTrafficEncryption to true."
-        ),
+        description="SageMaker monitoring jobs run in the VPC with inter-container traffic encryption.",
+        fix="Set NetworkConfig.VpcConfig (subnets, security groups) and EnableInterContainerTrafficEncryption: true.",
         resource_types=(*MONITOR_JOB_DEFINITIONS, "AWS::SageMaker::MonitoringSchedule"),
         check=_monitor_network,
+    ),
+    Rule(
+        id="MLP-SM9",
+        description="SageMaker monitoring jobs run with network isolation.",
+        fix=(
+            "Set NetworkConfig.EnableNetworkIsolation: true; a job that cannot (Clarify's explainability "
+            "monitor calls the SageMaker API) needs a stated, acknowledged exception."
+        ),
+        resource_types=(*MONITOR_JOB_DEFINITIONS, "AWS::SageMaker::MonitoringSchedule"),
+        check=_monitor_isolation,
     ),
     Rule(
         id="MLP-SM5",

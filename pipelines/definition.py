@@ -521,14 +521,19 @@ def build(spec: PipelineSpec) -> str:
     if explainability is not None:
         # analysis.json in Clarify's layout is both the version's explainability report and the
         # explainability drift baseline: for Clarify's own baselining job too, that file is the
-        # constraints (the SDK's ClarifyBaseliningJob.suggested_constraints). No config file: a
-        # model-explainability monitor's analysis config names the model it explains.
+        # constraints (the SDK's ClarifyBaseliningJob.suggested_constraints). The config file is
+        # the monitor's analysis config without the model it explains, which the promotion
+        # function adds for the version it deploys.
         explained = evaluate.properties.ProcessingOutputConfig.Outputs["explainability"].S3Output.S3Uri
         report = MetricsSource(
             s3_uri=Join(on="/", values=[explained, "analysis.json"]), content_type="application/json"
         )
         explain_metrics["explainability"] = report
         explain_drift["explainability_constraints"] = report
+        explain_drift["explainability_config_file"] = FileSource(
+            s3_uri=Join(on="/", values=[explained, "monitoring", "analysis_config.json"]),
+            content_type="application/json",
+        )
     compile_steps: list[Any] = []
     registered_model = model_data
     if spec.neuron_inference:

@@ -28,6 +28,8 @@ from stacks.serving import monitor_schedule_name
 # Model Monitor's CloudWatch namespaces for real-time endpoints (dimensions Endpoint, MonitoringSchedule).
 DATA_METRICS = "aws/sagemaker/Endpoints/data-metrics"
 MODEL_METRICS = "aws/sagemaker/Endpoints/model-metrics"
+# The explainability monitor publishes each feature's global SHAP value (feature_<name>) per label.
+EXPLAINABILITY_METRICS = "aws/sagemaker/Endpoints/explainability-metrics"
 # Endpoint instance metrics (dimensions EndpointName, VariantName) and invocation metrics.
 INSTANCE_METRICS = "/aws/sagemaker/Endpoints"
 INVOCATION_METRICS = "AWS/SageMaker"
@@ -342,6 +344,13 @@ class MonitoringStack(PlatformStack):
               monitor_schedule_name(self.endpoint, "ModelQuality")]]
             if quality else []
         )  # fmt: skip
+        attribution = (
+            [[EXPLAINABILITY_METRICS, f"feature_{f}", "Endpoint", self.endpoint, "MonitoringSchedule",
+              monitor_schedule_name(self.endpoint, "ModelExplainability"), "ExplainabilityMethod", "KernelShap",
+              "Label", "label0", "ValueType", "GlobalShapValues"]
+             for f in config.training.features]
+            if config.monitoring.explainability else []
+        )  # fmt: skip
         pipeline = [
             [PIPELINE_METRICS, metric, "PipelineName", self.pipeline]
             for metric in ("ExecutionStarted", "ExecutionSucceeded", "ExecutionFailed")
@@ -363,6 +372,11 @@ class MonitoringStack(PlatformStack):
                 else []
             ),
             *([widget(f"{self.pipeline} executions", pipeline, 12, 12)] if config.trains_here else []),
+            *(
+                [widget("Feature attributions (global SHAP) of the served model", attribution, 24, 0, stat="Maximum")]
+                if attribution
+                else []
+            ),
             widget("Retraining triggers and promotions (function invocations)", functions, 18, 0),
             {
                 "type": "alarm",

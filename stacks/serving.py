@@ -11,6 +11,7 @@ version keeps serving, and the alert topic hears of it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -46,7 +47,15 @@ BASELINE_PARAMETERS = {
     "DataQualityConstraints": "DriftCheckBaselines.ModelDataQuality.Constraints.S3Uri",
     "ModelQualityConstraints": "DriftCheckBaselines.ModelQuality.Constraints.S3Uri",
     "BiasConfig": "DriftCheckBaselines.Bias.ConfigFile.S3Uri",
+    "ExplainabilityConstraints": "DriftCheckBaselines.Explainability.Constraints.S3Uri",
 }
+# The explainability monitor's analysis config names the model it explains, which exists only once
+# deployed: the promotion function writes it per version (from the registered template at
+# DriftCheckBaselines.Explainability.ConfigFile) and sets this parameter to it.
+EXPLAINABILITY_PARAMETER = "ExplainabilityConfig"
+EXPLAINABILITY_CONFIGS = "explainability-config"
+# Clarify names the shadow endpoints it starts (and their configs) with this prefix.
+SHADOW_PREFIX = "sm-clarify"
 MONITOR_PREFIX = "monitoring"
 GROUND_TRUTH_PREFIX = "ground-truth"
 MONITOR_IMAGE = "sagemaker-model-monitor-analyzer"
@@ -176,6 +185,14 @@ class ServingStack(PlatformStack):
         )
 
         self.baseline_parameters: dict[str, cdk.CfnParameter] = {}
+        explainability = config.monitoring.explainability if config.monitoring else None
+        # With an explainability monitor the model gets a name the promotion function can predict:
+        # this prefix and the version number. The hash changes with what else would replace the
+        # model (its network), so a replacement never reuses a name.
+        self.model_name_prefix = None
+        if explainability is not None:
+            digest = hashlib.sha256(config.network.model_dump_json().encode()).hexdigest()[:6]
+            self.model_name_prefix = f"{self.endpoint_name}-{digest}-"
         self.model_role = self._model_role(config, artifacts, artifacts_key, guardrail, serverless)
         self.async_topics: dict[str, sns.Topic] = {}
         if serving.async_inference is not None and serving.async_inference.notifications:
@@ -200,11 +217,17 @@ class ServingStack(PlatformStack):
             self.endpoint.node.add_dependency(alarm.resource)
         self.scaling = self._autoscaling(serving, alerts_topic)
         self.monitor_schedules: dict[str, cdk.CfnResource] = {}
+        self.explainability_parameter: cdk.CfnParameter | None = None
         if config.monitoring is not None:
             self._monitors(config, artifacts, artifacts_key, guardrail, subnet_ids, security_group)
 
         self.deploy_role = self._deploy_role(config, artifacts_key, packages, serverless, guardrail)
+        self.explainability_settings: dict[str, str] | None = None
+        if self.explainability_parameter is not None:
+            self.explainability_settings = self._explainability_settings(config, artifacts, artifacts_key)
         self.promotion = self._promotion(config, group, packages, logs_key, alerts_topic, subnet_ids, security_group)
+        if self.explainability_settings is not None:
+            self._promotion_writes_explainability_config(config, artifacts, artifacts_key)
         self._deployment_alerts(alerts_topic, self.promotion)
 
         cdk.CfnOutput(self, "EndpointName", value=self.endpoint_name, condition=self.has_model)
@@ -333,6 +356,10 @@ class ServingStack(PlatformStack):
             "ExecutionRoleArn": self.model_role.role_arn,
             "PrimaryContainer": {"ModelPackageName": self.package.value_as_string},
         }
+        if self.model_name_prefix is not None:
+            # <prefix><version>: the version is the last part of the package ARN (.../<group>/<version>).
+            version = cdk.Fn.select(2, cdk.Fn.split("/", self.package.value_as_string))
+            properties["ModelName"] = cdk.Fn.join("", [self.model_name_prefix, version])
         if not serverless:
             properties["VpcConfig"] = {"Subnets": subnet_ids, "SecurityGroupIds": [security_group.security_group_id]}
             properties["EnableNetworkIsolation"] = True
@@ -738,6 +765,64 @@ class ServingStack(PlatformStack):
                 },
             )
             self._schedule("ModelBias", condition, definition, monitoring.bias.schedule)
+        if monitoring.explainability is not None:
+            self._explainability_monitor(config, common("ModelExplainability"), endpoint_input, artifacts, key)
+
+    def _explainability_monitor(
+        self,
+        config: PlatformConfig,
+        settings: dict[str, Any],
+        endpoint_input: dict[str, Any],
+        artifacts: s3.IBucket,
+        key: kms.IKey,
+    ) -> None:
+        """Feature attribution drift: Clarify's Kernel SHAP on a shadow copy of the served model.
+
+        The job calls the SageMaker API to start, invoke and remove the shadow endpoint, so it runs
+        without network isolation (in the private subnets, no internet path): the config's stated
+        exception, acknowledged on the job definition. It has a role of its own, which may start
+        only `sm-clarify-*` endpoints of this model.
+        """
+        explainability = config.monitoring.explainability
+        assert explainability is not None
+        constraints = self._baseline("ExplainabilityConstraints")
+        analysis = cdk.CfnParameter(
+            self,
+            EXPLAINABILITY_PARAMETER,
+            type="String",
+            default="",
+            allowed_pattern=r"^$|^s3://[a-z0-9.-]+/.+$",
+            description="S3 URI of the explainability monitor's analysis config for the promoted version "
+            "(it names the model); written and set by the promotion function",
+        )
+        self.explainability_parameter = analysis
+        condition = self._monitor_condition("ModelExplainability", constraints, analysis)
+        role = self._explainability_role(config, artifacts, key)
+        settings["RoleArn"] = role.role_arn
+        settings["NetworkConfig"]["EnableNetworkIsolation"] = False
+        definition = cdk.CfnResource(
+            self,
+            "ModelExplainabilityJobDefinition",
+            type="AWS::SageMaker::ModelExplainabilityJobDefinition",
+            properties={
+                "ModelExplainabilityAppSpecification": {
+                    "ImageUri": self._monitor_image(config, "Clarify", f"{CLARIFY_IMAGE}:1.0"),
+                    "ConfigUri": analysis.value_as_string,
+                    "Environment": {"publish_cloudwatch_metrics": "Enabled"},
+                },
+                "ModelExplainabilityBaselineConfig": {"ConstraintsResource": {"S3Uri": constraints.value_as_string}},
+                "ModelExplainabilityJobInput": {"EndpointInput": endpoint_input},
+                **settings,
+            },
+        )
+        definition.cfn_options.condition = condition
+        definition.node.add_dependency(role.node.find_child("DefaultPolicy"))
+        acknowledge(
+            definition,
+            f"Explainability monitor, by config: {explainability.isolation_exception}",
+            [f"{ML}::MLP-SM9"],
+        )
+        self._schedule("ModelExplainability", condition, definition, explainability.schedule)
 
     def _monitor_condition(self, kind: str, *baselines: cdk.CfnParameter) -> cdk.CfnCondition:
         return cdk.CfnCondition(
@@ -789,6 +874,93 @@ class ServingStack(PlatformStack):
             )
             registry = mapping.find_in_map(cdk.Aws.REGION, family)
         return f"{registry}.dkr.ecr.{self.region}.{self.url_suffix}/{image}"
+
+    def _explainability_role(self, config: PlatformConfig, artifacts: s3.IBucket, key: kms.IKey) -> iam.Role:
+        """The explainability job: captured data, its config and baseline, its report, and the shadow endpoint."""
+        from pipelines import definition as pipeline
+
+        partition, region, account = self.partition, self.region, self.account
+        role = iam.Role(
+            self,
+            "ExplainabilityRole",
+            assumed_by=service_principal("sagemaker.amazonaws.com", account),
+            description=f"Model explainability monitor of {self.endpoint_name}: Clarify and its shadow endpoint",
+            role_name=self._role_name(config, "explainability"),
+        )
+        baselines = self._read_models(config, role, artifacts)
+        capture = artifacts.arn_for_objects(f"{CAPTURE_PREFIX}/{self.endpoint_name}/*")
+        reports = artifacts.arn_for_objects(f"{MONITOR_PREFIX}/{self.endpoint_name}/*")
+        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[capture, reports]))
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:PutObject", "s3:AbortMultipartUpload"], resources=[reports])
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[artifacts.bucket_arn],
+                conditions={
+                    "StringLike": {
+                        "s3:prefix": [
+                            f"{CAPTURE_PREFIX}/{self.endpoint_name}/*",
+                            f"{MONITOR_PREFIX}/{self.endpoint_name}/*",
+                        ]
+                    }
+                },
+            )
+        )
+        key.grant_encrypt_decrypt(role)
+
+        def arn(resource: str) -> str:
+            return f"arn:{partition}:sagemaker:{region}:{account}:{resource}"
+
+        # Clarify starts a shadow endpoint of the served model, calls it, and removes it.
+        shadows = [arn(f"endpoint/{SHADOW_PREFIX}-*"), arn(f"endpoint-config/{SHADOW_PREFIX}-*")]
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ShadowEndpoint",
+                actions=[
+                    "sagemaker:CreateEndpointConfig",
+                    "sagemaker:DescribeEndpointConfig",
+                    "sagemaker:DeleteEndpointConfig",
+                    "sagemaker:CreateEndpoint",
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:DeleteEndpoint",
+                    "sagemaker:InvokeEndpoint",
+                    "sagemaker:AddTags",
+                ],
+                resources=shadows,
+            )
+        )
+        models = arn(f"model/{self.model_name_prefix}*")
+        role.add_to_policy(
+            iam.PolicyStatement(sid="ServedModel", actions=["sagemaker:DescribeModel"], resources=[models])
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                resources=[
+                    f"arn:{partition}:ecr:{region}:{registry}:repository/{CLARIFY_IMAGE}"
+                    for registry in sorted({f["Clarify"] for f in pipeline.registry_accounts().values()})
+                ],
+            )
+        )
+        log_streams = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/ProcessingJobs:*"
+        role.add_to_policy(sagemaker_roles.log_streams(log_streams))
+        role.add_to_policy(sagemaker_roles.metrics(["aws/sagemaker/Endpoints/*"]))
+        role.add_to_policy(sagemaker_roles.resourceless())
+        # No guardrail: it would deny the shadow endpoint config, which Clarify creates without a KMS key.
+        acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
+        acknowledge_wildcards(
+            role,
+            "This endpoint's capture and report prefixes and the pipeline's baselines (named per execution); "
+            "Clarify's shadow endpoints and configs are named per run under sm-clarify-, and the served "
+            "model per version under its prefix; processing-job log streams are named per job; ECR login, "
+            "metrics and VPC ENI calls take no resource ARN; KMS action families come from CDK's key grant.",
+            actions=["kms:GenerateDataKey*", "kms:ReEncrypt*"],
+            resources=["*", baselines, capture, reports, log_streams, *shadows, models, *self._source_key_wildcards()],
+        )
+        self.explainability_role = role
+        return role
 
     def _monitor_role(
         self, config: PlatformConfig, artifacts: s3.IBucket, key: kms.IKey, guardrail: SageMakerGuardrailPolicy
@@ -907,10 +1079,12 @@ class ServingStack(PlatformStack):
         passed = [self.model_role.role_arn]
         if self.monitor_schedules:
             # The monitors' job definitions are replaced with each version's baselines; schedules updated.
+            kinds = ["DataQuality", "ModelQuality", "ModelBias"]
+            if "ModelExplainability" in self.monitor_schedules:
+                kinds.append("ModelExplainability")
+                passed.append(self.explainability_role.role_arn)
             monitor_resources = [
-                arn("data-quality-job-definition/*"),
-                arn("model-quality-job-definition/*"),
-                arn("model-bias-job-definition/*"),
+                *(arn(f"{_kebab(kind)}-job-definition/*") for kind in kinds),
                 arn(f"monitoring-schedule/{self.endpoint_name}-*"),
             ]
             sagemaker_resources += monitor_resources
@@ -919,7 +1093,7 @@ class ServingStack(PlatformStack):
                     actions=[
                         f"sagemaker:{verb}{kind}JobDefinition"
                         for verb in ("Create", "Describe", "Delete")
-                        for kind in ("DataQuality", "ModelQuality", "ModelBias")
+                        for kind in kinds
                     ]
                     + [f"sagemaker:{verb}MonitoringSchedule" for verb in ("Create", "Describe", "Update", "Delete")]
                     + ["sagemaker:AddTags", "sagemaker:ListTags", "sagemaker:DeleteTags"],
@@ -973,7 +1147,13 @@ class ServingStack(PlatformStack):
                 resources=[artifacts_key.key_arn],
             )
         )
-        if not serverless:
+        if "ModelExplainability" in self.monitor_schedules:
+            # The same guardrail, but for the stated exception: an explainability job definition
+            # without network isolation (config: monitoring.explainability.isolation_exception).
+            SageMakerGuardrailPolicy(
+                self, "DeployGuardrail", isolation_exempt=["sagemaker:CreateModelExplainabilityJobDefinition"]
+            ).attach_to(role)
+        elif not serverless:
             # The same deny guardrail as every SageMaker role: no model outside the VPC or isolation.
             guardrail.attach_to(role)
         acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
@@ -1020,12 +1200,19 @@ class ServingStack(PlatformStack):
                 "BASELINE_PARAMETERS": json.dumps(
                     {name: BASELINE_PARAMETERS[name] for name in self.baseline_parameters}, sort_keys=True
                 ),
+                **(
+                    {"EXPLAINABILITY": self.to_json_string(self.explainability_settings)}
+                    if self.explainability_settings
+                    else {}
+                ),
             },
             subnet_ids=subnet_ids,
             security_group=security_group,
             key=key,
             alerts_topic_arn=alerts_topic.topic_arn,
             timeout_seconds=60,
+            # It reads the explainability config templates among the source account's artifacts.
+            role_name=self._role_name(config, "promotion") if self.explainability_settings else None,
         )
         role = function.role
         stack_arn = f"arn:{self.partition}:cloudformation:{self.region}:{self.account}:stack/{self.stack_name}/*"
@@ -1091,6 +1278,40 @@ class ServingStack(PlatformStack):
         }
         # A plain resource: the L1 class warns of its deprecated `principal` on every synth.
         return cdk.CfnResource(self, "SourceApprovals", type="AWS::Events::EventBusPolicy", properties=properties)
+
+    def _explainability_settings(
+        self, config: PlatformConfig, artifacts: s3.IBucket, artifacts_key: kms.IKey
+    ) -> dict[str, str]:
+        """What the promotion function needs to write each version's explainability config (EXPLAINABILITY)."""
+        assert config.monitoring is not None and config.monitoring.explainability is not None
+        assert config.serving is not None and self.model_name_prefix is not None
+        return {
+            "parameter": EXPLAINABILITY_PARAMETER,
+            "bucket": artifacts.bucket_name,
+            "prefix": f"{MONITOR_PREFIX}/{self.endpoint_name}/{EXPLAINABILITY_CONFIGS}",
+            "model_name_prefix": self.model_name_prefix,
+            # The shadow endpoint's instance type: the configured one, or the first variant's.
+            "instance_type": config.monitoring.explainability.instance_type or config.serving.variants[0].instance_type,
+            "kms_key_id": artifacts_key.key_arn,
+        }
+
+    def _promotion_writes_explainability_config(
+        self, config: PlatformConfig, artifacts: s3.IBucket, artifacts_key: kms.IKey
+    ) -> None:
+        """The promotion function reads the registered template and writes the config of the version it deploys."""
+        assert self.explainability_settings is not None
+        function = self.promotion
+        templates = self._read_models(config, function.role, artifacts)
+        written = artifacts.arn_for_objects(f"{self.explainability_settings['prefix']}/*")
+        function.role.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[written]))
+        artifacts_key.grant_encrypt_decrypt(function.role)
+        acknowledge_wildcards(
+            function.role,
+            "The explainability config templates under the pipeline's prefix (named per execution) and the "
+            "configs it writes per version; KMS action families come from CDK's key grant.",
+            actions=["kms:GenerateDataKey*", "kms:ReEncrypt*"],
+            resources=[templates, written, *self._source_key_wildcards()],
+        )
 
     def _deployment_alerts(self, alerts_topic: sns.ITopic, promotion: PythonFunction) -> None:
         """A promotion that fails rolls the stack back; the previous version keeps serving, and people hear of it."""

@@ -20,6 +20,7 @@ from infra.config import (
 ROOT = Path(__file__).resolve().parent.parent
 DEV = yaml.safe_load((ROOT / "config" / "dev.yaml").read_text())
 SOURCE = "config/x.yaml"
+REASON = "Clarify calls the SageMaker API for its shadow endpoint"
 
 
 def _mutated(change) -> dict:
@@ -521,6 +522,41 @@ BAD_CONFIGS = [
         "missing data lake section",
         lambda d: d.pop("data_lake"),
         "data_lake: missing; required: a data_lake section with at least a dataset",
+    ),
+    (
+        "explainability monitor without a SHAP baseline",
+        lambda d: d["monitoring"].update(explainability={"isolation_exception": REASON}),
+        "monitoring.explainability = 'a section': allowed: null, or a training.explainability (the registered "
+        "SHAP baseline)",
+    ),
+    (
+        "explainability monitor in one availability zone",
+        lambda d: (
+            d["training"].update(explainability={}),
+            d["monitoring"].update(explainability={"isolation_exception": REASON}),
+        ),
+        "network.max_azs = 1: allowed: 2 or more with monitoring.explainability (Clarify's shadow endpoint needs "
+        "the model's subnets in two availability zones)",
+    ),
+    (
+        "explainability monitor with no stated reason",
+        lambda d: (
+            d["network"].update(max_azs=2),
+            d["training"].update(explainability={}),
+            d["monitoring"].update(explainability={"isolation_exception": "needed"}),
+        ),
+        "monitoring.explainability.isolation_exception = 'needed': allowed: why the explainability job may run "
+        "without network isolation (20 to 500 characters)",
+    ),
+    (
+        "explainability shadow on a type the model does not support",
+        lambda d: (
+            d["network"].update(max_azs=2),
+            d["training"].update(explainability={}),
+            d["monitoring"].update(explainability={"isolation_exception": REASON, "instance_type": "ml.c5.xlarge"}),
+        ),
+        "monitoring.explainability.instance_type = 'ml.c5.xlarge': allowed: one of "
+        "training.inference_instance_types: ml.m5.large",
     ),
     (
         "serving another account's versions while retraining here",

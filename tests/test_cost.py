@@ -16,8 +16,9 @@ from tests.helpers import sandbox_config
 # its max runtime (1 h on ml.m5.xlarge) per run: 730 hourly runs, 365/12 daily runs a month.
 EXPECTED = {
     "dev": 16 * 1 * 730 * 0.01 + 3 * 1.0 + 730 * 0.115 + 730 * 0.23,  # 116.80 + 3.00 + 83.95 + 167.90
-    # 416.10 + 3.00 + 2,056.26 (2 x g5) + 335.80 (2 x m5) + 167.90 (hourly) + 2 x 7.00 (daily)
-    "prod": 19 * 3 * 730 * 0.01 + 3 * 1.0 + 2 * 730 * 1.4084 + 2 * 730 * 0.23 + 730 * 0.23 + 2 * 365 / 12 * 0.23,
+    # 416.10 + 3.00 + 2,056.26 (2 x g5) + 335.80 (2 x m5) + 167.90 (hourly) + 3 x 7.00 (daily: model
+    # quality, bias, explainability; the explainability job's shadow endpoint comes on top, per run)
+    "prod": 19 * 3 * 730 * 0.01 + 3 * 1.0 + 2 * 730 * 1.4084 + 2 * 730 * 0.23 + 730 * 0.23 + 3 * 365 / 12 * 0.23,
     "sandbox": 16 * 2 * 730 * 0.01 + 1 * 730 * 0.045 + 3 * 1.0,  # 233.60 + 32.85 + 3.00
 }
 

@@ -143,7 +143,7 @@ def _role_names(delivered, stage: str) -> set[str]:
     return {
         r["Properties"]["RoleName"]
         for k, r in _by_type(serving, "AWS::IAM::Role").items()
-        if k.startswith(("ModelRole", "MonitorRole"))
+        if k.startswith(("ModelRole", "MonitorRole", "ExplainabilityRole", "PromotionRole"))
     }
 
 
@@ -198,7 +198,8 @@ def test_the_artifacts_key_and_bucket_grant_exactly_the_consumers_serving_roles(
         for stage, account in CONSUMERS.items()
         for name in _role_names(delivered, stage)
     )
-    assert len(expected) == 4  # model and monitor role of staging and prod
+    # The model, monitor, explainability and promotion roles of staging and prod: all read dev's outputs.
+    assert len(expected) == 8
     key = _statement(_stage_template(delivered, "dev", "security"), "AWS::KMS::Key", "ServingAccountsDecryptModels")
     assert key["Action"] == "kms:Decrypt" and key["Effect"] == "Allow"
     assert sorted(key["Principal"]["AWS"]) == _roots(CONSUMERS.values())
@@ -301,7 +302,7 @@ def test_consumers_deploy_versions_of_the_source_registry_only(delivered):
         for prefix in ("DeployRole", "PromotionRole"):
             (statements,) = [v for k, v in policies.items() if k.startswith(prefix)]
             assert {"Action": "sagemaker:DescribeModelPackage", "Effect": "Allow", "Resource": packages} in statements
-        for prefix in ("ModelRole", "MonitorRole"):
+        for prefix in ("ModelRole", "MonitorRole", "ExplainabilityRole", "PromotionRole"):
             (statements,) = [v for k, v in policies.items() if k.startswith(prefix)]
             reads = next(s for s in statements if s.get("Sid") == "SourceModels")
             assert reads["Resource"] == "arn:aws:s3:::*/pipelines/mlp-dev-training/*"

@@ -63,7 +63,10 @@ def test_monitors_run_on_the_promoted_baselines_in_the_vpc_with_kms(prod):
         assert network["VpcConfig"]["Subnets"] and network["VpcConfig"]["SecurityGroupIds"]
         assert "VolumeKmsKeyId" in definition["JobResources"]["ClusterConfig"]
         assert "KeysArtifacts" in json.dumps(definition[f"{kind}JobOutputConfig"]["KmsKeyId"])
-    assert [f.rule.id for f in check_template(template)] == []
+    # The one finding is the explainability job's isolation, acknowledged with the config's reason.
+    assert [(f.rule.id, f.logical_id) for f in check_template(template)] == [
+        ("MLP-SM9", "ModelExplainabilityJobDefinition")
+    ]
     # Each monitor exists only with a model and its baselines.
     conditions = template["Conditions"]
     assert conditions["MonitorModelQuality"] == {
@@ -94,8 +97,12 @@ def test_bias_monitor_reads_the_promoted_versions_config_and_labels(prod):
 
 def test_schedules_are_named_for_the_alarms_and_run_as_configured(prod):
     schedules = _named(prod, "Serving", "AWS::SageMaker::MonitoringSchedule", "MonitoringScheduleName")
-    assert set(schedules) == {f"mlp-prod-endpoint-{kind}" for kind in ("data-quality", "model-quality", "model-bias")}
+    kinds = ("data-quality", "model-quality", "model-bias", "model-explainability")
+    assert set(schedules) == {f"mlp-prod-endpoint-{kind}" for kind in kinds}
     assert schedules["mlp-prod-endpoint-model-bias"]["MonitoringScheduleConfig"]["MonitoringType"] == "ModelBias"
+    explainability = schedules["mlp-prod-endpoint-model-explainability"]["MonitoringScheduleConfig"]
+    assert explainability["MonitoringType"] == "ModelExplainability"
+    assert explainability["ScheduleConfig"]["ScheduleExpression"] == MONITOR_SCHEDULES["daily"]
     data = schedules["mlp-prod-endpoint-data-quality"]["MonitoringScheduleConfig"]
     assert data["MonitoringType"] == "DataQuality"
     assert data["ScheduleConfig"]["ScheduleExpression"] == MONITOR_SCHEDULES["hourly"]
@@ -231,6 +238,10 @@ def test_dashboard_widgets_show_what_the_app_creates(prod):
         ),
         "PipelineName": {p["PipelineName"] for p in _props(prod, "Training", "AWS::SageMaker::Pipeline")},
         "FunctionName": {_function(prod, s)["FunctionName"] for s in ("Serving", "Retraining")},
+        # The explainability monitor's own dimensions (Clarify's Kernel SHAP of the one output).
+        "ExplainabilityMethod": {"KernelShap"},
+        "Label": {"label0"},
+        "ValueType": {"GlobalShapValues"},
     }
     seen = set()
     for metric in metrics:
@@ -241,6 +252,12 @@ def test_dashboard_widgets_show_what_the_app_creates(prod):
     assert seen == set(names)
     drift = [m for m in metrics if m[1].startswith("feature_baseline_drift_")]
     assert {m[1] for m in drift} == {"feature_baseline_drift_amount"}
+    attributions = [m for m in metrics if m[0] == "aws/sagemaker/Endpoints/explainability-metrics"]
+    # One global SHAP value per model feature, under the label the registered SHAP baseline uses.
+    assert [m[1] for m in attributions] == ["feature_amount"]
+    from pipelines.steps.evaluate import SHAP_LABEL
+
+    assert dict(zip(attributions[0][2::2], attributions[0][3::2], strict=True))["Label"] == SHAP_LABEL
 
 
 # --- Retraining rules and function (Retraining stack) -----------------------------------------------------
@@ -487,3 +504,134 @@ def test_dev_dashboard_has_no_widget_for_a_monitor_it_lacks(dev):
     metrics = _dashboard_metrics(dev)
     assert not any(m[0] == "aws/sagemaker/Endpoints/model-metrics" for m in metrics), "dev has no model-quality monitor"
     assert all(len(m) > 2 for m in metrics), "every metric names its dimensions"
+
+
+# --- The explainability monitor (prod: a stated exception to network isolation) -------------------------
+
+
+def _statements(synthesized, stack: str, role_prefix: str) -> list[dict[str, Any]]:
+    (statements,) = [
+        r["Properties"]["PolicyDocument"]["Statement"]
+        for k, r in _resources(synthesized, stack, "AWS::IAM::Policy").items()
+        if k.startswith(role_prefix)
+    ]
+    return statements
+
+
+def _managed(synthesized, stack: str, role_prefix: str) -> list[Any]:
+    (role,) = [r for k, r in _resources(synthesized, stack, "AWS::IAM::Role").items() if k.startswith(role_prefix)]
+    return role["Properties"].get("ManagedPolicyArns", [])
+
+
+def test_explainability_monitor_keeps_everything_but_isolation_and_says_why(prod):
+    from infra.config import load_config
+
+    (job,) = _props(prod, "Serving", "AWS::SageMaker::ModelExplainabilityJobDefinition")
+    network = job["NetworkConfig"]
+    assert network["EnableNetworkIsolation"] is False
+    assert network["EnableInterContainerTrafficEncryption"] is True
+    assert network["VpcConfig"]["Subnets"] and network["VpcConfig"]["SecurityGroupIds"]
+    assert "KeysArtifacts" in json.dumps(job["JobResources"]["ClusterConfig"]["VolumeKmsKeyId"])
+    assert "KeysArtifacts" in json.dumps(job["ModelExplainabilityJobOutputConfig"]["KmsKeyId"])
+    app = job["ModelExplainabilityAppSpecification"]
+    assert app["ConfigUri"] == {"Ref": "ExplainabilityConfig"}
+    assert "/sagemaker-clarify-processing:1.0" in json.dumps(app["ImageUri"])
+    assert job["ModelExplainabilityBaselineConfig"] == {
+        "ConstraintsResource": {"S3Uri": {"Ref": "ExplainabilityConstraints"}}
+    }
+    assert job["ModelExplainabilityJobInput"]["EndpointInput"]["EndpointName"] == "mlp-prod-endpoint"
+    assert job["RoleArn"]["Fn::GetAtt"][0].startswith("ExplainabilityRole")
+    # It exists only with a model, its SHAP baseline and the config written for that model.
+    template = prod.templates["Serving"]
+    assert template["Conditions"]["MonitorModelExplainability"] == {
+        "Fn::And": [
+            {"Condition": "HasModel"},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "ExplainabilityConstraints"}, ""]}]},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "ExplainabilityConfig"}, ""]}]},
+        ]
+    }
+    # The acknowledgment is the config's stated reason, recorded in the validation report.
+    reason = load_config("prod").monitoring.explainability.isolation_exception
+    suppressed = [
+        s for p in prod.report["pluginReports"] for s in p.get("suppressedViolations", [])
+        if s["acknowledgedId"] == "MLPlatform::MLP-SM9"
+    ]  # fmt: skip
+    assert [s["acknowledgedAt"].rsplit("/", 1)[-1] for s in suppressed] == ["ModelExplainabilityJobDefinition"]
+    assert suppressed[0]["reason"] == f"Explainability monitor, by config: {reason}"
+
+
+def test_explainability_role_may_start_only_clarify_shadows_of_the_served_model(prod):
+    statements = _statements(prod, "Serving", "ExplainabilityRole")
+    shadow = next(s for s in statements if s.get("Sid") == "ShadowEndpoint")
+    assert sorted(r.split(":", 5)[5] for r in shadow["Resource"]) == [
+        "endpoint-config/sm-clarify-*",
+        "endpoint/sm-clarify-*",
+    ]
+    assert "sagemaker:CreateModel" not in json.dumps(statements) and "iam:PassRole" not in json.dumps(statements)
+    served = next(s for s in statements if s.get("Sid") == "ServedModel")
+    (model,) = _props(prod, "Serving", "AWS::SageMaker::Model")
+    prefix = model["ModelName"]["Fn::Join"][1][0]
+    # Contract: the model's name is <prefix><version>, and the function writes configs naming it so.
+    selected = model["ModelName"]["Fn::Join"][1][1]
+    assert selected == {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": PARAMETER}]}]}
+    assert served["Resource"].endswith(f":model/{prefix}*")
+    # What CloudFormation selects from a package ARN is the version the promotion function names the model by.
+    arn = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlp-prod-models/7"
+    event = {
+        "id": "e-1",
+        "source": "aws.sagemaker",
+        "detail-type": "SageMaker Model Package State Change",
+        "detail": {
+            "ModelPackageGroupName": "mlp-prod-models",
+            "ModelPackageArn": arn,
+            "ModelApprovalStatus": "Approved",
+        },
+    }
+    assert arn.split("/")[selected["Fn::Select"][0]] == promotion.parse_event(event).version == "7"
+    # No guardrail on this role (it would deny the shadow endpoint config Clarify creates without a key);
+    # every other SageMaker role of the stack keeps it.
+    assert _managed(prod, "Serving", "ExplainabilityRole") == []
+    for role in ("ModelRole", "MonitorRole"):
+        assert any("SageMakerGuardrail" in json.dumps(arn) for arn in _managed(prod, "Serving", role)), role
+
+
+def test_deploy_role_guardrail_exempts_only_the_explainability_job_from_isolation(prod):
+    (deploy_guardrail,) = [
+        r["Properties"]["PolicyDocument"]["Statement"]
+        for k, r in _resources(prod, "Serving", "AWS::IAM::ManagedPolicy").items()
+        if k.startswith("DeployGuardrail")
+    ]
+    denies = {s["Sid"]: s for s in deploy_guardrail}
+    isolation = denies["DenyWithoutNetworkIsolation"]["Action"]
+    assert "sagemaker:CreateModelExplainabilityJobDefinition" not in isolation
+    assert {"sagemaker:CreateModel", "sagemaker:CreateModelBiasJobDefinition", "sagemaker:CreateProcessingJob"} <= set(
+        isolation
+    )
+    # Every other deny still covers the explainability job definition.
+    for sid in ("DenyWithoutVpcSubnets", "DenyWithoutInterContainerEncryption", "DenyWithoutOutputKmsKey"):
+        assert "sagemaker:CreateModelExplainabilityJobDefinition" in denies[sid]["Action"], sid
+    managed = json.dumps(_managed(prod, "Serving", "DeployRole"))
+    assert "DeployGuardrail" in managed and "SageMakerGuardrail" not in managed
+
+
+def test_promotion_writes_explainability_configs_where_the_monitor_reads_them(prod):
+    from infra.config import load_config
+
+    variables = _function(prod, "Serving")["Environment"]["Variables"]
+    parts = variables["EXPLAINABILITY"]["Fn::Join"][1]
+    text = "".join(p if isinstance(p, str) else json.dumps(json.dumps(p))[1:-1] for p in parts)
+    settings = json.loads(text)
+    assert tuple(settings) == promotion.EXPLAINABILITY_KEYS
+    assert settings["parameter"] in prod.templates["Serving"]["Parameters"]
+    (model,) = _props(prod, "Serving", "AWS::SageMaker::Model")
+    assert settings["model_name_prefix"] == model["ModelName"]["Fn::Join"][1][0]
+    config = load_config("prod")
+    assert settings["instance_type"] in config.training.inference_instance_types
+    assert settings["prefix"].startswith("monitoring/mlp-prod-endpoint/")
+    # Contract: the function may write there and read the registered templates; the job may read them.
+    promotion_statements = json.dumps(_statements(prod, "Serving", "PromotionRole"))
+    assert (
+        f"/{settings['prefix']}/*" in promotion_statements and "/pipelines/mlp-prod-training/*" in promotion_statements
+    )
+    job_reads = [s for s in _statements(prod, "Serving", "ExplainabilityRole") if s["Action"] == "s3:GetObject"]
+    assert any("/monitoring/mlp-prod-endpoint/*" in json.dumps(s["Resource"]) for s in job_reads)

@@ -78,6 +78,7 @@ class World:
     sagemaker: Any
     sns: Any
     sqs: Any
+    s3: Any
     settings: Settings
     queue_url: str
     updates: list[dict[str, Any]] = field(default_factory=list)
@@ -88,7 +89,7 @@ class World:
         )["ModelPackageArn"]
 
     def run(self, event: Any) -> dict[str, Any]:
-        clients = {"cloudformation": self.cloudformation, "sagemaker": self.sagemaker, "sns": self.sns}
+        clients = {"cloudformation": self.cloudformation, "sagemaker": self.sagemaker, "sns": self.sns, "s3": self.s3}
         return promote(event, **clients, settings=self.settings)
 
     def parameters(self) -> dict[str, str]:
@@ -103,7 +104,7 @@ class World:
 @pytest.fixture(scope="module")
 def clients() -> dict[str, Any]:
     """Clients shared by the module's tests: moto routes a client's calls while any mock_aws is active."""
-    return {name: SESSION.client(name) for name in ("sagemaker", "cloudformation", "sns", "sqs")}
+    return {name: SESSION.client(name) for name in ("sagemaker", "cloudformation", "sns", "sqs", "s3")}
 
 
 @pytest.fixture
@@ -112,7 +113,9 @@ def aws(clients, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
-        sagemaker, cloudformation, sns, sqs = clients.values()
+        sagemaker, cloudformation, sns, sqs, s3 = (
+            clients[name] for name in ("sagemaker", "cloudformation", "sns", "sqs", "s3")
+        )
         sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
         cloudformation.create_stack(
             StackName=STACK,
@@ -124,7 +127,7 @@ def aws(clients, monkeypatch):
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
         settings = Settings(STACK, "ModelPackageArn", GROUP, ROLE, topic)
-        world = World(cloudformation, sagemaker, sns, sqs, settings, queue_url)
+        world = World(cloudformation, sagemaker, sns, sqs, s3, settings, queue_url)
 
         # Records the arguments of every UpdateStack call the handler makes.
         def record(params: dict[str, Any], **_: Any) -> None:
@@ -449,3 +452,264 @@ def test_baseline_parameters_come_from_the_environment():
     assert Settings.from_env({**environ, "BASELINE_PARAMETERS": json.dumps(mapping)}).baseline_parameters == mapping
     with pytest.raises(ConfigurationError, match="BASELINE_PARAMETERS is not JSON"):
         Settings.from_env({**environ, "BASELINE_PARAMETERS": "{"})
+
+
+# --- the model-explainability monitor's analysis config ----------------------------------------
+
+BUCKET = "mlp-dev-artifacts"
+KMS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b5e5c4e-2f39-4c56-9d0a-7c1f0e6b8d11"
+EXPLAINABILITY = {
+    "parameter": "ExplainabilityConfig",
+    "bucket": BUCKET,
+    "prefix": "monitoring/mlp-dev-endpoint/explainability-config",
+    "model_name_prefix": "mlp-dev-endpoint-3f9a1c-",
+    "instance_type": "ml.m5.xlarge",
+    "kms_key_id": KMS_KEY,
+}
+CONFIG_PREFIX = EXPLAINABILITY["prefix"]
+# What the pipeline's evaluate step writes (pipelines/steps/evaluate.py, monitor_config), plus a
+# predictor left over from a baselining run, which the promotion must overwrite.
+MONITOR_TEMPLATE = {
+    "methods": {
+        "shap": {
+            "use_logit": True,
+            "save_local_shap_values": False,
+            "baseline": [[120.5, 41.0, 0.3]],
+            "num_samples": 100,
+            "agg_method": "mean_abs",
+        }
+    },
+    "predictor": {"accept_type": "text/csv", "content_type": "text/csv", "initial_instance_count": 2},
+    "headers": ["amount", "age", "foreign"],
+}
+TEMPLATE_KEY = "pipelines/mlp-dev-training/runs/1/explainability/monitoring/analysis_config.json"
+TEMPLATE_URI = f"s3://{BUCKET}/{TEMPLATE_KEY}"
+PREVIOUS_CONFIG = f"s3://{BUCKET}/{CONFIG_PREFIX}/0/analysis_config.json"
+
+
+def enable_explainability(aws: World, *, stack_parameter: bool = True) -> World:
+    """The artifacts bucket with the template, EXPLAINABILITY set, and the Serving stack with an
+    ExplainabilityConfig parameter unless `stack_parameter` is False (moto's update_stack cannot
+    remove a parameter, so a stack without it is the fixture's, left as it is)."""
+    if stack_parameter:
+        template = copy.deepcopy(TEMPLATE)
+        template["Parameters"]["ExplainabilityConfig"] = {"Type": "String", "Default": ""}
+        aws.cloudformation.update_stack(
+            StackName=STACK,
+            TemplateBody=json.dumps(template),
+            Parameters=[
+                {"ParameterKey": "InstanceType", "ParameterValue": INSTANCE_TYPE},
+                # An earlier version's config, so that a test sees the parameter change.
+                {"ParameterKey": "ExplainabilityConfig", "ParameterValue": PREVIOUS_CONFIG},
+            ],
+        )
+        aws.updates.clear()  # the set-up's own update_stack
+    aws.s3.create_bucket(Bucket=BUCKET)
+    aws.s3.put_object(Bucket=BUCKET, Key=TEMPLATE_KEY, Body=json.dumps(MONITOR_TEMPLATE).encode())
+    aws.settings = dataclasses.replace(aws.settings, explainability=EXPLAINABILITY)
+    return aws
+
+
+@pytest.fixture
+def explaining(aws):
+    return enable_explainability(aws)
+
+
+def explained_package(aws: World, config_uri: str | None = TEMPLATE_URI) -> str:
+    """An approved version whose drift baselines carry an explainability config template (None: no template).
+
+    moto 5 keeps DriftCheckBaselines.Explainability (Constraints and ConfigFile) and returns it from
+    DescribeModelPackage, so no Stubber is needed."""
+    baselines: dict[str, Any] = {}
+    if config_uri is not None:
+        constraints = f"s3://{BUCKET}/pipelines/mlp-dev-training/runs/1/explainability/analysis.json"
+        baselines["DriftCheckBaselines"] = {
+            "Explainability": {
+                "Constraints": {"ContentType": "application/json", "S3Uri": constraints},
+                "ConfigFile": {"ContentType": "application/json", "S3Uri": config_uri},
+            }
+        }
+    return aws.sagemaker.create_model_package(
+        ModelPackageGroupName=GROUP, ModelApprovalStatus="Approved", InferenceSpecification=SPEC, **baselines
+    )["ModelPackageArn"]
+
+
+def config_keys(aws: World) -> list[str]:
+    """The keys under the configured prefix: the analysis configs the promotion wrote."""
+    listing = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix=CONFIG_PREFIX + "/")
+    return [item["Key"] for item in listing.get("Contents", [])]
+
+
+def test_an_approval_writes_the_versions_explainability_config(explaining, caplog):
+    aws = explaining
+    arn = explained_package(aws)
+    result = aws.run(package_event(arn, "Approved"))
+    assert result["action"] == "updated"
+    key = f"{CONFIG_PREFIX}/1/analysis_config.json"
+    uri = f"s3://{BUCKET}/{key}"
+    assert (result["explainability_config"], result["explainability_template"]) == (uri, TEMPLATE_URI)
+    assert log_lines(caplog) == [result]
+    assert config_keys(aws) == [key]
+
+    written = aws.s3.get_object(Bucket=BUCKET, Key=key)
+    body = written["Body"].read()
+    config = json.loads(body)
+    assert config["predictor"] == {
+        "model_name": "mlp-dev-endpoint-3f9a1c-1",
+        "instance_type": "ml.m5.xlarge",
+        "initial_instance_count": 1,
+        "content_type": "text/csv",
+        "accept_type": "text/csv",
+    }
+    # Everything but the predictor is the template's.
+    assert {k: v for k, v in config.items() if k != "predictor"} == {
+        k: v for k, v in MONITOR_TEMPLATE.items() if k != "predictor"
+    }
+    assert config["methods"]["shap"]["baseline"] == [[120.5, 41.0, 0.3]]
+    assert config["headers"] == ["amount", "age", "foreign"]
+    # Deterministic bytes: a repeated event writes the same object.
+    assert body == json.dumps(config, indent=2, sort_keys=True).encode()
+    head = aws.s3.head_object(Bucket=BUCKET, Key=key)
+    assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", KMS_KEY)
+    assert head["ContentType"] == "application/json"
+
+    assert aws.parameters() == {"ModelPackageArn": arn, "InstanceType": INSTANCE_TYPE, "ExplainabilityConfig": uri}
+    (update,) = aws.updates
+    assert [p for p in update["Parameters"] if p["ParameterKey"] == "ExplainabilityConfig"] == [
+        {"ParameterKey": "ExplainabilityConfig", "ParameterValue": uri}
+    ]
+
+
+def test_a_version_without_an_explainability_config_turns_the_monitor_off(explaining):
+    aws = explaining
+    arn = explained_package(aws, config_uri=None)
+    result = aws.run(package_event(arn, "Approved"))
+    assert result["action"] == "updated"
+    assert (result["explainability_config"], result["explainability_template"]) == ("", "")
+    assert aws.parameters()["ExplainabilityConfig"] == ""  # was PREVIOUS_CONFIG
+    assert aws.parameters()["ModelPackageArn"] == arn
+    assert config_keys(aws) == []
+
+
+def test_a_stack_without_the_explainability_parameter_gets_no_config(aws):
+    enable_explainability(aws, stack_parameter=False)
+    arn = explained_package(aws)
+    result = aws.run(package_event(arn, "Approved"))
+    assert result["action"] == "updated"
+    assert "explainability_config" not in result
+    assert aws.parameters() == {"ModelPackageArn": arn, "InstanceType": INSTANCE_TYPE}
+    (update,) = aws.updates
+    assert all(p["ParameterKey"] != "ExplainabilityConfig" for p in update["Parameters"])
+    assert config_keys(aws) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"methods: {shap: {}}", "Expecting value"),
+        (b"\xff{}", "'utf-8' codec can't decode byte 0xff"),
+        (b"[1, 2]", "it is a JSON list, not an object"),
+        (b'{"predictor": "text/csv"}', "predictor is a str, not an object"),
+    ],
+    ids=["yaml", "not-utf", "list", "predictor-string"],
+)
+def test_an_unusable_explainability_template_fails_the_promotion(explaining, body, problem, caplog):
+    aws = explaining
+    aws.s3.put_object(Bucket=BUCKET, Key=TEMPLATE_KEY, Body=body)
+    arn = explained_package(aws)
+    with pytest.raises(PromotionError, match=f"template {re.escape(TEMPLATE_URI)} is unusable: .*{re.escape(problem)}"):
+        aws.run(package_event(arn, "Approved"))
+    assert aws.updates == [] and config_keys(aws) == []
+    assert aws.parameters()["ModelPackageArn"] == ""
+    assert aws.parameters()["ExplainabilityConfig"] == PREVIOUS_CONFIG
+    (line,) = log_lines(caplog)
+    assert (line["action"], line["explainability_template"]) == ("failed", TEMPLATE_URI)
+
+
+def test_a_malformed_explainability_template_uri_fails_the_promotion(explaining):
+    aws = explaining
+    arn = explained_package(aws, config_uri=f"https://{BUCKET}.s3.amazonaws.com/{TEMPLATE_KEY}")
+    with pytest.raises(PromotionError, match="is not an s3://bucket/key URI"):
+        aws.run(package_event(arn, "Approved"))
+    assert aws.updates == [] and config_keys(aws) == []
+
+
+def test_an_s3_error_on_the_template_is_raised_for_a_retry(explaining, caplog):
+    aws = explaining
+    aws.s3.delete_object(Bucket=BUCKET, Key=TEMPLATE_KEY)
+    arn = explained_package(aws)
+    with pytest.raises(ClientError) as raised:
+        aws.run(package_event(arn, "Approved"))
+    assert raised.value.response["Error"]["Code"] == "NoSuchKey"
+    assert aws.updates == [] and config_keys(aws) == []
+    (line,) = log_lines(caplog)
+    assert (line["action"], line["error_code"], line["explainability_template"]) == (
+        "failed",
+        "NoSuchKey",
+        TEMPLATE_URI,
+    )
+
+
+def test_a_duplicate_event_writes_no_explainability_config(explaining):
+    aws = explaining
+    arn = explained_package(aws)
+    event = package_event(arn, "Approved")
+    assert aws.run(event)["action"] == "updated"
+    (key,) = config_keys(aws)
+    aws.s3.delete_object(Bucket=BUCKET, Key=key)
+    second = aws.run(event)
+    assert second["action"] == "unchanged" and "duplicate" in second["reason"]
+    assert "explainability_config" not in second
+    assert config_keys(aws) == [] and len(aws.updates) == 1
+
+
+def test_explainability_needs_an_s3_client(explaining):
+    aws = explaining
+    aws.s3 = None
+    with pytest.raises(ConfigurationError, match="no S3 client"):
+        aws.run(package_event(explained_package(aws), "Approved"))
+    assert aws.updates == []
+
+
+def test_the_handler_writes_the_explainability_config_from_the_environment(explaining, monkeypatch):
+    aws = explaining
+    arn = explained_package(aws)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", SESSION)
+    for name, variable in ENVIRONMENT.items():
+        monkeypatch.setenv(variable, getattr(aws.settings, name))
+    monkeypatch.setenv("EXPLAINABILITY", json.dumps(EXPLAINABILITY))
+    result = handler(package_event(arn, "Approved"), None)
+    assert result["action"] == "updated"
+    assert aws.parameters()["ExplainabilityConfig"] == result["explainability_config"]
+    assert config_keys(aws) == [f"{CONFIG_PREFIX}/1/analysis_config.json"]
+
+
+def test_explainability_comes_from_the_environment():
+    environ = {variable: "x" for variable in ENVIRONMENT.values()}
+    assert Settings.from_env(environ).explainability is None
+    assert Settings.from_env({**environ, "EXPLAINABILITY": ""}).explainability is None
+    assert Settings.from_env({**environ, "EXPLAINABILITY": json.dumps(EXPLAINABILITY)}).explainability == EXPLAINABILITY
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("{", "EXPLAINABILITY is not JSON"),
+        ('["ExplainabilityConfig"]', "EXPLAINABILITY must be a JSON object with the keys parameter, bucket"),
+        (
+            json.dumps({k: v for k, v in EXPLAINABILITY.items() if k != "kms_key_id"}),
+            "EXPLAINABILITY is missing kms_key_id$",
+        ),
+        (
+            json.dumps({"parameter": "ExplainabilityConfig"}),
+            "EXPLAINABILITY is missing bucket, prefix, model_name_prefix",
+        ),
+        (json.dumps({**EXPLAINABILITY, "instance_type": 1}), "non-empty strings: instance_type$"),
+        (json.dumps({**EXPLAINABILITY, "bucket": ""}), "non-empty strings: bucket$"),
+    ],
+    ids=["bad-json", "not-an-object", "missing-key", "missing-keys", "non-string", "empty"],
+)
+def test_a_bad_explainability_variable_is_a_configuration_error(value, message):
+    environ = {variable: "x" for variable in ENVIRONMENT.values()}
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env({**environ, "EXPLAINABILITY": value})

@@ -107,16 +107,18 @@ NON_COMPLIANT = {
     ),
     "job definition without network config": (
         _data_quality(network=None),
-        {"MLP-SM4": ["NetworkConfig is missing"]},
+        {"MLP-SM4": ["NetworkConfig is missing"], "MLP-SM9": ["NetworkConfig is missing"]},
     ),
     "job definition without isolation and encryption": (
         _data_quality(network={"VpcConfig": VPC}),
         {
-            "MLP-SM4": [
-                "NetworkConfig.EnableNetworkIsolation is not true",
-                "NetworkConfig.EnableInterContainerTrafficEncryption is not true",
-            ]
+            "MLP-SM4": ["NetworkConfig.EnableInterContainerTrafficEncryption is not true"],
+            "MLP-SM9": ["NetworkConfig.EnableNetworkIsolation is not true"],
         },
+    ),
+    "job definition without isolation only (the explainability monitor's exception)": (
+        _data_quality(network={"VpcConfig": VPC, "EnableInterContainerTrafficEncryption": True}),
+        {"MLP-SM9": ["NetworkConfig.EnableNetworkIsolation is not true"]},
     ),
     "job definition without keys": (
         _data_quality(volume_key=None, output_key=None),
@@ -137,6 +139,7 @@ NON_COMPLIANT = {
         ),
         {
             "MLP-SM4": ["MonitoringJobDefinition.NetworkConfig is missing"],
+            "MLP-SM9": ["MonitoringJobDefinition.NetworkConfig is missing"],
             "MLP-SM5": [
                 "MonitoringJobDefinition.ClusterConfig.VolumeKmsKeyId is missing",
                 "MonitoringJobDefinition.output KmsKeyId is missing",
@@ -169,7 +172,7 @@ def test_every_job_definition_type_is_checked():
         resource = copy.deepcopy(_data_quality(network=None))
         resource["Type"] = resource_type
         assert "MLP-SM4" in _findings(resource), resource_type
-    assert sorted(rule.id for rule in RULES) == ["MLP-D1", "MLP-L1", *(f"MLP-SM{i}" for i in range(1, 9))]
+    assert sorted(rule.id for rule in RULES) == ["MLP-D1", "MLP-L1", *(f"MLP-SM{i}" for i in range(1, 10))]
 
 
 def test_plugin_fails_synth_and_acknowledgment_records_reason(tmp_path):

@@ -694,3 +694,39 @@ def test_evaluate_writes_no_shap_values_unless_asked(pipeline, tmp_path):
     assert status == 1
     assert err.strip() == "--explainability-rows must be 1 or more, got 0"
     assert not (tmp_path / "bad" / "evaluation").exists() and not (tmp_path / "bad" / "explainability").exists()
+
+
+def test_evaluate_writes_the_explainability_monitor_config_the_promotion_completes(pipeline, explained):
+    """The template, completed by the promotion function, is the SDK's ExplainabilityAnalysisConfig for that model.
+
+    Its Kernel SHAP baseline is the training mean and it explains the margin (use_logit), so Clarify
+    estimates on captured requests the values analysis.json holds exactly.
+    """
+    from sagemaker.clarify import ModelConfig, SHAPConfig
+    from sagemaker.model_monitor.clarify_model_monitoring import ExplainabilityAnalysisConfig
+
+    from lambdas.promotion.handler import explainability_config
+
+    template = json.loads((explained[0] / evaluate.MONITOR_CONFIG_FILE).read_text())
+    document = json.loads((pipeline.model_dir / "model.json").read_text())
+    assert template["methods"]["shap"]["baseline"] == [document["mean"]]
+    assert "model_name" not in template["predictor"]  # the model exists only once a version is deployed
+    completed = explainability_config(template, "mlp-prod-endpoint-abc123-7", "ml.m5.xlarge")
+    expected = ExplainabilityAnalysisConfig(
+        SHAPConfig(
+            baseline=[document["mean"]],
+            num_samples=evaluate.MONITOR_SHAP_SAMPLES,
+            agg_method="mean_abs",
+            use_logit=True,
+            save_local_shap_values=False,
+        ),
+        ModelConfig(
+            model_name="mlp-prod-endpoint-abc123-7",
+            instance_type="ml.m5.xlarge",
+            instance_count=1,
+            content_type="text/csv",
+            accept_type="text/csv",
+        ),
+        headers=list(FEATURES),
+    )._to_dict()
+    assert completed == expected

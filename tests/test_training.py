@@ -507,9 +507,16 @@ def test_prod_explains_the_model_in_the_evaluate_step_with_no_model_or_clarify_j
 def test_prod_registers_the_shap_report_and_its_drift_baseline(prod):
     register = _steps(_definition(prod))["Register-RegisterModel"]["Arguments"]
     assert register["ModelMetrics"]["Explainability"] == {"Report": REPORT}
-    # analysis.json is also the constraints of a feature attribution drift check; no monitor config
-    # file, which would have to name the model being explained.
-    assert register["DriftCheckBaselines"]["Explainability"] == {"Constraints": REPORT}
+    # analysis.json is also the constraints of a feature attribution drift check; the config file is
+    # the monitor's template, which the promotion function completes with the model it deploys.
+    explained = REPORT["S3Uri"]["Std:Join"]["Values"][:-1]
+    assert register["DriftCheckBaselines"]["Explainability"] == {
+        "Constraints": REPORT,
+        "ConfigFile": {
+            "ContentType": "application/json",
+            "S3Uri": {"Std:Join": {"On": "/", "Values": [*explained, "monitoring", "analysis_config.json"]}},
+        },
+    }
 
 
 def test_dev_configures_no_explainability(dev):

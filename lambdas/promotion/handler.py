@@ -13,6 +13,12 @@ the dead-letter queue. To roll back by hand, set the parameter to `previous_mode
 The same update sets the monitors' baselines: `BASELINE_PARAMETERS` maps stack parameters to paths
 in the package's description (e.g. `DriftCheckBaselines.ModelDataQuality.Statistics.S3Uri`), so
 Model Monitor switches to the new version's baselines with the model, never later.
+
+With `EXPLAINABILITY` set (a JSON object, see EXPLAINABILITY_KEYS), the update also carries the
+model-explainability monitor's analysis config: the version's template
+(`DriftCheckBaselines.Explainability.ConfigFile.S3Uri`) with `predictor` completed for the model the
+stack deploys is written, SSE-KMS, to `s3://{bucket}/{prefix}/{version}/analysis_config.json`, and
+the stack parameter `parameter` gets that URI; "" for a version without a template (monitor off).
 """
 
 from __future__ import annotations
@@ -46,6 +52,10 @@ ENVIRONMENT = {
     "deploy_role_arn": "DEPLOY_ROLE_ARN",
     "alert_topic_arn": "ALERT_TOPIC_ARN",
 }
+# The keys of the EXPLAINABILITY object, each a non-empty string.
+EXPLAINABILITY_KEYS = ("parameter", "bucket", "prefix", "model_name_prefix", "instance_type", "kms_key_id")
+EXPLAINABILITY_TEMPLATE = "DriftCheckBaselines.Explainability.ConfigFile.S3Uri"
+S3_URI = re.compile(r"s3://([^/]+)/(.+)")
 
 
 class PromotionError(Exception):
@@ -75,6 +85,8 @@ class Settings:
     alert_topic_arn: str
     # Stack parameter -> dotted path in DescribeModelPackage's answer (optional, BASELINE_PARAMETERS).
     baseline_parameters: Mapping[str, str] = field(default_factory=dict)
+    # EXPLAINABILITY_KEYS -> value (optional, EXPLAINABILITY); None: no explainability config is written.
+    explainability: Mapping[str, str] | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -89,19 +101,42 @@ class Settings:
         if not isinstance(baselines, dict) or not all(isinstance(v, str) for v in baselines.values()):
             raise ConfigurationError("BASELINE_PARAMETERS must map parameter names to dotted paths")
         return cls(
-            **{field: environ[variable] for field, variable in ENVIRONMENT.items()}, baseline_parameters=baselines
+            **{field: environ[variable] for field, variable in ENVIRONMENT.items()},
+            baseline_parameters=baselines,
+            explainability=_explainability(environ.get("EXPLAINABILITY") or ""),
         )
+
+
+def _explainability(text: str) -> dict[str, str] | None:
+    """The EXPLAINABILITY variable's settings, or None when it is unset or empty."""
+    if not text.strip():
+        return None
+    try:
+        settings = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigurationError(f"EXPLAINABILITY is not JSON: {error}") from None
+    if not isinstance(settings, dict):
+        raise ConfigurationError(f"EXPLAINABILITY must be a JSON object with the keys {', '.join(EXPLAINABILITY_KEYS)}")
+    missing = [key for key in EXPLAINABILITY_KEYS if key not in settings]
+    if missing:
+        raise ConfigurationError(f"EXPLAINABILITY is missing {', '.join(missing)}")
+    invalid = [key for key in EXPLAINABILITY_KEYS if not isinstance(settings[key], str) or not settings[key]]
+    if invalid:
+        raise ConfigurationError(f"EXPLAINABILITY values must be non-empty strings: {', '.join(invalid)}")
+    return {key: settings[key] for key in EXPLAINABILITY_KEYS}
+
+
+def value_at(package: Mapping[str, Any], path: str) -> str:
+    """The string at a dotted path in the package description, or "" where it has none."""
+    value: Any = package
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value if isinstance(value, str) else ""
 
 
 def baseline_values(package: Mapping[str, Any], paths: Mapping[str, str]) -> dict[str, str]:
     """Each parameter's value at its dotted path in the package description, or "" where it has none."""
-    values = {}
-    for parameter, path in paths.items():
-        value: Any = package
-        for part in path.split("."):
-            value = value.get(part) if isinstance(value, Mapping) else None
-        values[parameter] = value if isinstance(value, str) else ""
-    return values
+    return {parameter: value_at(package, path) for parameter, path in paths.items()}
 
 
 @dataclass(frozen=True)
@@ -142,8 +177,47 @@ def client_request_token(event_id: str) -> str:
     return ("promote-" + re.sub(r"[^a-zA-Z0-9-]", "-", event_id))[:128]
 
 
-def promote(event: Any, *, cloudformation: Any, sagemaker: Any, sns: Any, settings: Settings) -> dict[str, Any]:
+def explainability_config(template: Mapping[str, Any], model_name: str, instance_type: str) -> dict[str, Any]:
+    """The monitor's analysis config: the template with `predictor` naming the model it explains."""
+    predictor = template.get("predictor", {})
+    if not isinstance(predictor, Mapping):
+        raise ValueError(f"predictor is a {type(predictor).__name__}, not an object")
+    predictor = {**predictor, "model_name": model_name, "instance_type": instance_type, "initial_instance_count": 1}
+    return {**template, "predictor": predictor}
+
+
+def write_explainability_config(s3: Any, template_uri: str, version: str, explainability: Mapping[str, str]) -> str:
+    """Write the analysis config of `version` made from the template at `template_uri`; returns its URI."""
+    match = S3_URI.fullmatch(template_uri)
+    if not match:
+        raise PromotionError(f"the package's explainability config {template_uri!r} is not an s3://bucket/key URI")
+    body = s3.get_object(Bucket=match[1], Key=match[2])["Body"].read()
+    try:
+        template = json.loads(body)
+        if not isinstance(template, dict):
+            raise ValueError(f"it is a JSON {type(template).__name__}, not an object")
+        model_name = explainability["model_name_prefix"] + version
+        config = explainability_config(template, model_name, explainability["instance_type"])
+    except ValueError as problem:  # JSONDecodeError and UnicodeDecodeError too
+        raise PromotionError(f"explainability config template {template_uri} is unusable: {problem}") from None
+    key = f"{explainability['prefix'].rstrip('/')}/{version}/analysis_config.json"
+    s3.put_object(
+        Bucket=explainability["bucket"],
+        Key=key,
+        Body=json.dumps(config, indent=2, sort_keys=True).encode(),
+        ContentType="application/json",
+        ServerSideEncryption="aws:kms",
+        SSEKMSKeyId=explainability["kms_key_id"],
+    )
+    return f"s3://{explainability['bucket']}/{key}"
+
+
+def promote(
+    event: Any, *, cloudformation: Any, sagemaker: Any, sns: Any, settings: Settings, s3: Any = None
+) -> dict[str, Any]:
     """Act on one model package state change; see the module docstring for the outcomes."""
+    if settings.explainability is not None and s3 is None:
+        raise ConfigurationError("EXPLAINABILITY is set but promote() has no S3 client to write the config with")
     try:
         change = parse_event(event)
     except MalformedEvent as problem:
@@ -166,7 +240,7 @@ def promote(event: Any, *, cloudformation: Any, sagemaker: Any, sns: Any, settin
             return _alert_rejection(change, cloudformation, sns, settings, fields)
         if change.status != "Approved":
             return _outcome("ignored", f"approval status {change.status!r} is neither Approved nor Rejected", **fields)
-        return _promote_approved(change, cloudformation, sagemaker, settings, fields)
+        return _promote_approved(change, cloudformation, sagemaker, s3, settings, fields)
     except StackBusy as busy:
         _log(logging.WARNING, {"action": "busy", "reason": str(busy), **fields})
         raise
@@ -177,7 +251,7 @@ def promote(event: Any, *, cloudformation: Any, sagemaker: Any, sns: Any, settin
 
 
 def _promote_approved(
-    change: PackageChange, cloudformation: Any, sagemaker: Any, settings: Settings, fields: dict[str, Any]
+    change: PackageChange, cloudformation: Any, sagemaker: Any, s3: Any, settings: Settings, fields: dict[str, Any]
 ) -> dict[str, Any]:
     package = sagemaker.describe_model_package(ModelPackageName=change.arn)
     status = package["ModelApprovalStatus"]
@@ -194,6 +268,12 @@ def _promote_approved(
     baselines = baseline_values(package, settings.baseline_parameters)
     values.update({name: value for name, value in baselines.items() if name in existing})
     fields["baselines"] = baselines
+    explainability = settings.explainability
+    if explainability is not None and explainability["parameter"] in existing:
+        template_uri = fields["explainability_template"] = value_at(package, EXPLAINABILITY_TEMPLATE)
+        # Without a template the parameter is cleared, so the monitor is off for this version, not stale.
+        uri = write_explainability_config(s3, template_uri, change.version, explainability) if template_uri else ""
+        values[explainability["parameter"]] = fields["explainability_config"] = uri
     parameters = [{"ParameterKey": name, "ParameterValue": value} for name, value in values.items()] + [
         {"ParameterKey": name, "UsePreviousValue": True} for name in sorted(existing) if name not in values
     ]
@@ -260,5 +340,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         cloudformation=boto3.client("cloudformation", config=config),
         sagemaker=boto3.client("sagemaker", config=config),
         sns=boto3.client("sns", config=config),
+        s3=boto3.client("s3", config=config),
         settings=settings,
     )

@@ -29,6 +29,9 @@ ANALYSIS_FILE = "analysis.json"
 LOCAL_SHAP_FILE = "explanations_shap/out.csv"
 # Clarify's name for the one score of a model whose output has no label headers.
 SHAP_LABEL = "label0"
+# The model-explainability monitor's config template (monitor_config), next to analysis.json.
+MONITOR_CONFIG_FILE = "monitoring/analysis_config.json"
+MONITOR_SHAP_SAMPLES = 100
 MIN_TEST_SHARE = 0.10  # of the training rows
 # Largest allowed gap between test and training positive rates: the larger of an absolute and a relative bound.
 RATE_GAP_ABSOLUTE = 0.02
@@ -294,11 +297,34 @@ def explainability_report(model: dict[str, Any], values: np.ndarray) -> dict[str
     }
 
 
+def monitor_config(model: dict[str, Any], samples: int = MONITOR_SHAP_SAMPLES) -> dict[str, Any]:
+    """The model-explainability monitor's analysis config, all but the model it explains.
+
+    Clarify reproduces analysis.json's values on captured requests with it: Kernel SHAP of the
+    margin (`use_logit`) around the same baseline row (the training mean), aggregated as mean |SHAP|.
+    The promotion function adds `predictor.model_name`, `instance_type` and
+    `initial_instance_count` for the version it deploys (the model exists only then).
+    """
+    return {
+        "methods": {
+            "shap": {
+                "use_logit": True,
+                "save_local_shap_values": False,
+                "baseline": [[float(v) for v in model["mean"]]],
+                "num_samples": samples,
+                "agg_method": "mean_abs",
+            }
+        },
+        "predictor": {"accept_type": "text/csv", "content_type": "text/csv"},
+        "headers": list(model["features"]),
+    }
+
+
 def write_explainability(output_dir: Path, model: dict[str, Any], test: pd.DataFrame, rows: int) -> int:
     """Explain the first `rows` test rows (all of them if there are fewer); returns how many it explained.
 
-    Writes analysis.json and explanations_shap/out.csv: a header row of the model's features, then
-    the SHAP values of each explained row, in test-split order.
+    Writes analysis.json, explanations_shap/out.csv (a header row of the model's features, then the
+    SHAP values of each explained row, in test-split order) and the monitor's config template.
     """
     features = list(model["features"])
     values = shap_values(model, test[features].head(rows).to_numpy(dtype="float64"))
@@ -306,6 +332,9 @@ def write_explainability(output_dir: Path, model: dict[str, Any], test: pd.DataF
     local.parent.mkdir(parents=True, exist_ok=True)
     (output_dir / ANALYSIS_FILE).write_text(json.dumps(explainability_report(model, values), indent=2) + "\n")
     pd.DataFrame(values, columns=features).to_csv(local, index=False)
+    config = output_dir / MONITOR_CONFIG_FILE
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(json.dumps(monitor_config(model), indent=2) + "\n")
     return len(values)
 
 
