@@ -875,43 +875,80 @@ class ServingStack(PlatformStack):
             registry = mapping.find_in_map(cdk.Aws.REGION, family)
         return f"{registry}.dkr.ecr.{self.region}.{self.url_suffix}/{image}"
 
-    def _explainability_role(self, config: PlatformConfig, artifacts: s3.IBucket, key: kms.IKey) -> iam.Role:
-        """The explainability job: captured data, its config and baseline, its report, and the shadow endpoint."""
+    def _job_role(
+        self,
+        config: PlatformConfig,
+        artifacts: s3.IBucket,
+        key: kms.IKey,
+        *,
+        kind: str,
+        description: str,
+        inputs: list[str],
+        images: list[tuple[str, str]],
+    ) -> tuple[iam.Role, list[str]]:
+        """A monitoring job's role: read `inputs` (prefixes of this endpoint), the pipeline's baselines and
+        its own reports, write the reports, pull `images` ((registry family, repository) pairs), log.
+
+        Returns the role and the wildcard resources it was granted, for the caller's acknowledgment.
+        """
         from pipelines import definition as pipeline
 
         partition, region, account = self.partition, self.region, self.account
         role = iam.Role(
             self,
-            "ExplainabilityRole",
+            f"{kind.capitalize()}Role",
             assumed_by=service_principal("sagemaker.amazonaws.com", account),
-            description=f"Model explainability monitor of {self.endpoint_name}: Clarify and its shadow endpoint",
-            role_name=self._role_name(config, "explainability"),
+            description=description,
+            role_name=self._role_name(config, kind),
         )
+        # The baselines (and configs) are the training pipeline's outputs, registered with the version.
         baselines = self._read_models(config, role, artifacts)
-        capture = artifacts.arn_for_objects(f"{CAPTURE_PREFIX}/{self.endpoint_name}/*")
-        reports = artifacts.arn_for_objects(f"{MONITOR_PREFIX}/{self.endpoint_name}/*")
-        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[capture, reports]))
+        prefixes = [f"{prefix}/{self.endpoint_name}/*" for prefix in (*inputs, MONITOR_PREFIX)]
+        read = [artifacts.arn_for_objects(prefix) for prefix in prefixes]
+        written = read[-1]
+        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=read))
         role.add_to_policy(
-            iam.PolicyStatement(actions=["s3:PutObject", "s3:AbortMultipartUpload"], resources=[reports])
+            iam.PolicyStatement(actions=["s3:PutObject", "s3:AbortMultipartUpload"], resources=[written])
         )
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],
                 resources=[artifacts.bucket_arn],
-                conditions={
-                    "StringLike": {
-                        "s3:prefix": [
-                            f"{CAPTURE_PREFIX}/{self.endpoint_name}/*",
-                            f"{MONITOR_PREFIX}/{self.endpoint_name}/*",
-                        ]
-                    }
-                },
+                conditions={"StringLike": {"s3:prefix": prefixes}},
             )
         )
         key.grant_encrypt_decrypt(role)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                resources=[
+                    f"arn:{partition}:ecr:{region}:{registry}:repository/{repository}"
+                    for family, repository in images
+                    for registry in sorted({f[family] for f in pipeline.registry_accounts().values()})
+                ],
+            )
+        )
+        log_streams = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/ProcessingJobs:*"
+        role.add_to_policy(sagemaker_roles.log_streams(log_streams))
+        role.add_to_policy(sagemaker_roles.metrics(["aws/sagemaker/Endpoints/*"]))
+        role.add_to_policy(sagemaker_roles.resourceless())
+        acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
+        return role, ["*", *read, baselines, log_streams, *self._source_key_wildcards()]
+
+    def _explainability_role(self, config: PlatformConfig, artifacts: s3.IBucket, key: kms.IKey) -> iam.Role:
+        """The explainability job: captured data, its config and baseline, its report, and the shadow endpoint."""
+        role, wildcards = self._job_role(
+            config,
+            artifacts,
+            key,
+            kind="explainability",
+            description=f"Model explainability monitor of {self.endpoint_name}: Clarify and its shadow endpoint",
+            inputs=[CAPTURE_PREFIX],
+            images=[("Clarify", CLARIFY_IMAGE)],
+        )
 
         def arn(resource: str) -> str:
-            return f"arn:{partition}:sagemaker:{region}:{account}:{resource}"
+            return f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:{resource}"
 
         # Clarify starts a shadow endpoint of the served model, calls it, and removes it.
         shadows = [arn(f"endpoint/{SHADOW_PREFIX}-*"), arn(f"endpoint-config/{SHADOW_PREFIX}-*")]
@@ -935,21 +972,7 @@ class ServingStack(PlatformStack):
         role.add_to_policy(
             iam.PolicyStatement(sid="ServedModel", actions=["sagemaker:DescribeModel"], resources=[models])
         )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                resources=[
-                    f"arn:{partition}:ecr:{region}:{registry}:repository/{CLARIFY_IMAGE}"
-                    for registry in sorted({f["Clarify"] for f in pipeline.registry_accounts().values()})
-                ],
-            )
-        )
-        log_streams = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/ProcessingJobs:*"
-        role.add_to_policy(sagemaker_roles.log_streams(log_streams))
-        role.add_to_policy(sagemaker_roles.metrics(["aws/sagemaker/Endpoints/*"]))
-        role.add_to_policy(sagemaker_roles.resourceless())
         # No guardrail: it would deny the shadow endpoint config, which Clarify creates without a KMS key.
-        acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
         acknowledge_wildcards(
             role,
             "This endpoint's capture and report prefixes and the pipeline's baselines (named per execution); "
@@ -957,7 +980,7 @@ class ServingStack(PlatformStack):
             "model per version under its prefix; processing-job log streams are named per job; ECR login, "
             "metrics and VPC ENI calls take no resource ARN; KMS action families come from CDK's key grant.",
             actions=["kms:GenerateDataKey*", "kms:ReEncrypt*"],
-            resources=["*", baselines, capture, reports, log_streams, *shadows, models, *self._source_key_wildcards()],
+            resources=[*wildcards, *shadows, models],
         )
         self.explainability_role = role
         return role
@@ -966,64 +989,24 @@ class ServingStack(PlatformStack):
         self, config: PlatformConfig, artifacts: s3.IBucket, key: kms.IKey, guardrail: SageMakerGuardrailPolicy
     ) -> iam.Role:
         """What the monitoring jobs run as: read capture, baselines and labels; write their reports."""
-        from pipelines import definition as pipeline
-
-        partition, region, account = self.partition, self.region, self.account
-        role = iam.Role(
-            self,
-            "MonitorRole",
-            assumed_by=service_principal("sagemaker.amazonaws.com", account),
-            description=f"Model Monitor jobs of {self.endpoint_name}: captured data, baselines, labels, reports",
-            role_name=self._role_name(config, "monitor"),
-        )
-        # The baselines are the training pipeline's outputs, registered with the version.
-        baselines = self._read_models(config, role, artifacts)
-        read = [
-            artifacts.arn_for_objects(f"{CAPTURE_PREFIX}/{self.endpoint_name}/*"),
-            artifacts.arn_for_objects(f"{GROUND_TRUTH_PREFIX}/{self.endpoint_name}/*"),
-        ]
-        written = artifacts.arn_for_objects(f"{MONITOR_PREFIX}/{self.endpoint_name}/*")
-        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[*read, written]))
-        role.add_to_policy(
-            iam.PolicyStatement(actions=["s3:PutObject", "s3:AbortMultipartUpload"], resources=[written])
-        )
-        prefixes = [
-            f"{CAPTURE_PREFIX}/{self.endpoint_name}/*",
-            f"{GROUND_TRUTH_PREFIX}/{self.endpoint_name}/*",
-            f"{MONITOR_PREFIX}/{self.endpoint_name}/*",
-        ]
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:ListBucket"],
-                resources=[artifacts.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": prefixes}},
-            )
-        )
-        key.grant_encrypt_decrypt(role)
         images = [("ModelMonitor", MONITOR_IMAGE), *((("Clarify", CLARIFY_IMAGE),) if config.monitoring.bias else ())]
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                resources=[
-                    f"arn:{partition}:ecr:{region}:{registry}:repository/{repository}"
-                    for family, repository in images
-                    for registry in sorted({f[family] for f in pipeline.registry_accounts().values()})
-                ],
-            )
+        role, wildcards = self._job_role(
+            config,
+            artifacts,
+            key,
+            kind="monitor",
+            description=f"Model Monitor jobs of {self.endpoint_name}: captured data, baselines, labels, reports",
+            inputs=[CAPTURE_PREFIX, GROUND_TRUTH_PREFIX],
+            images=images,
         )
-        log_streams = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/ProcessingJobs:*"
-        role.add_to_policy(sagemaker_roles.log_streams(log_streams))
-        role.add_to_policy(sagemaker_roles.metrics(["aws/sagemaker/Endpoints/*"]))
-        role.add_to_policy(sagemaker_roles.resourceless())
         guardrail.attach_to(role)
-        acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
         acknowledge_wildcards(
             role,
             "This endpoint's capture, label and report prefixes and the pipeline's baselines (named per "
             "execution); processing-job log streams are named per job; ECR login, metrics and VPC ENI calls "
             "take no resource ARN; KMS action families come from CDK's key grant.",
             actions=["kms:GenerateDataKey*", "kms:ReEncrypt*"],
-            resources=["*", *read, baselines, written, log_streams, *self._source_key_wildcards()],
+            resources=wildcards,
         )
         self.monitor_role = role
         return role
