@@ -9,6 +9,7 @@ request is switched off, and job names are fixed so that no timestamp lands in t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -662,6 +663,12 @@ def _region_placeholders(text: str) -> str:
 
 def image_registries(region: str = IMAGE_REGION) -> dict[str, str]:
     """Registry host of each image family in `region`, e.g. {"PyTorch": "763104351884.dkr.ecr..."}."""
+    return dict(_image_registries(region))
+
+
+@functools.cache
+def _image_registries(region: str) -> dict[str, str]:
+    # The SDK's tables do not change within a process; a lookup reads them and botocore's endpoints (~0.8 s).
     _offline()
     from sagemaker import image_uris
 
