@@ -1178,6 +1178,7 @@ class ServingStack(PlatformStack):
                 "STACK_NAME": self.stack_name,
                 "PARAMETER_NAME": PARAMETER,
                 "MODEL_PACKAGE_GROUP": group,
+                "MODEL_PACKAGE_ACCOUNT": naming.registry_account(config, self.account),
                 "DEPLOY_ROLE_ARN": self.deploy_role.role_arn,
                 "ALERT_TOPIC_ARN": alerts_topic.topic_arn,
                 "BASELINE_PARAMETERS": json.dumps(

@@ -281,6 +281,7 @@ def test_approvals_reach_each_serving_account_and_only_from_the_source(delivered
             "Variables"
         ]
         assert variables["MODEL_PACKAGE_GROUP"] == "mlp-dev-models"
+        assert variables["MODEL_PACKAGE_ACCOUNT"] == SOURCE  # the function, too, ignores other registries
 
 
 def test_consumers_deploy_versions_of_the_source_registry_only(delivered):

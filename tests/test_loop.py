@@ -119,6 +119,10 @@ def test_promotion_sets_exactly_the_serving_stacks_baseline_parameters(prod, dev
         mapping = json.loads(variables["BASELINE_PARAMETERS"])
         assert set(mapping) == expected and expected <= set(parameters)
         assert variables["PARAMETER_NAME"] == PARAMETER in parameters
+        # A single-account environment promotes versions of its own account's registry only.
+        assert variables["MODEL_PACKAGE_ACCOUNT"] == (
+            {"Ref": "AWS::AccountId"} if synthesized is dev else "111111111111"
+        )
         # The paths name what the pipeline registers (the Register step's DriftCheckBaselines).
         assert all(path.startswith("DriftCheckBaselines.") and path.endswith(".S3Uri") for path in mapping.values())
 
@@ -482,7 +486,13 @@ def test_the_loop_from_new_raw_data_to_an_endpoint_update(dev, aws):
     names = dict(_function(dev, "Serving")["Environment"]["Variables"])
     cloudformation.create_stack(StackName=names["STACK_NAME"], TemplateBody=json.dumps(stand_in))
     topic = sns.create_topic(Name="alerts")["TopicArn"]
-    names.update(DEPLOY_ROLE_ARN="arn:aws:iam::123456789012:role/deploy", ALERT_TOPIC_ARN=topic)
+    # Deploy-time values: the deploy role, the alert topic and the account (moto's) the registry is in.
+    assert names["MODEL_PACKAGE_ACCOUNT"] == {"Ref": "AWS::AccountId"}
+    names.update(
+        DEPLOY_ROLE_ARN="arn:aws:iam::123456789012:role/deploy",
+        ALERT_TOPIC_ARN=topic,
+        MODEL_PACKAGE_ACCOUNT="123456789012",
+    )
     result = promotion.promote(
         approval,
         cloudformation=cloudformation,

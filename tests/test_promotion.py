@@ -187,6 +187,28 @@ def test_an_event_of_another_group_changes_nothing(aws, caplog):
     assert (line["action"], line["reason"], line["model_package_arn"]) == ("ignored", result["reason"], arn)
 
 
+def test_a_package_of_another_account_changes_nothing(aws):
+    """Serving from a source account's registry, a same-named group elsewhere (here: moto's account) is ignored."""
+    aws.settings = dataclasses.replace(aws.settings, model_package_account="210987654321")
+    arn = aws.package("Approved")
+    result = aws.run(package_event(arn, "Approved"))
+    assert result["action"] == "ignored"
+    assert result["reason"] == f"model package account {ACCOUNT} is not 210987654321, the promoted registry's"
+    assert aws.updates == [] and aws.parameters()["ModelPackageArn"] == ""
+    # The same package is promoted when the registry's account is the one configured.
+    aws.settings = dataclasses.replace(aws.settings, model_package_account=ACCOUNT)
+    assert aws.run(package_event(arn, "Approved", event_id="again"))["action"] == "updated"
+    assert aws.parameters()["ModelPackageArn"] == arn
+
+
+def test_the_registry_account_comes_from_the_environment():
+    environ = {variable: "x" for variable in ENVIRONMENT.values()}
+    assert Settings.from_env(environ).model_package_account == ""
+    assert Settings.from_env({**environ, "MODEL_PACKAGE_ACCOUNT": "210987654321"}).model_package_account == (
+        "210987654321"
+    )
+
+
 @pytest.mark.parametrize("serving", [False, True], ids=["no-model-yet", "another-model-serving"])
 def test_a_rejection_alerts_and_leaves_the_stack(aws, serving):
     serving_arn = aws.package("Approved")

@@ -208,7 +208,7 @@ def test_promotion_function_is_configured_as_its_handler_reads(dev):
     (function,) = dev.resources(STACK, "AWS::Lambda::Function").values()
     props = function["Properties"]
     variables = props["Environment"]["Variables"]
-    assert set(variables) == {*promotion.ENVIRONMENT.values(), "BASELINE_PARAMETERS"}
+    assert set(variables) == {*promotion.ENVIRONMENT.values(), "BASELINE_PARAMETERS", "MODEL_PACKAGE_ACCOUNT"}
     assert variables["STACK_NAME"] == "mlp-dev-Serving" == dev.platform.serving.stack_name
     assert variables["PARAMETER_NAME"] == PARAMETER
     assert variables["MODEL_PACKAGE_GROUP"] == "mlp-dev-models"

@@ -87,6 +87,8 @@ class Settings:
     baseline_parameters: Mapping[str, str] = field(default_factory=dict)
     # EXPLAINABILITY_KEYS -> value (optional, EXPLAINABILITY); None: no explainability config is written.
     explainability: Mapping[str, str] | None = None
+    # The account of the promoted registry (optional, MODEL_PACKAGE_ACCOUNT); packages of others are ignored.
+    model_package_account: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -104,6 +106,7 @@ class Settings:
             **{field: environ[variable] for field, variable in ENVIRONMENT.items()},
             baseline_parameters=baselines,
             explainability=_explainability(environ.get("EXPLAINABILITY") or ""),
+            model_package_account=environ.get("MODEL_PACKAGE_ACCOUNT") or "",
         )
 
 
@@ -234,6 +237,11 @@ def promote(
     }
     if change.group != settings.model_package_group:
         reason = f"model package group {change.group!r} is not {settings.model_package_group!r}, the promoted group"
+        return _outcome("ignored", reason, **fields)
+    account = change.arn.split(":")[4]
+    if settings.model_package_account and account != settings.model_package_account:
+        # A group of the same name in another account (e.g. this one, when versions come from a source).
+        reason = f"model package account {account} is not {settings.model_package_account}, the promoted registry's"
         return _outcome("ignored", reason, **fields)
     try:
         if change.status == "Rejected":
