@@ -41,6 +41,8 @@ STATEFUL_TYPES = frozenset(
         "AWS::RDS::DBCluster",
         "AWS::RDS::DBInstance",
         "AWS::LakeFormation::DataLakeSettings",
+        # The promoted model version and its baselines (infra/serving_state.py).
+        "AWS::SSM::Parameter",
     }
 )
 NETWORK_TYPES = frozenset(

@@ -33,6 +33,7 @@ from infra.lake_permissions import DB_WRITE, DESCRIBE, GENERAL, SENSITIVE, TABLE
 from infra.naming import export_name, glue_database
 from infra.quality import ruleset
 from infra.queues import DeadLetterQueue
+from infra.serving_state import ServingState
 from stacks.base import PlatformStack, retention
 
 ETL_SCRIPT = Path(__file__).resolve().parent.parent / "etl" / "raw_to_curated.py"
@@ -1173,6 +1174,8 @@ class DataLakeStack(PlatformStack):
                 ),
             ),
         )
+        # The promoted version's state, which the Serving stack's parameters resolve (it cannot own them).
+        self.serving_state = ServingState(self, "ServingState", config=config) if config.serving else None
         serving_roles = naming.consumer_serving_roles(config, self.partition)
         if serving_roles:
             # The serving roles of training.model_consumers read the pipeline's models and baselines.

@@ -24,7 +24,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra import instances, naming, sagemaker_roles
+from infra import instances, naming, sagemaker_roles, serving_state
 from infra.compliance import (
     INLINE_POLICY_REASON,
     ML,
@@ -166,22 +166,21 @@ class ServingStack(PlatformStack):
         )
         serverless = serving.mode == "serverless"
         subnet_ids = vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids
+        # The promoted state this stack's parameters resolve (created by the DataLake stack).
+        self.state_parameters = f"arn:{partition}:ssm:{region}:{account}:parameter{serving_state.prefix(config)}*"
 
-        self.package = cdk.CfnParameter(
-            self,
+        # Resolved from SSM (infra/serving_state.py) on every deployment; the SSM parameter allows only
+        # versions of this platform's group (in the source account, if any), or none yet.
+        self.package = self._state_parameter(
+            config,
             PARAMETER,
-            type="String",
-            default="",
-            # Only versions of this platform's group (in the source account, if any); empty until the first approval.
-            allowed_pattern=rf"^$|^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:"
-            rf"{self.source.account if self.source else '[0-9]{12}'}:model-package/{group}/[0-9]+$",
-            constraint_description=f"empty, or the ARN of a version of the model package group {group}",
-            description="The approved model package version the endpoint serves; set by the promotion function.",
+            f"The approved version of {group} the endpoint serves ({serving_state.UNSET} until the first "
+            "approval); written by the promotion function.",
         )
         self.has_model = cdk.CfnCondition(
             self,
             "HasModel",
-            expression=cdk.Fn.condition_not(cdk.Fn.condition_equals(self.package.value_as_string, "")),
+            expression=cdk.Fn.condition_not(cdk.Fn.condition_equals(self.package.value_as_string, serving_state.UNSET)),
         )
 
         self.baseline_parameters: dict[str, cdk.CfnParameter] = {}
@@ -629,15 +628,22 @@ class ServingStack(PlatformStack):
 
     # --- Model Monitor -----------------------------------------------------------------------------
 
-    def _baseline(self, name: str) -> cdk.CfnParameter:
-        parameter = cdk.CfnParameter(
+    def _state_parameter(self, config: PlatformConfig, name: str, description: str) -> cdk.CfnParameter:
+        """A promoted value: a stack parameter resolved from its SSM parameter on every deployment."""
+        return cdk.CfnParameter(
             self,
             name,
-            type="String",
-            default="",
-            allowed_pattern=r"^$|^s3://[a-z0-9.-]+/.+$",
-            description=f"S3 URI of the promoted version's {BASELINE_PARAMETERS[name].split('.', 1)[1]}; "
-            "set by the promotion function",
+            type="AWS::SSM::Parameter::Value<String>",
+            default=serving_state.ssm_name(config, name),
+            description=description,
+        )
+
+    def _baseline(self, name: str) -> cdk.CfnParameter:
+        parameter = self._state_parameter(
+            self.config,
+            name,
+            f"S3 URI of the promoted version's {BASELINE_PARAMETERS[name].split('.', 1)[1]} "
+            f"({serving_state.UNSET} without one); written by the promotion function",
         )
         self.baseline_parameters[name] = parameter
         return parameter
@@ -786,14 +792,11 @@ class ServingStack(PlatformStack):
         explainability = config.monitoring.explainability
         assert explainability is not None
         constraints = self._baseline("ExplainabilityConstraints")
-        analysis = cdk.CfnParameter(
-            self,
+        analysis = self._state_parameter(
+            config,
             EXPLAINABILITY_PARAMETER,
-            type="String",
-            default="",
-            allowed_pattern=r"^$|^s3://[a-z0-9.-]+/.+$",
-            description="S3 URI of the explainability monitor's analysis config for the promoted version "
-            "(it names the model); written and set by the promotion function",
+            "S3 URI of the explainability monitor's analysis config for the promoted version (it names the "
+            f"model; {serving_state.UNSET} without one); written by the promotion function",
         )
         self.explainability_parameter = analysis
         condition = self._monitor_condition("ModelExplainability", constraints, analysis)
@@ -830,7 +833,10 @@ class ServingStack(PlatformStack):
             f"Monitor{kind}",
             expression=cdk.Fn.condition_and(
                 self.has_model,
-                *(cdk.Fn.condition_not(cdk.Fn.condition_equals(b.value_as_string, "")) for b in baselines),
+                *(
+                    cdk.Fn.condition_not(cdk.Fn.condition_equals(b.value_as_string, serving_state.UNSET))
+                    for b in baselines
+                ),
             ),
         )
 
@@ -1059,6 +1065,8 @@ class ServingStack(PlatformStack):
             )
         )
         role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[packages]))
+        # CloudFormation resolves the promoted state (SSM-typed parameters) with this role.
+        role.add_to_policy(iam.PolicyStatement(actions=["ssm:GetParameters"], resources=[self.state_parameters]))
         passed = [self.model_role.role_arn]
         if self.monitor_schedules:
             # The monitors' job definitions are replaced with each version's baselines; schedules updated.
@@ -1145,13 +1153,14 @@ class ServingStack(PlatformStack):
             "Models, endpoint configs and monitoring job definitions get generated names on every promotion, "
             "so they are matched by type in this account and region (the endpoint by its name, the "
             "monitoring schedules by its prefix); versions of this platform's "
-            "model group; this endpoint's alarms; Application Auto Scaling and DescribeAlarms take no "
-            "resource ARN; the autoscaling service-linked role's path.",
+            "model group; this endpoint's alarms; the SSM parameters of the promoted state; Application "
+            "Auto Scaling and DescribeAlarms take no resource ARN; the autoscaling service-linked role's path.",
             resources=[
                 "*",
                 *(r for r in sagemaker_resources if r.endswith("*")),
                 packages,
                 alarms,
+                self.state_parameters,
                 f"arn:{partition}:iam::{account}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/*",
             ],
         )
@@ -1179,6 +1188,7 @@ class ServingStack(PlatformStack):
                 "PARAMETER_NAME": PARAMETER,
                 "MODEL_PACKAGE_GROUP": group,
                 "MODEL_PACKAGE_ACCOUNT": naming.registry_account(config, self.account),
+                "STATE_PREFIX": serving_state.prefix(config),
                 "DEPLOY_ROLE_ARN": self.deploy_role.role_arn,
                 "ALERT_TOPIC_ARN": alerts_topic.topic_arn,
                 "BASELINE_PARAMETERS": json.dumps(
@@ -1213,10 +1223,15 @@ class ServingStack(PlatformStack):
                 conditions={"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
             )
         )
+        # The promoted state it writes before each update (and restores after a rollback).
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["ssm:GetParameter", "ssm:PutParameter"], resources=[self.state_parameters])
+        )
         acknowledge_wildcards(
             function.role,
-            "This stack by name (its id suffix changes if it is recreated); versions of this platform's model group.",
-            resources=[stack_arn, packages],
+            "This stack by name (its id suffix changes if it is recreated); versions of this platform's model "
+            "group; the SSM parameters of this environment's promoted state, one per promoted value.",
+            resources=[stack_arn, packages, self.state_parameters],
         )
         pattern: dict[str, Any] = {
             "source": ["aws.sagemaker"],
@@ -1239,6 +1254,19 @@ class ServingStack(PlatformStack):
             event_pattern=pattern,
         )
         self.approval_rule = rule
+        # After a failed promotion rolls back, the function writes back what the stack serves, so the
+        # next deployment (a pipeline run) does not bring the failed version again.
+        self.restore_rule = function.invoked_by_rule(
+            self,
+            "RolledBackPromotions",
+            f"{self.stack_name} updates that rolled back: the promoted state is restored to what it serves",
+            event_pattern={
+                "source": ["aws.cloudformation"],
+                "detail-type": ["CloudFormation Stack Status Change"],
+                "resources": [self.stack_id],
+                "detail": {"status-details": {"status": ["UPDATE_ROLLBACK_COMPLETE"]}},
+            },
+        )
         return function
 
     def _admit_source_events(self, pattern: dict[str, Any]) -> cdk.CfnResource:

@@ -291,11 +291,16 @@ def test_consumers_deploy_versions_of_the_source_registry_only(delivered):
 
     for stage in CONSUMERS:
         serving = _stage_template(delivered, stage, "serving")
-        pattern = serving["Parameters"]["ModelPackageArn"]["AllowedPattern"]
+        lake = _stage_template(delivered, stage, "data_lake")
+        (state,) = [
+            r["Properties"] for r in _by_type(lake, "AWS::SSM::Parameter").values()
+            if r["Properties"]["Name"] == serving["Parameters"]["ModelPackageArn"]["Default"]
+        ]  # fmt: skip
+        pattern = state["AllowedPattern"]
         source_arn = f"arn:aws:sagemaker:eu-west-1:{SOURCE}:model-package/mlp-dev-models/3"
         assert re.fullmatch(pattern, source_arn) and PACKAGE_ARN.fullmatch(source_arn)
         assert not re.fullmatch(pattern, source_arn.replace(SOURCE, CONSUMERS[stage]))
-        assert re.fullmatch(pattern, "")
+        assert re.fullmatch(pattern, "none")
         packages = f"arn:aws:sagemaker:eu-west-1:{SOURCE}:model-package/mlp-dev-models/*"
         policies = {
             k: r["Properties"]["PolicyDocument"]["Statement"] for k, r in _by_type(serving, "AWS::IAM::Policy").items()

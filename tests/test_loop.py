@@ -7,6 +7,7 @@ synthesized app really creates. The end-to-end test walks the loop offline with 
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -70,7 +71,10 @@ def test_monitors_run_on_the_promoted_baselines_in_the_vpc_with_kms(prod):
     # Each monitor exists only with a model and its baselines.
     conditions = template["Conditions"]
     assert conditions["MonitorModelQuality"] == {
-        "Fn::And": [{"Condition": "HasModel"}, {"Fn::Not": [{"Fn::Equals": [{"Ref": "ModelQualityConstraints"}, ""]}]}]
+        "Fn::And": [
+            {"Condition": "HasModel"},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "ModelQualityConstraints"}, "none"]}]},
+        ]
     }
     for resource in _resources(prod, "Serving", "AWS::SageMaker::MonitoringSchedule").values():
         assert resource["Condition"] in conditions and resource["DependsOn"] == ["Endpoint"]
@@ -88,7 +92,7 @@ def test_bias_monitor_reads_the_promoted_versions_config_and_labels(prod):
     assert network["EnableNetworkIsolation"] is True and network["EnableInterContainerTrafficEncryption"] is True
     assert "KmsKeyId" in bias["ModelBiasJobOutputConfig"]
     assert prod.templates["Serving"]["Conditions"]["MonitorModelBias"] == {
-        "Fn::And": [{"Condition": "HasModel"}, {"Fn::Not": [{"Fn::Equals": [{"Ref": "BiasConfig"}, ""]}]}]
+        "Fn::And": [{"Condition": "HasModel"}, {"Fn::Not": [{"Fn::Equals": [{"Ref": "BiasConfig"}, "none"]}]}]
     }
     # The monitor role may pull the Clarify image; dev, without a bias monitor, gets no such grant.
     text = json.dumps(prod.templates["Serving"])
@@ -477,14 +481,27 @@ def test_the_loop_from_new_raw_data_to_an_endpoint_update(dev, aws):
     assert delivered["detail"] == approval["detail"]
     approval = delivered
 
-    # 4. The promotion function updates the Serving stack (its parameters, as synthesized).
+    # 4. The promotion function writes the promoted state and updates the Serving stack (its
+    # parameters, as synthesized, resolved from the SSM parameters the DataLake stack creates).
+    ssm = boto3.client("ssm", region_name=region)
+    for state in _props(dev, "DataLake", "AWS::SSM::Parameter"):
+        ssm.put_parameter(Name=state["Name"], Value=state["Value"], Type=state["Type"])
     serving_parameters = dev.templates["Serving"]["Parameters"]
     stand_in = {
-        "Parameters": {k: {"Type": "String", "Default": ""} for k in serving_parameters if k != "BootstrapVersion"},
+        "Parameters": {k: v for k, v in serving_parameters.items() if k != "BootstrapVersion"},
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
     }
     names = dict(_function(dev, "Serving")["Environment"]["Variables"])
     cloudformation.create_stack(StackName=names["STACK_NAME"], TemplateBody=json.dumps(stand_in))
+    sent: list[dict[str, Any]] = []
+
+    def resolve_again(params: dict[str, Any], **_: Any) -> None:
+        # moto finds "No updates" for a UsePreviousValue parameter whose SSM value changed; CloudFormation
+        # resolves the SSM name again. Left out of what moto sees, it gets its Default, the same name.
+        sent.append(copy.deepcopy(params))
+        params["Parameters"] = [p for p in params["Parameters"] if not p.get("UsePreviousValue")]
+
+    cloudformation.meta.events.register("before-parameter-build.cloudformation.UpdateStack", resolve_again)
     topic = sns.create_topic(Name="alerts")["TopicArn"]
     # Deploy-time values: the deploy role, the alert topic and the account (moto's) the registry is in.
     assert names["MODEL_PACKAGE_ACCOUNT"] == {"Ref": "AWS::AccountId"}
@@ -498,9 +515,14 @@ def test_the_loop_from_new_raw_data_to_an_endpoint_update(dev, aws):
         cloudformation=cloudformation,
         sagemaker=sagemaker,
         sns=sns,
+        ssm=ssm,
         settings=promotion.Settings.from_env(names),
     )
     assert result["action"] == "updated", result
+    assert ssm.get_parameter(Name=f"{names['STATE_PREFIX']}{PARAMETER}")["Parameter"]["Value"] == package
+    # The update carries no value: every parameter is the previous one, which CloudFormation resolves anew.
+    (update,) = sent
+    assert all(p.get("UsePreviousValue") and "ParameterValue" not in p for p in update["Parameters"])
     stack = cloudformation.describe_stacks(StackName=names["STACK_NAME"])["Stacks"][0]
     assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}[PARAMETER] == package
 
@@ -556,8 +578,8 @@ def test_explainability_monitor_keeps_everything_but_isolation_and_says_why(prod
     assert template["Conditions"]["MonitorModelExplainability"] == {
         "Fn::And": [
             {"Condition": "HasModel"},
-            {"Fn::Not": [{"Fn::Equals": [{"Ref": "ExplainabilityConstraints"}, ""]}]},
-            {"Fn::Not": [{"Fn::Equals": [{"Ref": "ExplainabilityConfig"}, ""]}]},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "ExplainabilityConstraints"}, "none"]}]},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "ExplainabilityConfig"}, "none"]}]},
         ]
     }
     # The acknowledgment is the config's stated reason, recorded in the validation report.

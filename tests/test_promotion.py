@@ -1,4 +1,15 @@
-"""The model promotion Lambda (lambdas/promotion/handler.py) against moto: SageMaker, CloudFormation, SNS, SQS."""
+"""The model promotion Lambda (lambdas/promotion/handler.py) against moto: SageMaker, CloudFormation, SSM, SNS, SQS.
+
+The Serving stack's promoted parameters are SSM-typed (`AWS::SSM::Parameter::Value<String>`), their
+defaults SSM parameters under PREFIX that the fixture creates as `none` first (as the DataLake stack
+does). moto 5.2.5 resolves them from its SSM on create_stack and update_stack, but:
+- describe_stacks reports the resolved value as the ParameterValue, with no ResolvedValue (AWS:
+  ParameterValue is the SSM name, ResolvedValue what the stack resolved), so the tests that need
+  AWS's answer (the rollback restore, busy stacks) stub describe_stacks with botocore's Stubber;
+- an update whose parameters are all UsePreviousValue is compared with the values resolved before
+  and answered "No updates are to be performed" although SSM changed (CloudFormation re-resolves
+  the SSM name on every update); see World.resolve_from_ssm.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +17,7 @@ import copy
 import dataclasses
 import json
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,12 +41,24 @@ from lambdas.promotion.handler import (
 REGION, ACCOUNT = "us-east-1", "123456789012"
 GROUP = "mlp-dev-fraud"
 STACK = "mlp-dev-Serving"
+# What AWS reports as this stack's id (moto makes up its own).
+STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/5b7e1c40-1a2b-11f0-9c3e-0a1b2c3d4e5f"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/mlp-dev-deploy"
 EVENT_ID = "844e2571-85d4-695f-b930-0153b71dcb42"
+PREFIX = "/mlp-dev/serving/"
+PACKAGE_STATE = PREFIX + "ModelPackageArn"
 INSTANCE_TYPE = "ml.g5.xlarge"  # not the template default, so a reset to the default shows
+SSM_TYPE = "AWS::SSM::Parameter::Value<String>"
+
+
+def state_parameter(name: str) -> dict[str, str]:
+    """A promoted stack parameter: resolved from the SSM parameter PREFIX + name."""
+    return {"Type": SSM_TYPE, "Default": PREFIX + name}
+
+
 TEMPLATE = {
     "Parameters": {
-        "ModelPackageArn": {"Type": "String", "Default": ""},
+        "ModelPackageArn": state_parameter("ModelPackageArn"),
         "InstanceType": {"Type": "String", "Default": "ml.m5.large"},
     },
     "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
@@ -44,6 +68,11 @@ SPEC = {
     "SupportedContentTypes": ["text/csv"],
     "SupportedResponseMIMETypes": ["text/csv"],
 }
+# Each UpdateStack parameter as the promotion sends it: the previous value, which CloudFormation re-resolves.
+PREVIOUS_VALUES = [
+    {"ParameterKey": "InstanceType", "UsePreviousValue": True},
+    {"ParameterKey": "ModelPackageArn", "UsePreviousValue": True},
+]
 # One session for the module: it loads each service model once (a new session per test costs ~0.3 s).
 SESSION = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
 
@@ -70,18 +99,46 @@ def package_event(arn: str, status: str, *, group: str = GROUP, event_id: str = 
     }
 
 
+def stack_event(
+    stack_id: str = STACK_ID, status: str = "UPDATE_ROLLBACK_COMPLETE", *, event_id: str = "rolled-back"
+) -> dict[str, Any]:
+    """A CloudFormation stack status change as EventBridge delivers it (CloudFormation user guide's example)."""
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": "CloudFormation Stack Status Change",
+        "source": "aws.cloudformation",
+        "account": ACCOUNT,
+        "time": "2026-02-24T17:30:02Z",
+        "region": REGION,
+        "resources": [stack_id],
+        "detail": {
+            "stack-id": stack_id,
+            "status-details": {"status": status, "status-reason": ""},
+            "client-request-token": f"promote-{EVENT_ID}",
+        },
+    }
+
+
 @dataclass
 class World:
-    """moto state: a model package group, the Serving stack, an alert topic read through a queue."""
+    """moto state: a model package group, the Serving stack and its SSM state, an alert topic read through a queue."""
 
     cloudformation: Any
     sagemaker: Any
     sns: Any
     sqs: Any
     s3: Any
+    ssm: Any
     settings: Settings
     queue_url: str
+    # The Serving stack's template as deployed.
+    template: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(TEMPLATE))
+    # The arguments of every UpdateStack call, and (Name, Value) of every PutParameter call, in order.
     updates: list[dict[str, Any]] = field(default_factory=list)
+    writes: list[tuple[str, str]] = field(default_factory=list)
+    # The Stubber of a stubbed CloudFormation client, for the tests that need AWS's describe_stacks.
+    stubber: Stubber | None = None
 
     def package(self, status: str, group: str = GROUP) -> str:
         return self.sagemaker.create_model_package(
@@ -89,34 +146,90 @@ class World:
         )["ModelPackageArn"]
 
     def run(self, event: Any) -> dict[str, Any]:
-        clients = {"cloudformation": self.cloudformation, "sagemaker": self.sagemaker, "sns": self.sns, "s3": self.s3}
+        clients = {name: getattr(self, name) for name in ("cloudformation", "sagemaker", "sns", "s3", "ssm")}
         return promote(event, **clients, settings=self.settings)
 
     def parameters(self) -> dict[str, str]:
+        """What the stack resolved, by parameter (moto gives an SSM-typed one's resolved value as ParameterValue)."""
         stack = self.cloudformation.describe_stacks(StackName=STACK)["Stacks"][0]
         return {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+
+    def state(self) -> dict[str, str]:
+        """The promoted state in SSM, the source of truth, by stack parameter."""
+        found = self.ssm.get_parameters_by_path(Path=PREFIX.rstrip("/"))["Parameters"]
+        return {p["Name"].removeprefix(PREFIX): p["Value"] for p in found}
+
+    def add_state_parameters(self, **values: str) -> None:
+        """SSM-typed stack parameters, their SSM parameters created first with `values` (as DataLake does)."""
+        for name, value in values.items():
+            self.ssm.put_parameter(Name=PREFIX + name, Value=value, Type="String", Overwrite=True)
+            self.template["Parameters"][name] = state_parameter(name)
+        self.cloudformation.update_stack(
+            StackName=STACK,
+            TemplateBody=json.dumps(self.template),
+            Parameters=[{"ParameterKey": "InstanceType", "ParameterValue": INSTANCE_TYPE}],
+        )
+        self.updates.clear()  # the set-up's own calls
+        self.writes.clear()
 
     def alerts(self) -> list[dict[str, Any]]:
         messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
         return [json.loads(m["Body"]) for m in messages]
 
+    def record_update(self, params: dict[str, Any], **_: Any) -> None:
+        self.updates.append(copy.deepcopy(params))
+
+    def record_write(self, params: dict[str, Any], **_: Any) -> None:
+        self.writes.append((params["Name"], params["Value"]))
+
+    def resolve_from_ssm(self, params: dict[str, Any], **_: Any) -> None:
+        """Makes moto's UpdateStack resolve the SSM-typed parameters' latest values, as CloudFormation does.
+
+        moto compares a UsePreviousValue parameter with the value it resolved before (and finds "No
+        updates are to be performed" although SSM changed); CloudFormation takes the previous value,
+        the SSM name, and resolves it again. Left out of the request moto sees (after record_update has
+        recorded what the promotion sent), such a parameter gets its Default, the same SSM name, which
+        moto resolves from its SSM."""
+        typed = {name for name, p in self.template["Parameters"].items() if p["Type"] == SSM_TYPE}
+        params["Parameters"] = [
+            p for p in params.get("Parameters", []) if not (p["ParameterKey"] in typed and p.get("UsePreviousValue"))
+        ]
+
+    def watch(self, events: Any) -> Callable[[], None]:
+        """Register the recorders and resolve_from_ssm on an event emitter; returns what unregisters them."""
+        hooks = [
+            ("provide-client-params.cloudformation.UpdateStack", self.record_update),
+            ("before-parameter-build.cloudformation.UpdateStack", self.resolve_from_ssm),
+            ("provide-client-params.ssm.PutParameter", self.record_write),
+        ]
+        for name, hook in hooks:
+            events.register(name, hook)
+
+        def unwatch() -> None:
+            for name, hook in hooks:
+                events.unregister(name, hook)
+
+        return unwatch
+
 
 @pytest.fixture(scope="module")
 def clients() -> dict[str, Any]:
     """Clients shared by the module's tests: moto routes a client's calls while any mock_aws is active."""
-    return {name: SESSION.client(name) for name in ("sagemaker", "cloudformation", "sns", "sqs", "s3")}
+    return {name: SESSION.client(name) for name in ("sagemaker", "cloudformation", "sns", "sqs", "s3", "ssm")}
 
 
 @pytest.fixture
-def aws(clients, monkeypatch):
+def aws(clients, monkeypatch) -> Iterator[World]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
-        sagemaker, cloudformation, sns, sqs, s3 = (
-            clients[name] for name in ("sagemaker", "cloudformation", "sns", "sqs", "s3")
+        sagemaker, cloudformation, sns, sqs, s3, ssm = (
+            clients[name] for name in ("sagemaker", "cloudformation", "sns", "sqs", "s3", "ssm")
         )
         sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+        # The promoted state exists before the stack that resolves it: no version promoted yet.
+        ssm.put_parameter(Name=PACKAGE_STATE, Value="none", Type="String")
         cloudformation.create_stack(
             StackName=STACK,
             TemplateBody=json.dumps(TEMPLATE),
@@ -126,32 +239,34 @@ def aws(clients, monkeypatch):
         queue_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-        settings = Settings(STACK, "ModelPackageArn", GROUP, ROLE, topic)
-        world = World(cloudformation, sagemaker, sns, sqs, s3, settings, queue_url)
-
-        # Records the arguments of every UpdateStack call the handler makes.
-        def record(params: dict[str, Any], **_: Any) -> None:
-            world.updates.append(dict(params))
-
-        cloudformation.meta.events.register("provide-client-params.cloudformation.UpdateStack", record)
+        settings = Settings(STACK, "ModelPackageArn", GROUP, ROLE, topic, PREFIX)
+        world = World(cloudformation, sagemaker, sns, sqs, s3, ssm, settings, queue_url)
+        unwatch_cloudformation = world.watch(cloudformation.meta.events)
+        unwatch_ssm = world.watch(ssm.meta.events)
         yield world
-        cloudformation.meta.events.unregister("provide-client-params.cloudformation.UpdateStack", record)
+        unwatch_cloudformation()
+        unwatch_ssm()
 
 
 def log_lines(caplog) -> list[dict[str, Any]]:
     return [json.loads(r.getMessage()) for r in caplog.records if r.name == "promotion"]
 
 
-def test_an_approved_package_becomes_the_stack_parameter(aws, caplog):
+def test_an_approved_package_becomes_the_promoted_state(aws, caplog):
     arn = aws.package("Approved")
     result = aws.run(package_event(arn, "Approved"))
     assert result["action"] == "updated"
-    assert result["previous_model_package_arn"] == ""
+    assert result["previous_model_package_arn"] == "none"
+    assert result["state_parameters"] == {PACKAGE_STATE: arn}
+    assert aws.writes == [(PACKAGE_STATE, arn)]
+    assert aws.state() == {"ModelPackageArn": arn}
+    # The update resolved it: the stack serves the version, and keeps its other values.
     assert aws.parameters() == {"ModelPackageArn": arn, "InstanceType": INSTANCE_TYPE}
     stack = aws.cloudformation.describe_stacks(StackName=STACK)["Stacks"][0]
     assert stack["RoleARN"] == ROLE
     (update,) = aws.updates
     assert update["UsePreviousTemplate"] is True
+    assert update["Parameters"] == PREVIOUS_VALUES
     assert update["ClientRequestToken"] == f"promote-{EVENT_ID}"
     assert update["Capabilities"] == ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
     assert log_lines(caplog) == [result]
@@ -160,19 +275,51 @@ def test_an_approved_package_becomes_the_stack_parameter(aws, caplog):
     newer = aws.package("Approved")
     result = aws.run(package_event(newer, "Approved", event_id="second"))
     assert (result["action"], result["previous_model_package_arn"]) == ("updated", arn)
-    assert arn in result["reason"]
+    assert arn in result["reason"] and PACKAGE_STATE in result["reason"]
+    assert aws.state() == {"ModelPackageArn": newer}
     assert aws.parameters() == {"ModelPackageArn": newer, "InstanceType": INSTANCE_TYPE}
+
+
+def test_a_deployment_without_parameter_values_keeps_the_promoted_version(aws):
+    """Why the state is in SSM: a pipeline's deployment passes no previous values, yet serves the version."""
+    arn = aws.package("Approved")
+    assert aws.run(package_event(arn, "Approved"))["action"] == "updated"
+    template = copy.deepcopy(TEMPLATE)
+    template["Resources"]["Queue"] = {"Type": "AWS::SQS::Queue"}  # a change of the template
+    aws.cloudformation.update_stack(StackName=STACK, TemplateBody=json.dumps(template))
+    assert aws.parameters()["ModelPackageArn"] == arn
 
 
 def test_a_duplicate_event_updates_the_stack_once(aws):
     arn = aws.package("Approved")
     event = package_event(arn, "Approved")
     assert aws.run(event)["action"] == "updated"
+    aws.writes.clear()
     second = aws.run(event)
     assert second["action"] == "unchanged"
     assert "duplicate" in second["reason"]
-    assert len(aws.updates) == 1
+    assert "state_parameters" not in second
+    assert aws.writes == [] and len(aws.updates) == 1
+    assert aws.state()["ModelPackageArn"] == arn
     assert aws.parameters()["ModelPackageArn"] == arn
+
+
+def test_a_version_only_ssm_or_only_the_stack_holds_is_promoted_again(aws):
+    """A duplicate needs both: SSM alone holds it after an update failed, the stack alone after a change by hand."""
+    arn = aws.package("Approved")
+    # The writes of an earlier attempt whose update_stack failed.
+    aws.ssm.put_parameter(Name=PACKAGE_STATE, Value=arn, Type="String", Overwrite=True)
+    aws.writes.clear()
+    assert aws.run(package_event(arn, "Approved"))["action"] == "updated"
+    assert len(aws.updates) == 1 and aws.parameters()["ModelPackageArn"] == arn
+
+    # SSM changed by hand behind the stack's back: the version is written again (and the stack updated;
+    # CloudFormation would find no update to perform, moto has no such check for SSM-typed parameters).
+    aws.ssm.put_parameter(Name=PACKAGE_STATE, Value="none", Type="String", Overwrite=True)
+    aws.writes.clear()
+    aws.run(package_event(arn, "Approved", event_id="again"))
+    assert aws.writes == [(PACKAGE_STATE, arn)] and len(aws.updates) == 2
+    assert aws.state()["ModelPackageArn"] == arn
 
 
 def test_an_event_of_another_group_changes_nothing(aws, caplog):
@@ -181,8 +328,8 @@ def test_an_event_of_another_group_changes_nothing(aws, caplog):
     result = aws.run(package_event(arn, "Approved", group="someone-else"))
     assert result["action"] == "ignored"
     assert "'someone-else'" in result["reason"] and f"'{GROUP}'" in result["reason"]
-    assert aws.updates == [] and aws.alerts() == []
-    assert aws.parameters()["ModelPackageArn"] == ""
+    assert aws.updates == [] and aws.writes == [] and aws.alerts() == []
+    assert aws.state()["ModelPackageArn"] == "none"
     (line,) = log_lines(caplog)
     assert (line["action"], line["reason"], line["model_package_arn"]) == ("ignored", result["reason"], arn)
 
@@ -194,11 +341,11 @@ def test_a_package_of_another_account_changes_nothing(aws):
     result = aws.run(package_event(arn, "Approved"))
     assert result["action"] == "ignored"
     assert result["reason"] == f"model package account {ACCOUNT} is not 210987654321, the promoted registry's"
-    assert aws.updates == [] and aws.parameters()["ModelPackageArn"] == ""
+    assert aws.updates == [] and aws.writes == [] and aws.state()["ModelPackageArn"] == "none"
     # The same package is promoted when the registry's account is the one configured.
     aws.settings = dataclasses.replace(aws.settings, model_package_account=ACCOUNT)
     assert aws.run(package_event(arn, "Approved", event_id="again"))["action"] == "updated"
-    assert aws.parameters()["ModelPackageArn"] == arn
+    assert aws.state()["ModelPackageArn"] == arn
 
 
 def test_the_registry_account_comes_from_the_environment():
@@ -214,14 +361,18 @@ def test_a_rejection_alerts_and_leaves_the_stack(aws, serving):
     serving_arn = aws.package("Approved")
     if serving:
         aws.run(package_event(serving_arn, "Approved", event_id="earlier"))
+    aws.writes.clear()
     rejected = aws.package("Rejected")
     result = aws.run(package_event(rejected, "Rejected"))
     assert result["action"] == "rejected"
-    assert aws.parameters()["ModelPackageArn"] == (serving_arn if serving else "")
+    assert result["previous_model_package_arn"] == (serving_arn if serving else "none")
+    assert aws.writes == []
+    assert aws.state()["ModelPackageArn"] == aws.parameters()["ModelPackageArn"] == (serving_arn if serving else "none")
     assert len(aws.updates) == (1 if serving else 0)
     (alert,) = aws.alerts()
     assert alert["Subject"] == f"Model package {GROUP} version 2 rejected"
     assert rejected in alert["Message"]
+    # "none", the unset state, reads as no model.
     assert f"keeps serving: {serving_arn if serving else 'no model yet'}." in alert["Message"]
     assert "WARNING" not in alert["Message"]
 
@@ -233,13 +384,13 @@ def test_rejecting_the_serving_package_warns_that_it_still_serves(aws):
     assert aws.run(package_event(arn, "Rejected", event_id="later"))["action"] == "rejected"
     (alert,) = aws.alerts()
     assert "WARNING: the rejected package is the one serving now" in alert["Message"]
-    assert aws.parameters()["ModelPackageArn"] == arn
+    assert aws.state()["ModelPackageArn"] == aws.parameters()["ModelPackageArn"] == arn
 
 
 def test_the_longest_group_name_fits_the_alert_subject(aws):
     group = "g" * 63
     aws.sagemaker.create_model_package_group(ModelPackageGroupName=group)
-    aws.settings = Settings(STACK, "ModelPackageArn", group, ROLE, aws.settings.alert_topic_arn)
+    aws.settings = dataclasses.replace(aws.settings, model_package_group=group)
     arn = aws.package("Rejected", group=group)
     assert aws.run(package_event(arn, "Rejected", group=group))["action"] == "rejected"
     (alert,) = aws.alerts()
@@ -252,8 +403,8 @@ def test_a_pending_package_is_ignored(aws, caplog):
     result = aws.run(package_event(arn, "PendingManualApproval"))
     assert result["action"] == "ignored"
     assert "'PendingManualApproval'" in result["reason"]
-    assert aws.updates == [] and aws.alerts() == []
-    assert aws.parameters()["ModelPackageArn"] == ""
+    assert aws.updates == [] and aws.writes == [] and aws.alerts() == []
+    assert aws.state()["ModelPackageArn"] == "none"
     assert [line["reason"] for line in log_lines(caplog)] == [result["reason"]]
 
 
@@ -263,21 +414,33 @@ def test_an_approval_reverted_before_the_promotion_is_ignored(aws):
     result = aws.run(package_event(arn, "Approved"))
     assert result["action"] == "ignored"
     assert "Rejected now" in result["reason"]
-    assert aws.updates == []
-    assert aws.parameters()["ModelPackageArn"] == ""
+    assert aws.updates == [] and aws.writes == []
+    assert aws.state()["ModelPackageArn"] == "none"
+
+
+def test_a_promotion_needs_an_ssm_client(aws, caplog):
+    aws.ssm = None
+    with pytest.raises(ConfigurationError, match="no SSM client"):
+        aws.run(package_event(aws.package("Approved"), "Approved"))
+    with pytest.raises(ConfigurationError, match="no SSM client"):
+        aws.run(stack_event())
+    assert aws.updates == [] and aws.writes == []
+    assert [line["action"] for line in log_lines(caplog)] == ["failed", "failed"]
+    # A rejection reads no state: it needs none.
+    assert aws.run(package_event(aws.package("Rejected"), "Rejected", event_id="rejected"))["action"] == "rejected"
 
 
 ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/1"
 
 
-def _without(key: str, *, detail: bool = False) -> dict[str, Any]:
-    event = package_event(ARN, "Approved")
+def _without(key: str, *, detail: bool = False, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    event = package_event(ARN, "Approved") if event is None else event
     del (event["detail"] if detail else event)[key]
     return event
 
 
-def _with(path: tuple[str, ...], value: Any) -> dict[str, Any]:
-    event = package_event(ARN, "Approved")
+def _with(path: tuple[str, ...], value: Any, *, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    event = package_event(ARN, "Approved") if event is None else event
     target = event
     for key in path[:-1]:
         target = target[key]
@@ -303,6 +466,26 @@ def _with(path: tuple[str, ...], value: Any) -> dict[str, Any]:
             _with(("detail", "ModelPackageArn"), f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/fraud"),
             "is not a SageMaker model package ARN",
         ),
+        (
+            _with(("detail-type",), "CloudFormation Resource Status Change", event=stack_event()),
+            "detail-type is 'CloudFormation Resource Status Change', expected 'CloudFormation Stack Status Change'",
+        ),
+        (_without("id", event=stack_event()), "event has no id"),
+        (_without("detail", event=stack_event()), "event has no detail object"),
+        (_without("stack-id", detail=True, event=stack_event()), "detail is missing stack-id"),
+        (
+            _with(("detail", "stack-id"), STACK, event=stack_event()),
+            f"stack-id '{STACK}' is not a CloudFormation stack ID",
+        ),
+        (_without("status-details", detail=True, event=stack_event()), "detail is missing status-details.status"),
+        (
+            _with(("detail", "status-details"), "UPDATE_ROLLBACK_COMPLETE", event=stack_event()),
+            "detail is missing status-details.status",
+        ),
+        (
+            _with(("detail", "status-details", "status"), "", event=stack_event()),
+            "detail is missing status-details.status",
+        ),
     ],
     ids=[
         "none",
@@ -317,32 +500,49 @@ def _with(path: tuple[str, ...], value: Any) -> dict[str, Any]:
         "empty-detail",
         "empty-status",
         "endpoint-arn",
+        "stack-detail-type",
+        "stack-no-id",
+        "stack-no-detail",
+        "stack-no-stack-id",
+        "stack-name-for-id",
+        "stack-no-status",
+        "stack-status-string",
+        "stack-empty-status",
     ],
 )
 def test_a_malformed_event_is_ignored_without_an_aws_call(event, reason, caplog):
-    settings = Settings(STACK, "ModelPackageArn", GROUP, ROLE, "arn:aws:sns:us-east-1:123456789012:alerts")
+    settings = Settings(STACK, "ModelPackageArn", GROUP, ROLE, "arn:aws:sns:us-east-1:123456789012:alerts", PREFIX)
     # None for a client: any AWS call would raise AttributeError.
-    result = promote(event, cloudformation=None, sagemaker=None, sns=None, settings=settings)
+    result = promote(event, cloudformation=None, sagemaker=None, sns=None, ssm=None, settings=settings)
     assert result["action"] == "ignored"
     assert reason in result["reason"]
     (line,) = log_lines(caplog)
     assert line["action"] == "ignored" and reason in line["reason"]
 
 
-def _stubbed_stack(status: str, value: str = "") -> tuple[Any, Stubber]:
-    """A CloudFormation client answering describe_stacks with a stack in `status`.
+def _stubbed_stack(
+    status: str, resolved: dict[str, str] | None = None, *, stack_id: str = STACK_ID
+) -> tuple[Any, Stubber]:
+    """A CloudFormation client answering describe_stacks as AWS does, with a stack in `status`.
 
-    moto finishes every stack operation at once, so it never shows an *_IN_PROGRESS status, nor a
-    stack that changed between describe_stacks and update_stack; botocore's Stubber stands in."""
+    `resolved`: the value the stack resolved for each SSM-typed parameter (default: ModelPackageArn
+    unset); AWS reports it as ResolvedValue, the SSM name as ParameterValue. moto does neither, and
+    finishes every stack operation at once, so it never shows an *_IN_PROGRESS status, nor a stack
+    that changed between describe_stacks and update_stack; botocore's Stubber stands in."""
     client = SESSION.client("cloudformation")
     stubber = Stubber(client)
+    resolved = {"ModelPackageArn": "none"} if resolved is None else resolved
     stack = {
+        "StackId": stack_id,
         "StackName": STACK,
         "CreationTime": "2026-01-01T00:00:00Z",
         "StackStatus": status,
         "Parameters": [
             {"ParameterKey": "InstanceType", "ParameterValue": INSTANCE_TYPE},
-            {"ParameterKey": "ModelPackageArn", "ParameterValue": value},
+            *(
+                {"ParameterKey": name, "ParameterValue": PREFIX + name, "ResolvedValue": value}
+                for name, value in resolved.items()
+            ),
         ],
     }
     stubber.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": STACK})
@@ -356,18 +556,17 @@ def test_a_busy_stack_raises_stack_busy_for_a_retry(aws, status, caplog):
     with stubber, pytest.raises(StackBusy, match=status):
         aws.run(package_event(arn, "Approved"))
     stubber.assert_no_pending_responses()  # and no update_stack: the Stubber would refuse it
+    assert aws.writes == [] and aws.state() == {"ModelPackageArn": "none"}
     (line,) = log_lines(caplog)
     assert (line["action"], line["model_package_arn"]) == ("busy", arn)
+    assert "state_parameters" not in line
 
 
 def _expected_update(arn: str) -> dict[str, Any]:
     return {
         "StackName": STACK,
         "UsePreviousTemplate": True,
-        "Parameters": [
-            {"ParameterKey": "ModelPackageArn", "ParameterValue": arn},
-            {"ParameterKey": "InstanceType", "UsePreviousValue": True},
-        ],
+        "Parameters": PREVIOUS_VALUES,
         "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
         "RoleARN": ROLE,
         "ClientRequestToken": f"promote-{EVENT_ID}",
@@ -376,15 +575,30 @@ def _expected_update(arn: str) -> dict[str, Any]:
 
 def test_an_aws_error_is_logged_and_raised(aws, caplog):
     arn = aws.package("Approved")
-    aws.cloudformation, stubber = _stubbed_stack("UPDATE_COMPLETE", value="arn-before")
+    aws.cloudformation, stubber = _stubbed_stack("UPDATE_COMPLETE", {"ModelPackageArn": "arn-before"})
     stubber.add_client_error("update_stack", "Throttling", "Rate exceeded", 400, expected_params=_expected_update(arn))
     with stubber, pytest.raises(ClientError, match="Rate exceeded"):
         aws.run(package_event(arn, "Approved"))
     stubber.assert_no_pending_responses()
+    # Written before the update, which the retry (not a duplicate: the stack resolved arn-before) makes.
+    assert aws.state() == {"ModelPackageArn": arn}
     (line,) = log_lines(caplog)
     assert line["action"] == "failed" and line["error_code"] == "Throttling"
     assert line["previous_model_package_arn"] == "arn-before"
+    assert line["state_parameters"] == {PACKAGE_STATE: arn}
     assert [r.levelname for r in caplog.records if r.name == "promotion"] == ["ERROR"]
+
+
+def test_an_ssm_error_is_raised_before_the_update(aws, caplog):
+    arn = aws.package("Approved")
+    aws.ssm = SESSION.client("ssm")
+    stubber = Stubber(aws.ssm)
+    stubber.add_client_error("put_parameter", "TooManyUpdates", "Too many updates", 400)
+    with stubber, pytest.raises(ClientError, match="Too many updates"):
+        aws.run(package_event(arn, "Approved"))
+    assert aws.updates == []
+    (line,) = log_lines(caplog)
+    assert (line["action"], line["error_code"]) == ("failed", "TooManyUpdates")
 
 
 def test_no_updates_to_perform_counts_as_unchanged(aws):
@@ -395,14 +609,15 @@ def test_no_updates_to_perform_counts_as_unchanged(aws):
     with stubber:
         result = aws.run(package_event(arn, "Approved"))
     assert result["action"] == "unchanged"
+    assert result["state_parameters"] == {PACKAGE_STATE: arn}
 
 
 def test_a_stack_without_the_parameter_fails(aws):
     arn = aws.package("Approved")
-    aws.settings = Settings(STACK, "ModelArn", GROUP, ROLE, aws.settings.alert_topic_arn)
+    aws.settings = dataclasses.replace(aws.settings, parameter_name="ModelArn")
     with pytest.raises(PromotionError, match=f"stack {STACK} has no parameter ModelArn"):
         aws.run(package_event(arn, "Approved"))
-    assert aws.updates == []
+    assert aws.updates == [] and aws.writes == []
 
 
 def test_client_request_token_is_valid_for_any_event_id():
@@ -411,13 +626,23 @@ def test_client_request_token_is_valid_for_any_event_id():
     assert client_request_token(EVENT_ID) == f"promote-{EVENT_ID}"
 
 
-def test_handler_reads_its_settings_from_the_environment(aws, monkeypatch):
-    arn = aws.package("Approved")
+@pytest.fixture
+def environment(aws, monkeypatch) -> Iterator[World]:
+    """The handler's environment from the World's settings; the clients it makes are watched like the World's."""
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", SESSION)  # boto3.client() then reuses the loaded models
     for name, variable in ENVIRONMENT.items():
         monkeypatch.setenv(variable, getattr(aws.settings, name))
+    unwatch = aws.watch(SESSION.events)  # a client copies its session's handlers when it is made
+    yield aws
+    unwatch()
+
+
+def test_handler_reads_its_settings_from_the_environment(environment):
+    aws = environment
+    arn = aws.package("Approved")
     assert handler(package_event(arn, "Approved"), None)["action"] == "updated"
-    assert aws.parameters()["ModelPackageArn"] == arn
+    assert aws.writes == [(PACKAGE_STATE, arn)] and len(aws.updates) == 1
+    assert aws.state()["ModelPackageArn"] == aws.parameters()["ModelPackageArn"] == arn
 
 
 @pytest.mark.parametrize("variable", list(ENVIRONMENT.values()))
@@ -429,42 +654,82 @@ def test_handler_names_a_missing_environment_variable(variable, monkeypatch):
         handler(package_event(ARN, "Approved"), None)
 
 
-def test_the_same_update_switches_the_monitors_to_the_versions_baselines(aws):
-    """Baselines travel with the model: DriftCheckBaselines URIs become the stack's baseline parameters."""
-    template = copy.deepcopy(TEMPLATE)
-    template["Parameters"].update(
-        DataQualityStatistics={"Type": "String", "Default": ""},
-        ModelQualityConstraints={"Type": "String", "Default": ""},
-    )
-    aws.cloudformation.update_stack(
-        StackName=STACK,
-        TemplateBody=json.dumps(template),
-        Parameters=[{"ParameterKey": "InstanceType", "ParameterValue": INSTANCE_TYPE}],
-    )
-    statistics = "s3://artifacts/pipelines/mlp-dev-training/runs/1/baselines/data-quality/statistics.json"
-    arn = aws.sagemaker.create_model_package(
+def test_the_state_prefix_comes_from_the_environment():
+    environ = {variable: "x" for variable in ENVIRONMENT.values()}
+    assert Settings.from_env({**environ, "STATE_PREFIX": PREFIX}).state_prefix == PREFIX
+    for missing in ({k: v for k, v in environ.items() if k != "STATE_PREFIX"}, {**environ, "STATE_PREFIX": ""}):
+        with pytest.raises(ConfigurationError, match=r"missing environment variable\(s\): STATE_PREFIX$"):
+            Settings.from_env(missing)
+
+
+# --- baselines ---------------------------------------------------------------------------------
+
+STATISTICS = "s3://artifacts/pipelines/mlp-dev-training/runs/1/baselines/data-quality/statistics.json"
+EARLIER_CONSTRAINTS = "s3://artifacts/pipelines/mlp-dev-training/runs/0/baselines/model-quality/constraints.json"
+BASELINE_PATHS = {
+    "DataQualityStatistics": "DriftCheckBaselines.ModelDataQuality.Statistics.S3Uri",
+    "ModelQualityConstraints": "DriftCheckBaselines.ModelQuality.Constraints.S3Uri",
+    "NotInTheStack": "DriftCheckBaselines.ModelDataQuality.Statistics.S3Uri",
+}
+
+
+def baselined(aws: World) -> str:
+    """The stack with two baseline parameters (an earlier version's constraints among them), and an
+    approved version that has statistics but no model-quality constraints."""
+    aws.add_state_parameters(DataQualityStatistics="none", ModelQualityConstraints=EARLIER_CONSTRAINTS)
+    aws.settings = dataclasses.replace(aws.settings, baseline_parameters=BASELINE_PATHS)
+    return aws.sagemaker.create_model_package(
         ModelPackageGroupName=GROUP,
         ModelApprovalStatus="Approved",
         InferenceSpecification=SPEC,
         DriftCheckBaselines={
-            "ModelDataQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": statistics}}
+            "ModelDataQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": STATISTICS}}
         },
     )["ModelPackageArn"]
-    aws.settings = dataclasses.replace(
-        aws.settings,
-        baseline_parameters={
-            "DataQualityStatistics": "DriftCheckBaselines.ModelDataQuality.Statistics.S3Uri",
-            "ModelQualityConstraints": "DriftCheckBaselines.ModelQuality.Constraints.S3Uri",
-            "NotInTheStack": "DriftCheckBaselines.ModelDataQuality.Statistics.S3Uri",
-        },
-    )
-    assert aws.run(package_event(arn, "Approved"))["action"] == "updated"
-    parameters = aws.parameters()
-    assert parameters["ModelPackageArn"] == arn
-    assert parameters["DataQualityStatistics"] == statistics
-    # A baseline the version lacks is cleared, so its monitor is switched off rather than left stale.
-    assert parameters["ModelQualityConstraints"] == ""
-    assert parameters["InstanceType"] == INSTANCE_TYPE and "NotInTheStack" not in parameters
+
+
+def test_an_approval_writes_each_state_parameter_the_package_arn_last(aws):
+    arn = baselined(aws)
+    result = aws.run(package_event(arn, "Approved"))
+    assert result["action"] == "updated"
+    # By name, but ModelPackageArn last (it sorts before ModelQualityConstraints): a write that stops
+    # halfway never points the endpoint at a version whose baselines are not written yet.
+    assert aws.writes == [
+        (PREFIX + "DataQualityStatistics", STATISTICS),
+        (PREFIX + "ModelQualityConstraints", "none"),
+        (PACKAGE_STATE, arn),
+    ]
+    assert result["state_parameters"] == dict(aws.writes)
+    # Then one update that passes no value: every parameter keeps its previous one, re-resolved.
+    (update,) = aws.updates
+    assert update["Parameters"] == [
+        {"ParameterKey": name, "UsePreviousValue": True}
+        for name in ("DataQualityStatistics", "InstanceType", "ModelPackageArn", "ModelQualityConstraints")
+    ]
+    assert all("ParameterValue" not in p for p in update["Parameters"])
+
+
+def test_the_same_update_switches_the_monitors_to_the_versions_baselines(aws):
+    """Baselines travel with the model: DriftCheckBaselines URIs become the stack's baseline parameters."""
+    arn = baselined(aws)
+    result = aws.run(package_event(arn, "Approved"))
+    assert result["action"] == "updated"
+    assert result["baselines"] == {
+        "DataQualityStatistics": STATISTICS,
+        "ModelQualityConstraints": "none",
+        "NotInTheStack": STATISTICS,
+    }
+    state = aws.state()
+    assert (state["ModelPackageArn"], state["DataQualityStatistics"]) == (arn, STATISTICS)
+    # A baseline the version lacks is unset ("none"), so its monitor is switched off rather than left stale.
+    assert state["ModelQualityConstraints"] == "none"
+    assert "NotInTheStack" not in state
+    assert aws.parameters() == {
+        "ModelPackageArn": arn,
+        "DataQualityStatistics": STATISTICS,
+        "ModelQualityConstraints": "none",
+        "InstanceType": INSTANCE_TYPE,
+    }
 
 
 def test_baseline_parameters_come_from_the_environment():
@@ -474,6 +739,84 @@ def test_baseline_parameters_come_from_the_environment():
     assert Settings.from_env({**environ, "BASELINE_PARAMETERS": json.dumps(mapping)}).baseline_parameters == mapping
     with pytest.raises(ConfigurationError, match="BASELINE_PARAMETERS is not JSON"):
         Settings.from_env({**environ, "BASELINE_PARAMETERS": "{"})
+
+
+# --- the restore after a rolled-back update ----------------------------------------------------
+
+PREVIOUS_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/1"
+FAILED_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/2"
+PREVIOUS_STATISTICS = STATISTICS
+FAILED_STATISTICS = STATISTICS.replace("/runs/1/", "/runs/2/")
+# What the rolled-back stack resolved for its SSM-typed parameters.
+SERVED = {"ModelPackageArn": PREVIOUS_ARN, "DataQualityStatistics": PREVIOUS_STATISTICS, "ExplainabilityConfig": "none"}
+
+
+@pytest.fixture
+def rolled_back(aws) -> World:
+    """SSM holds version 2, whose update failed; the stack rolled back to version 1 (what it resolves).
+
+    AWS's describe_stacks gives the SSM name as ParameterValue and version 1's values as ResolvedValue;
+    moto's gives neither, so the Stubber answers it (and refuses any other CloudFormation call)."""
+    aws.add_state_parameters(DataQualityStatistics=FAILED_STATISTICS, ExplainabilityConfig="none")
+    aws.ssm.put_parameter(Name=PACKAGE_STATE, Value=FAILED_ARN, Type="String", Overwrite=True)
+    aws.writes.clear()
+    aws.cloudformation, aws.stubber = _stubbed_stack("UPDATE_ROLLBACK_COMPLETE", SERVED)
+    return aws
+
+
+def test_a_rolled_back_update_restores_what_the_stack_serves(rolled_back, caplog):
+    aws = rolled_back
+    with aws.stubber:
+        result = aws.run(stack_event())
+    aws.stubber.assert_no_pending_responses()
+    assert result["action"] == "restored"
+    # ExplainabilityConfig is already what the stack serves: not written.
+    assert result["state_parameters"] == {
+        PREFIX + "DataQualityStatistics": PREVIOUS_STATISTICS,
+        PACKAGE_STATE: PREVIOUS_ARN,
+    }
+    assert aws.writes == [(PREFIX + "DataQualityStatistics", PREVIOUS_STATISTICS), (PACKAGE_STATE, PREVIOUS_ARN)]
+    assert aws.state() == SERVED
+    assert (result["stack_id"], result["stack_status"]) == (STACK_ID, "UPDATE_ROLLBACK_COMPLETE")
+    assert log_lines(caplog) == [result]
+
+    # Delivered again: SSM already holds what the stack serves.
+    aws.cloudformation, aws.stubber = _stubbed_stack("UPDATE_ROLLBACK_COMPLETE", SERVED)
+    aws.writes.clear()
+    with aws.stubber:
+        again = aws.run(stack_event())
+    assert (again["action"], again["state_parameters"]) == ("unchanged", {})
+    assert aws.writes == []
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (stack_event(STACK_ID.replace(STACK, "mlp-dev-DataLake")), f"stack 'mlp-dev-DataLake' is not '{STACK}'"),
+        (stack_event(status="UPDATE_COMPLETE"), "stack status UPDATE_COMPLETE is not UPDATE_ROLLBACK_COMPLETE"),
+        (stack_event(status="UPDATE_ROLLBACK_FAILED"), "stack status UPDATE_ROLLBACK_FAILED is not"),
+    ],
+    ids=["another-stack", "update-complete", "rollback-failed"],
+)
+def test_only_a_completed_rollback_of_this_stack_restores(rolled_back, event, reason, caplog):
+    aws = rolled_back
+    aws.cloudformation = SESSION.client("cloudformation")
+    with Stubber(aws.cloudformation):  # no response queued: it refuses any call
+        result = aws.run(event)
+    assert result["action"] == "ignored" and reason in result["reason"]
+    assert aws.writes == [] and aws.state()["ModelPackageArn"] == FAILED_ARN
+    (line,) = log_lines(caplog)
+    assert line == result
+
+
+def test_a_rollback_of_an_earlier_stack_of_the_same_name_is_ignored(rolled_back):
+    aws = rolled_back
+    earlier = STACK_ID.rsplit("/", 1)[0] + "/0d3c9a22-0000-11ef-8a1b-0a1b2c3d4e5f"
+    with aws.stubber:
+        result = aws.run(stack_event(earlier))
+    assert result["action"] == "ignored"
+    assert result["reason"] == f"stack {earlier} is not the current {STACK} ({STACK_ID})"
+    assert aws.writes == [] and aws.state()["ModelPackageArn"] == FAILED_ARN
 
 
 # --- the model-explainability monitor's analysis config ----------------------------------------
@@ -514,18 +857,8 @@ def enable_explainability(aws: World, *, stack_parameter: bool = True) -> World:
     ExplainabilityConfig parameter unless `stack_parameter` is False (moto's update_stack cannot
     remove a parameter, so a stack without it is the fixture's, left as it is)."""
     if stack_parameter:
-        template = copy.deepcopy(TEMPLATE)
-        template["Parameters"]["ExplainabilityConfig"] = {"Type": "String", "Default": ""}
-        aws.cloudformation.update_stack(
-            StackName=STACK,
-            TemplateBody=json.dumps(template),
-            Parameters=[
-                {"ParameterKey": "InstanceType", "ParameterValue": INSTANCE_TYPE},
-                # An earlier version's config, so that a test sees the parameter change.
-                {"ParameterKey": "ExplainabilityConfig", "ParameterValue": PREVIOUS_CONFIG},
-            ],
-        )
-        aws.updates.clear()  # the set-up's own update_stack
+        # An earlier version's config, so that a test sees the state change.
+        aws.add_state_parameters(ExplainabilityConfig=PREVIOUS_CONFIG)
     aws.s3.create_bucket(Bucket=BUCKET)
     aws.s3.put_object(Bucket=BUCKET, Key=TEMPLATE_KEY, Body=json.dumps(MONITOR_TEMPLATE).encode())
     aws.settings = dataclasses.replace(aws.settings, explainability=EXPLAINABILITY)
@@ -595,11 +928,12 @@ def test_an_approval_writes_the_versions_explainability_config(explaining, caplo
     assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", KMS_KEY)
     assert head["ContentType"] == "application/json"
 
+    assert aws.writes == [(PREFIX + "ExplainabilityConfig", uri), (PACKAGE_STATE, arn)]
+    assert result["state_parameters"] == dict(aws.writes)
+    assert aws.state() == {"ModelPackageArn": arn, "ExplainabilityConfig": uri}
     assert aws.parameters() == {"ModelPackageArn": arn, "InstanceType": INSTANCE_TYPE, "ExplainabilityConfig": uri}
     (update,) = aws.updates
-    assert [p for p in update["Parameters"] if p["ParameterKey"] == "ExplainabilityConfig"] == [
-        {"ParameterKey": "ExplainabilityConfig", "ParameterValue": uri}
-    ]
+    assert {"ParameterKey": "ExplainabilityConfig", "UsePreviousValue": True} in update["Parameters"]
 
 
 def test_a_version_without_an_explainability_config_turns_the_monitor_off(explaining):
@@ -607,9 +941,9 @@ def test_a_version_without_an_explainability_config_turns_the_monitor_off(explai
     arn = explained_package(aws, config_uri=None)
     result = aws.run(package_event(arn, "Approved"))
     assert result["action"] == "updated"
-    assert (result["explainability_config"], result["explainability_template"]) == ("", "")
-    assert aws.parameters()["ExplainabilityConfig"] == ""  # was PREVIOUS_CONFIG
-    assert aws.parameters()["ModelPackageArn"] == arn
+    assert (result["explainability_config"], result["explainability_template"]) == ("none", "")
+    assert aws.state() == {"ModelPackageArn": arn, "ExplainabilityConfig": "none"}  # was PREVIOUS_CONFIG
+    assert aws.parameters()["ExplainabilityConfig"] == "none"
     assert config_keys(aws) == []
 
 
@@ -619,9 +953,10 @@ def test_a_stack_without_the_explainability_parameter_gets_no_config(aws):
     result = aws.run(package_event(arn, "Approved"))
     assert result["action"] == "updated"
     assert "explainability_config" not in result
+    assert aws.writes == [(PACKAGE_STATE, arn)]
     assert aws.parameters() == {"ModelPackageArn": arn, "InstanceType": INSTANCE_TYPE}
     (update,) = aws.updates
-    assert all(p["ParameterKey"] != "ExplainabilityConfig" for p in update["Parameters"])
+    assert update["Parameters"] == PREVIOUS_VALUES
     assert config_keys(aws) == []
 
 
@@ -641,9 +976,8 @@ def test_an_unusable_explainability_template_fails_the_promotion(explaining, bod
     arn = explained_package(aws)
     with pytest.raises(PromotionError, match=f"template {re.escape(TEMPLATE_URI)} is unusable: .*{re.escape(problem)}"):
         aws.run(package_event(arn, "Approved"))
-    assert aws.updates == [] and config_keys(aws) == []
-    assert aws.parameters()["ModelPackageArn"] == ""
-    assert aws.parameters()["ExplainabilityConfig"] == PREVIOUS_CONFIG
+    assert aws.updates == [] and aws.writes == [] and config_keys(aws) == []
+    assert aws.state() == {"ModelPackageArn": "none", "ExplainabilityConfig": PREVIOUS_CONFIG}
     (line,) = log_lines(caplog)
     assert (line["action"], line["explainability_template"]) == ("failed", TEMPLATE_URI)
 
@@ -653,7 +987,7 @@ def test_a_malformed_explainability_template_uri_fails_the_promotion(explaining)
     arn = explained_package(aws, config_uri=f"https://{BUCKET}.s3.amazonaws.com/{TEMPLATE_KEY}")
     with pytest.raises(PromotionError, match="is not an s3://bucket/key URI"):
         aws.run(package_event(arn, "Approved"))
-    assert aws.updates == [] and config_keys(aws) == []
+    assert aws.updates == [] and aws.writes == [] and config_keys(aws) == []
 
 
 def test_an_s3_error_on_the_template_is_raised_for_a_retry(explaining, caplog):
@@ -663,7 +997,7 @@ def test_an_s3_error_on_the_template_is_raised_for_a_retry(explaining, caplog):
     with pytest.raises(ClientError) as raised:
         aws.run(package_event(arn, "Approved"))
     assert raised.value.response["Error"]["Code"] == "NoSuchKey"
-    assert aws.updates == [] and config_keys(aws) == []
+    assert aws.updates == [] and aws.writes == [] and config_keys(aws) == []
     (line,) = log_lines(caplog)
     assert (line["action"], line["error_code"], line["explainability_template"]) == (
         "failed",
@@ -679,10 +1013,11 @@ def test_a_duplicate_event_writes_no_explainability_config(explaining):
     assert aws.run(event)["action"] == "updated"
     (key,) = config_keys(aws)
     aws.s3.delete_object(Bucket=BUCKET, Key=key)
+    aws.writes.clear()
     second = aws.run(event)
     assert second["action"] == "unchanged" and "duplicate" in second["reason"]
     assert "explainability_config" not in second
-    assert config_keys(aws) == [] and len(aws.updates) == 1
+    assert config_keys(aws) == [] and len(aws.updates) == 1 and aws.writes == []
 
 
 def test_explainability_needs_an_s3_client(explaining):
@@ -690,18 +1025,16 @@ def test_explainability_needs_an_s3_client(explaining):
     aws.s3 = None
     with pytest.raises(ConfigurationError, match="no S3 client"):
         aws.run(package_event(explained_package(aws), "Approved"))
-    assert aws.updates == []
+    assert aws.updates == [] and aws.writes == []
 
 
-def test_the_handler_writes_the_explainability_config_from_the_environment(explaining, monkeypatch):
+def test_the_handler_writes_the_explainability_config_from_the_environment(explaining, environment, monkeypatch):
     aws = explaining
     arn = explained_package(aws)
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", SESSION)
-    for name, variable in ENVIRONMENT.items():
-        monkeypatch.setenv(variable, getattr(aws.settings, name))
     monkeypatch.setenv("EXPLAINABILITY", json.dumps(EXPLAINABILITY))
     result = handler(package_event(arn, "Approved"), None)
     assert result["action"] == "updated"
+    assert aws.state()["ExplainabilityConfig"] == result["explainability_config"]
     assert aws.parameters()["ExplainabilityConfig"] == result["explainability_config"]
     assert config_keys(aws) == [f"{CONFIG_PREFIX}/1/analysis_config.json"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,10 +41,10 @@ def _resources(template: dict, resource_type: str) -> dict[str, dict[str, Any]]:
 def test_the_endpoint_exists_only_once_a_model_package_is_set(dev):
     template = dev.templates[STACK]
     parameter = template["Parameters"][PARAMETER]
-    assert parameter["Default"] == ""
-    assert parameter["AllowedPattern"].startswith("^$|")
-    assert "model-package/mlp-dev-models/[0-9]+$" in parameter["AllowedPattern"]
-    assert template["Conditions"]["HasModel"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": PARAMETER}, ""]}]}
+    # Resolved from the promoted state on every deployment, pipeline runs included (infra/serving_state.py).
+    assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
+    assert parameter["Default"] == "/mlp-dev/serving/ModelPackageArn"
+    assert template["Conditions"]["HasModel"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": PARAMETER}, "none"]}]}
     conditional = [r for r in template["Resources"].values() if r["Type"] in MODEL_TYPES]
     assert len(conditional) == 5
     assert all(r.get("Condition") == "HasModel" for r in conditional)
@@ -199,9 +200,49 @@ def test_approvals_of_this_group_only_reach_the_promotion_function(dev):
     assert target["RetryPolicy"] == {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 3600}
     queue_id = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
     assert resources[queue_id]["Type"] == "AWS::SQS::Queue"
-    (permission,) = dev.resources(STACK, "AWS::Lambda::Permission").values()
-    assert permission["Properties"]["SourceArn"] == {"Fn::GetAtt": ["ModelApprovals", "Arn"]}
-    assert permission["Properties"]["Principal"] == "events.amazonaws.com"
+    permissions = {
+        p["Properties"]["SourceArn"]["Fn::GetAtt"][0]: p
+        for p in dev.resources(STACK, "AWS::Lambda::Permission").values()
+    }
+    assert set(permissions) == {"ModelApprovals", "RolledBackPromotions"}
+    assert permissions["ModelApprovals"]["Properties"]["Principal"] == "events.amazonaws.com"
+
+
+def test_a_rolled_back_promotion_reaches_the_function_that_restores_the_state(dev):
+    """After UPDATE_ROLLBACK_COMPLETE of this stack, the function writes back what the stack serves."""
+    rule = dev.resources(STACK, "AWS::Events::Rule")["RolledBackPromotions"]["Properties"]
+    assert rule["EventPattern"] == {
+        "source": ["aws.cloudformation"],
+        "detail-type": ["CloudFormation Stack Status Change"],
+        "resources": [{"Ref": "AWS::StackId"}],
+        "detail": {"status-details": {"status": ["UPDATE_ROLLBACK_COMPLETE"]}},
+    }
+    (target,) = rule["Targets"]
+    assert target["Arn"]["Fn::GetAtt"][0].startswith("PromotionFunction") and "DeadLetterConfig" in target
+
+
+def test_every_promoted_value_lives_in_an_ssm_parameter_of_the_lake_stack(synth):
+    """Contract: each SSM-typed Serving parameter names a parameter the DataLake stack creates as `none`."""
+    for env in ("dev", "prod"):
+        synthesized = synth(env)
+        serving = synthesized.templates[STACK]["Parameters"]
+        resolved = {k: p["Default"] for k, p in serving.items() if p["Type"] == "AWS::SSM::Parameter::Value<String>"}
+        resolved.pop("BootstrapVersion", None)
+        state = {r["Properties"]["Name"]: r for r in synthesized.resources("DataLake", "AWS::SSM::Parameter").values()}
+        assert sorted(resolved.values()) == sorted(state), env
+        assert all(r["Properties"]["Value"] == "none" and r["DeletionPolicy"] == "Retain" for r in state.values())
+        (function,) = synthesized.resources(STACK, "AWS::Lambda::Function").values()
+        prefix = function["Properties"]["Environment"]["Variables"]["STATE_PREFIX"]
+        assert prefix == f"/mlp-{env}/serving/" and all(name.startswith(prefix) for name in state)
+        # The SSM parameter refuses what the stack would: only versions of the platform's own group.
+        pattern = state[f"{prefix}ModelPackageArn"]["Properties"]["AllowedPattern"]
+        assert re.fullmatch(pattern, "none")
+        assert re.fullmatch(pattern, f"arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlp-{env}-models/3")
+        assert not re.fullmatch(pattern, "arn:aws:sagemaker:eu-west-1:111111111111:model-package/other-models/3")
+        baselines = [n for n in state if not n.endswith("ModelPackageArn")]
+        assert baselines and all(
+            state[n]["Properties"]["AllowedPattern"].startswith("^none$|^s3://") for n in baselines
+        )
 
 
 def test_promotion_function_is_configured_as_its_handler_reads(dev):
@@ -209,6 +250,7 @@ def test_promotion_function_is_configured_as_its_handler_reads(dev):
     props = function["Properties"]
     variables = props["Environment"]["Variables"]
     assert set(variables) == {*promotion.ENVIRONMENT.values(), "BASELINE_PARAMETERS", "MODEL_PACKAGE_ACCOUNT"}
+    assert variables["STATE_PREFIX"] == "/mlp-dev/serving/"
     assert variables["STACK_NAME"] == "mlp-dev-Serving" == dev.platform.serving.stack_name
     assert variables["PARAMETER_NAME"] == PARAMETER
     assert variables["MODEL_PACKAGE_GROUP"] == "mlp-dev-models"

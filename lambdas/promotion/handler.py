@@ -1,14 +1,19 @@
 """Model promotion: an approved model package becomes the one the Serving stack deploys.
 
 EventBridge delivers "SageMaker Model Package State Change" events. The Serving CloudFormation stack
-owns the SageMaker endpoint and takes the model package ARN as a stack parameter; promoting a model
-means updating that one parameter with the previous template, so CloudFormation stays the single
-owner of the endpoint (and rolls it back by itself if the new model fails to deploy).
+owns the SageMaker endpoint; its promoted values (the model package ARN, the monitors' baselines, the
+explainability config) are stack parameters of type `AWS::SSM::Parameter::Value<String>` whose
+defaults name SSM parameters under `STATE_PREFIX`. SSM holds the truth: promoting a version writes
+its values there (the model package ARN last), then updates the stack with the previous template and
+previous values, so CloudFormation resolves the new ones, stays the single owner of the endpoint and
+rolls it back by itself if the new model fails to deploy; a pipeline deployment resolves the same
+values. SSM refuses empty strings: `UNSET` ("none") means "not set" (no model, monitor off).
 
 Every invocation ends in one structured JSON log line and returns a dict with at least `action`
-(`ignored`, `rejected`, `unchanged`, `updated`) and `reason`. Events that a retry cannot fix are
-ignored; AWS errors and a busy stack raise, so Lambda retries the event and finally sends it to
-the dead-letter queue. To roll back by hand, set the parameter to `previous_model_package_arn`.
+(`ignored`, `rejected`, `unchanged`, `updated`, `restored`) and `reason`. Events that a retry cannot
+fix are ignored; AWS errors and a busy stack raise, so Lambda retries the event and finally sends it
+to the dead-letter queue. To roll back by hand, write `previous_model_package_arn` (and the previous
+baselines) back into SSM and update the stack with previous values.
 
 The same update sets the monitors' baselines: `BASELINE_PARAMETERS` maps stack parameters to paths
 in the package's description (e.g. `DriftCheckBaselines.ModelDataQuality.Statistics.S3Uri`), so
@@ -18,7 +23,12 @@ With `EXPLAINABILITY` set (a JSON object, see EXPLAINABILITY_KEYS), the update a
 model-explainability monitor's analysis config: the version's template
 (`DriftCheckBaselines.Explainability.ConfigFile.S3Uri`) with `predictor` completed for the model the
 stack deploys is written, SSE-KMS, to `s3://{bucket}/{prefix}/{version}/analysis_config.json`, and
-the stack parameter `parameter` gets that URI; "" for a version without a template (monitor off).
+the state of the stack parameter `parameter` gets that URI; `none` for a version without a template.
+
+"CloudFormation Stack Status Change" events of this stack restore the state after a failed update:
+on UPDATE_ROLLBACK_COMPLETE, each SSM-typed parameter's value in SSM is set back to the value the
+rolled-back stack resolved (what it serves), so the next deployment does not bring the failed
+version again.
 """
 
 from __future__ import annotations
@@ -27,7 +37,8 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +51,13 @@ LOGGER.setLevel(logging.INFO)
 
 SOURCE = "aws.sagemaker"
 DETAIL_TYPE = "SageMaker Model Package State Change"
+STACK_SOURCE = "aws.cloudformation"
+STACK_DETAIL_TYPE = "CloudFormation Stack Status Change"
+ROLLED_BACK = "UPDATE_ROLLBACK_COMPLETE"
+# A stack ID; the group is the stack's name.
+STACK_ID = re.compile(r"arn:aws[a-z\-]*:cloudformation:[a-z0-9\-]+:[0-9]{12}:stack/([^/]+)/\S+")
+# The SSM value of a promoted parameter that is not set (SSM refuses empty strings).
+UNSET = "none"
 REQUIRED_DETAIL = ("ModelPackageGroupName", "ModelPackageArn", "ModelApprovalStatus")
 # The ModelPackageArn pattern of the SageMaker API reference.
 PACKAGE_ARN = re.compile(r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package/\S{1,2048}")
@@ -51,6 +69,7 @@ ENVIRONMENT = {
     "model_package_group": "MODEL_PACKAGE_GROUP",
     "deploy_role_arn": "DEPLOY_ROLE_ARN",
     "alert_topic_arn": "ALERT_TOPIC_ARN",
+    "state_prefix": "STATE_PREFIX",
 }
 # The keys of the EXPLAINABILITY object, each a non-empty string.
 EXPLAINABILITY_KEYS = ("parameter", "bucket", "prefix", "model_name_prefix", "instance_type", "kms_key_id")
@@ -71,7 +90,7 @@ class StackBusy(PromotionError):
 
 
 class MalformedEvent(ValueError):
-    """The event is not a model package state change this function can act on."""
+    """The event is not a model package or stack state change this function can act on."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,8 @@ class Settings:
     model_package_group: str
     deploy_role_arn: str
     alert_topic_arn: str
+    # The SSM parameter of each promoted stack parameter is this prefix + its name, e.g. /mlp-dev/serving/.
+    state_prefix: str
     # Stack parameter -> dotted path in DescribeModelPackage's answer (optional, BASELINE_PARAMETERS).
     baseline_parameters: Mapping[str, str] = field(default_factory=dict)
     # EXPLAINABILITY_KEYS -> value (optional, EXPLAINABILITY); None: no explainability config is written.
@@ -138,8 +159,8 @@ def value_at(package: Mapping[str, Any], path: str) -> str:
 
 
 def baseline_values(package: Mapping[str, Any], paths: Mapping[str, str]) -> dict[str, str]:
-    """Each parameter's value at its dotted path in the package description, or "" where it has none."""
-    return {parameter: value_at(package, path) for parameter, path in paths.items()}
+    """Each parameter's value at its dotted path in the package description, or UNSET where it has none."""
+    return {parameter: value_at(package, path) or UNSET for parameter, path in paths.items()}
 
 
 @dataclass(frozen=True)
@@ -153,11 +174,21 @@ class PackageChange:
     version: str
 
 
-def parse_event(event: Any) -> PackageChange:
-    """The model package state change in an EventBridge event; MalformedEvent names what is wrong."""
+@dataclass(frozen=True)
+class StackChange:
+    """The fields of a CloudFormation stack status change that the restore uses."""
+
+    event_id: str
+    stack_id: str
+    stack_name: str
+    status: str
+
+
+def _detail(event: Any, source: str, detail_type: str) -> dict[str, Any]:
+    """The detail of an EventBridge event of `source` and `detail_type`; MalformedEvent names what is wrong."""
     if not isinstance(event, dict):
         raise MalformedEvent(f"event is a {type(event).__name__}, not an object")
-    for key, expected in (("source", SOURCE), ("detail-type", DETAIL_TYPE)):
+    for key, expected in (("source", source), ("detail-type", detail_type)):
         if event.get(key) != expected:
             raise MalformedEvent(f"{key} is {event.get(key)!r}, expected {expected!r}")
     if not isinstance(event.get("id"), str) or not event["id"]:
@@ -165,6 +196,12 @@ def parse_event(event: Any) -> PackageChange:
     detail = event.get("detail")
     if not isinstance(detail, dict):
         raise MalformedEvent("event has no detail object")
+    return detail
+
+
+def parse_event(event: Any) -> PackageChange:
+    """The model package state change in an EventBridge event; MalformedEvent names what is wrong."""
+    detail = _detail(event, SOURCE, DETAIL_TYPE)
     missing = [key for key in REQUIRED_DETAIL if not isinstance(detail.get(key), str) or not detail[key]]
     if missing:
         raise MalformedEvent(f"detail is missing {', '.join(missing)}")
@@ -173,6 +210,22 @@ def parse_event(event: Any) -> PackageChange:
         raise MalformedEvent(f"ModelPackageArn {arn!r} is not a SageMaker model package ARN")
     version = str(detail.get("ModelPackageVersion") or arn.rsplit("/", 1)[-1])
     return PackageChange(event["id"], detail["ModelPackageGroupName"], arn, detail["ModelApprovalStatus"], version)
+
+
+def parse_stack_event(event: Any) -> StackChange:
+    """The CloudFormation stack status change in an EventBridge event; MalformedEvent names what is wrong."""
+    detail = _detail(event, STACK_SOURCE, STACK_DETAIL_TYPE)
+    stack_id = detail.get("stack-id")
+    if not isinstance(stack_id, str) or not stack_id:
+        raise MalformedEvent("detail is missing stack-id")
+    match = STACK_ID.fullmatch(stack_id)
+    if not match:
+        raise MalformedEvent(f"stack-id {stack_id!r} is not a CloudFormation stack ID")
+    details = detail.get("status-details")
+    status = details.get("status") if isinstance(details, dict) else None
+    if not isinstance(status, str) or not status:
+        raise MalformedEvent("detail is missing status-details.status")
+    return StackChange(event["id"], stack_id, match[1], status)
 
 
 def client_request_token(event_id: str) -> str:
@@ -216,11 +269,23 @@ def write_explainability_config(s3: Any, template_uri: str, version: str, explai
 
 
 def promote(
-    event: Any, *, cloudformation: Any, sagemaker: Any, sns: Any, settings: Settings, s3: Any = None
+    event: Any,
+    *,
+    cloudformation: Any,
+    sagemaker: Any,
+    sns: Any,
+    settings: Settings,
+    s3: Any = None,
+    ssm: Any = None,
 ) -> dict[str, Any]:
-    """Act on one model package state change; see the module docstring for the outcomes."""
+    """Act on one model package or stack state change; see the module docstring for the outcomes.
+
+    Events of `aws.cloudformation` are stack status changes (the restore); any other is taken for a
+    model package state change, so an unknown source is ignored as a malformed one."""
     if settings.explainability is not None and s3 is None:
         raise ConfigurationError("EXPLAINABILITY is set but promote() has no S3 client to write the config with")
+    if isinstance(event, dict) and event.get("source") == STACK_SOURCE:
+        return _on_stack_change(event, cloudformation, ssm, settings)
     try:
         change = parse_event(event)
     except MalformedEvent as problem:
@@ -243,12 +308,19 @@ def promote(
         # A group of the same name in another account (e.g. this one, when versions come from a source).
         reason = f"model package account {account} is not {settings.model_package_account}, the promoted registry's"
         return _outcome("ignored", reason, **fields)
-    try:
+    with _failures_logged(fields):
         if change.status == "Rejected":
             return _alert_rejection(change, cloudformation, sns, settings, fields)
         if change.status != "Approved":
             return _outcome("ignored", f"approval status {change.status!r} is neither Approved nor Rejected", **fields)
-        return _promote_approved(change, cloudformation, sagemaker, s3, settings, fields)
+        return _promote_approved(change, cloudformation, sagemaker, s3, ssm, settings, fields)
+
+
+@contextmanager
+def _failures_logged(fields: dict[str, Any]) -> Iterator[None]:
+    """A busy stack and errors are logged with `fields`, then raised for a retry."""
+    try:
+        yield
     except StackBusy as busy:
         _log(logging.WARNING, {"action": "busy", "reason": str(busy), **fields})
         raise
@@ -259,15 +331,24 @@ def promote(
 
 
 def _promote_approved(
-    change: PackageChange, cloudformation: Any, sagemaker: Any, s3: Any, settings: Settings, fields: dict[str, Any]
+    change: PackageChange,
+    cloudformation: Any,
+    sagemaker: Any,
+    s3: Any,
+    ssm: Any,
+    settings: Settings,
+    fields: dict[str, Any],
 ) -> dict[str, Any]:
+    _require_ssm(ssm)
     package = sagemaker.describe_model_package(ModelPackageName=change.arn)
     status = package["ModelApprovalStatus"]
     if status != "Approved":
         return _outcome("ignored", f"model package is {status} now; its approval was reverted", **fields)
     stack, current = _serving_stack(cloudformation, settings)
     fields["previous_model_package_arn"] = current
-    if current == change.arn:
+    package_state = settings.state_prefix + settings.parameter_name
+    # Both: SSM alone may hold it after a failed update, the stack alone after SSM was changed by hand.
+    if current == change.arn and state_value(ssm, package_state) == change.arn:
         return _outcome("unchanged", "the stack already serves this model package (duplicate event)", **fields)
     if stack["StackStatus"].endswith("_IN_PROGRESS"):
         raise StackBusy(f"stack {settings.stack_name} is {stack['StackStatus']}; retry later")
@@ -279,17 +360,18 @@ def _promote_approved(
     explainability = settings.explainability
     if explainability is not None and explainability["parameter"] in existing:
         template_uri = fields["explainability_template"] = value_at(package, EXPLAINABILITY_TEMPLATE)
-        # Without a template the parameter is cleared, so the monitor is off for this version, not stale.
-        uri = write_explainability_config(s3, template_uri, change.version, explainability) if template_uri else ""
+        # Without a template the config is unset, so the monitor is off for this version, not stale.
+        uri = write_explainability_config(s3, template_uri, change.version, explainability) if template_uri else UNSET
         values[explainability["parameter"]] = fields["explainability_config"] = uri
-    parameters = [{"ParameterKey": name, "ParameterValue": value} for name, value in values.items()] + [
-        {"ParameterKey": name, "UsePreviousValue": True} for name in sorted(existing) if name not in values
-    ]
+    state = {settings.state_prefix + name: value for name, value in values.items()}
+    fields["state_parameters"] = state
+    write_state(ssm, state, last=package_state)
     try:
         cloudformation.update_stack(
             StackName=settings.stack_name,
             UsePreviousTemplate=True,
-            Parameters=parameters,
+            # CloudFormation re-resolves an SSM-typed parameter's previous value (the SSM name) on update.
+            Parameters=[{"ParameterKey": name, "UsePreviousValue": True} for name in sorted(existing)],
             Capabilities=CAPABILITIES,
             RoleARN=settings.deploy_role_arn,
             ClientRequestToken=client_request_token(change.event_id),
@@ -298,7 +380,7 @@ def _promote_approved(
         if error.response.get("Error", {}).get("Code") == "ValidationError" and NO_UPDATES in str(error):
             return _outcome("unchanged", f"CloudFormation: {NO_UPDATES}", **fields)
         raise
-    reason = f"stack change started; restore {settings.parameter_name}={current!r} to roll back"
+    reason = f"stack change started; write {package_state}={current!r} back and update the stack to roll back"
     return _outcome("updated", reason, **fields)
 
 
@@ -307,7 +389,7 @@ def _alert_rejection(
 ) -> dict[str, Any]:
     _, current = _serving_stack(cloudformation, settings)
     fields["previous_model_package_arn"] = current
-    serving = current or "no model yet"
+    serving = current if current and current != UNSET else "no model yet"
     lines = [
         f"Model package {change.arn} (group {change.group}, version {change.version}) was rejected.",
         f"Stack {settings.stack_name} keeps serving: {serving}.",
@@ -320,12 +402,82 @@ def _alert_rejection(
     return _outcome("rejected", f"version {change.version} rejected; still serving {serving}", **fields)
 
 
+def _on_stack_change(event: dict[str, Any], cloudformation: Any, ssm: Any, settings: Settings) -> dict[str, Any]:
+    try:
+        change = parse_stack_event(event)
+    except MalformedEvent as problem:
+        detail = event.get("detail")
+        stack_id = detail.get("stack-id") if isinstance(detail, dict) else None
+        return _outcome("ignored", f"malformed event: {problem}", event_id=event.get("id"), stack_id=stack_id)
+    fields: dict[str, Any] = {
+        "event_id": change.event_id,
+        "stack_id": change.stack_id,
+        "stack_status": change.status,
+        "stack_name": settings.stack_name,
+    }
+    if change.stack_name != settings.stack_name:
+        return _outcome("ignored", f"stack {change.stack_name!r} is not {settings.stack_name!r}", **fields)
+    if change.status != ROLLED_BACK:
+        return _outcome("ignored", f"stack status {change.status} is not {ROLLED_BACK}", **fields)
+    with _failures_logged(fields):
+        return _restore_state(change, cloudformation, ssm, settings, fields)
+
+
+def _restore_state(
+    change: StackChange, cloudformation: Any, ssm: Any, settings: Settings, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """Write back into SSM what the rolled-back stack resolved, where SSM holds something else.
+
+    The stack need not be at rest: an operation started since the rollback resolved SSM as it is (the
+    promotion writes nothing while the stack is busy), so writing back what it resolved changes nothing."""
+    _require_ssm(ssm)
+    stack = cloudformation.describe_stacks(StackName=settings.stack_name)["Stacks"][0]
+    if stack.get("StackId") != change.stack_id:
+        reason = f"stack {change.stack_id} is not the current {settings.stack_name} ({stack.get('StackId')})"
+        return _outcome("ignored", reason, **fields)
+    served = {
+        p["ParameterValue"]: p["ResolvedValue"]
+        for p in stack.get("Parameters", [])
+        if p.get("ParameterValue", "").startswith(settings.state_prefix) and "ResolvedValue" in p
+    }
+    state = {name: value for name, value in served.items() if state_value(ssm, name) != value}
+    fields["state_parameters"] = state
+    if not state:
+        return _outcome("unchanged", "SSM already holds what the rolled-back stack serves", **fields)
+    write_state(ssm, state, last=settings.state_prefix + settings.parameter_name)
+    return _outcome("restored", "SSM holds what the rolled-back stack serves again", **fields)
+
+
+def state_value(ssm: Any, name: str) -> str | None:
+    """The value of the SSM parameter `name`, or None when there is none."""
+    try:
+        return ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            return None
+        raise
+
+
+def write_state(ssm: Any, state: Mapping[str, str], *, last: str) -> None:
+    """Write SSM name -> value by name, `last` (the model package ARN) last: a write that stops halfway
+    never points the endpoint at a version whose other values are not written yet."""
+    for name in sorted(state, key=lambda name: (name == last, name)):
+        ssm.put_parameter(Name=name, Value=state[name], Type="String", Overwrite=True)
+
+
+def _require_ssm(ssm: Any) -> None:
+    if ssm is None:
+        raise ConfigurationError("promote() has no SSM client to read and write the promoted state with")
+
+
 def _serving_stack(cloudformation: Any, settings: Settings) -> tuple[dict[str, Any], str]:
-    """The Serving stack's description and the current value of the promoted parameter."""
+    """The Serving stack's description and the current value of the promoted parameter.
+
+    The current value is what the stack resolved (ResolvedValue) for an SSM-typed parameter."""
     stack = cloudformation.describe_stacks(StackName=settings.stack_name)["Stacks"][0]
     for parameter in stack.get("Parameters", []):
         if parameter["ParameterKey"] == settings.parameter_name:
-            return stack, parameter.get("ParameterValue", "")
+            return stack, parameter.get("ResolvedValue", parameter.get("ParameterValue", ""))
     raise PromotionError(f"stack {settings.stack_name} has no parameter {settings.parameter_name}")
 
 
@@ -349,5 +501,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         sagemaker=boto3.client("sagemaker", config=config),
         sns=boto3.client("sns", config=config),
         s3=boto3.client("s3", config=config),
+        ssm=boto3.client("ssm", config=config),
         settings=settings,
     )

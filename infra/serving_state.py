@@ -1,0 +1,85 @@
+"""The promoted version's state: SSM parameters that the Serving stack's parameters resolve.
+
+The Serving stack takes the approved model package and its monitors' baselines as stack
+parameters of type `AWS::SSM::Parameter::Value<String>`, whose values live here. CloudFormation
+resolves them on every create and update, so a deployment that cannot reuse previous parameter
+values (a CDK pipeline's CloudFormation action) still serves the promoted version instead of
+resetting it. The promotion function writes them, then updates the stack; after a failed update
+rolls back, it writes back what the stack serves. SSM refuses empty values: `UNSET` means "none".
+
+They live in the DataLake stack (stateful, deployed before Serving, which cannot create what its
+own parameters resolve). Their template never changes once created, so a stack update never
+rewrites a promoted value; `make review` treats replacing or removing one as losing state.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from infra import naming
+from infra.config import PlatformConfig
+
+UNSET = "none"
+MODEL_PACKAGE = "ModelPackageArn"
+_S3_URI = rf"^{UNSET}$|^s3://[a-z0-9.-]+/.+$"
+
+
+def prefix(config: PlatformConfig) -> str:
+    """The SSM path of an environment's promoted state, e.g. '/mlp-dev/serving/'."""
+    return f"/{config.prefix}/serving/"
+
+
+def ssm_name(config: PlatformConfig, parameter: str) -> str:
+    return f"{prefix(config)}{parameter}"
+
+
+def parameters(config: PlatformConfig) -> dict[str, str]:
+    """Each promoted stack parameter the config's Serving stack has, with the values it allows."""
+    assert config.serving is not None
+    source = config.serving.model_source
+    account = source.account if source else "[0-9]{12}"
+    group = naming.model_package_group(config)
+    allowed = {
+        MODEL_PACKAGE: rf"^{UNSET}$|^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:{account}:model-package/{group}/[0-9]+$"
+    }
+    monitoring = config.monitoring
+    if monitoring is not None and config.serving.mode != "serverless":
+        names = []
+        if monitoring.data_quality is not None:
+            names += ["DataQualityStatistics", "DataQualityConstraints"]
+        if monitoring.model_quality is not None:
+            names.append("ModelQualityConstraints")
+        if monitoring.bias is not None:
+            names.append("BiasConfig")
+        if monitoring.explainability is not None:
+            names += ["ExplainabilityConstraints", "ExplainabilityConfig"]
+        allowed.update({name: _S3_URI for name in names})
+    return allowed
+
+
+class ServingState(Construct):
+    """One SSM String parameter per promoted value, created as `none` (no version promoted yet)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.parameters: dict[str, cdk.CfnResource] = {}
+        for name, pattern in parameters(config).items():
+            resource = cdk.CfnResource(
+                self,
+                name,
+                type="AWS::SSM::Parameter",
+                properties={
+                    "Name": ssm_name(config, name),
+                    "Type": "String",
+                    "Value": UNSET,
+                    "AllowedPattern": pattern,
+                    "Description": f"{config.prefix}: the promoted version's {name}, written by the promotion "
+                    "function and resolved by the Serving stack",
+                },
+            )
+            # Promoted state: a deleted stack keeps it unless the config allows destroying data.
+            resource.apply_removal_policy(
+                cdk.RemovalPolicy.DESTROY if config.destroy_data_on_delete else cdk.RemovalPolicy.RETAIN
+            )
+            self.parameters[name] = resource
