@@ -6,6 +6,9 @@ from collections.abc import Sequence
 
 from aws_cdk import aws_iam as iam
 
+from infra import naming
+from infra.config import PlatformConfig
+
 # What SageMaker does with a role's credentials to place a job or endpoint in the VPC.
 VPC_NETWORK_ACTIONS = (
     "ec2:CreateNetworkInterface",
@@ -41,4 +44,25 @@ def metrics(namespaces: Sequence[str]) -> iam.PolicyStatement:
         actions=["cloudwatch:PutMetricData"],
         resources=["*"],
         conditions={"StringLike": {"cloudwatch:namespace": list(namespaces)}},
+    )
+
+
+def consumer_grant(
+    config: PlatformConfig, partition: str, *, sid: str, actions: Sequence[str], resources: Sequence[str], **conditions
+) -> iam.PolicyStatement | None:
+    """A resource-policy statement for the serving roles of training.model_consumers, or None without any.
+
+    The roles are named by `aws:PrincipalArn` with their accounts as principals, so the policy is
+    valid before the roles exist (the consumers deploy after this environment).
+    """
+    roles = naming.consumer_serving_roles(config, partition)
+    if not roles:
+        return None
+    assert config.training is not None
+    return iam.PolicyStatement(
+        sid=sid,
+        principals=[iam.AccountPrincipal(c.account) for c in config.training.model_consumers],
+        actions=list(actions),
+        resources=list(resources),
+        conditions={"ArnEquals": {"aws:PrincipalArn": roles}, **conditions},
     )

@@ -18,7 +18,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as assets
 from constructs import Construct, IConstruct
 
-from infra import lake_permissions, naming
+from infra import lake_permissions, naming, sagemaker_roles
 from infra.buckets import AccessLogsBucket, EncryptedBucket, lifecycle_rules
 from infra.compliance import (
     INLINE_POLICY_REASON,
@@ -1176,20 +1176,16 @@ class DataLakeStack(PlatformStack):
         )
         # The promoted version's state, which the Serving stack's parameters resolve (it cannot own them).
         self.serving_state = ServingState(self, "ServingState", config=config) if config.serving else None
-        serving_roles = naming.consumer_serving_roles(config, self.partition)
-        if serving_roles:
-            # The serving roles of training.model_consumers read the pipeline's models and baselines.
-            self.buckets.artifacts.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid="ServingAccountsReadModels",
-                    principals=[iam.AccountPrincipal(c.account) for c in config.training.model_consumers],
-                    actions=["s3:GetObject"],
-                    resources=[
-                        self.buckets.artifacts.arn_for_objects(f"pipelines/{naming.training_pipeline(config)}/*")
-                    ],
-                    conditions={"ArnEquals": {"aws:PrincipalArn": serving_roles}},
-                )
-            )
+        # The serving roles of training.model_consumers read the pipeline's models and baselines.
+        consumers = sagemaker_roles.consumer_grant(
+            config,
+            self.partition,
+            sid="ServingAccountsReadModels",
+            actions=["s3:GetObject"],
+            resources=[self.buckets.artifacts.arn_for_objects(f"pipelines/{naming.training_pipeline(config)}/*")],
+        )
+        if consumers is not None:
+            self.buckets.artifacts.add_to_resource_policy(consumers)
         # Named exports for the Training stack: its IAM policies name these buckets' object ARNs,
         # and the acknowledgments of their wildcards must name the same reference (see decisions).
         for bucket, kind in (

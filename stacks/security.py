@@ -12,7 +12,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from infra import naming
+from infra import sagemaker_roles
 from infra.buckets import AccessLogsBucket, EncryptedBucket
 from infra.compliance import acknowledge, in_hipaa_nist_pci
 from infra.config import PlatformConfig
@@ -254,22 +254,18 @@ class SecurityStack(PlatformStack):
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs) -> None:
         super().__init__(scope, construct_id, config=config, **kwargs)
         self.keys = PlatformKeys(self, "Keys", config=config)
-        serving_roles = naming.consumer_serving_roles(config, self.partition)
-        if serving_roles:
-            # Environments in other accounts serve this registry's versions: their model and monitor
-            # roles (by name, so the grant holds before they exist) decrypt models and baselines, via S3.
-            self.keys.artifacts.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid="ServingAccountsDecryptModels",
-                    principals=[iam.AccountPrincipal(c.account) for c in config.training.model_consumers],
-                    actions=["kms:Decrypt"],
-                    resources=["*"],
-                    conditions={
-                        "ArnEquals": {"aws:PrincipalArn": serving_roles},
-                        "StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"},
-                    },
-                )
-            )
+        # Environments in other accounts serve this registry's versions: their serving roles decrypt
+        # the models and baselines, through S3 only.
+        consumers = sagemaker_roles.consumer_grant(
+            config,
+            self.partition,
+            sid="ServingAccountsDecryptModels",
+            actions=["kms:Decrypt"],
+            resources=["*"],
+            StringEquals={"kms:ViaService": f"s3.{self.region}.amazonaws.com"},
+        )
+        if consumers is not None:
+            self.keys.artifacts.add_to_resource_policy(consumers)
         self.alerts = AlertTopic(self, "Alerts", config=config, key=self.keys.logs)
         self.audit = (
             AuditTrail(self, "Audit", config=config, key=self.keys.logs) if config.security.cloudtrail.enabled else None
