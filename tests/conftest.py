@@ -143,3 +143,24 @@ def dev(synth) -> Synthesized:
 @pytest.fixture(scope="session")
 def prod(synth) -> Synthesized:
     return synth("prod")
+
+
+# The session leaves large object graphs behind (synthesized apps, moto's backends, the SDK, jsii's
+# kernel); freeing them at interpreter exit takes 3-5 s after the results are out. The last hook
+# of the session flushes the output and leaves with pytest's exit status instead (jsii's Node.js
+# process ends when its input closes; the linter's pool is shut down by the synth fixture).
+_EXIT: dict[str, int] = {}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _EXIT["status"] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    if "status" in _EXIT and not os.environ.get("PYTEST_NORMAL_EXIT"):
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT["status"])
