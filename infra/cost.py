@@ -119,6 +119,10 @@ def stack_lines(stack: str, template: dict[str, Any]) -> list[Line]:
     return lines
 
 
+# Resource metadata of a monitoring job definition whose job starts a shadow endpoint (Clarify).
+SHADOW_METADATA = "ShadowEndpoint"
+
+
 def _instance_hours(stack: str, item: str, instance_type: Any, count: Any, hours: float, runs: float) -> Line | None:
     """`runs` x `count` instances of `instance_type` for `hours`, or None when it cannot be priced."""
     if not isinstance(instance_type, str) or not isinstance(count, int):
@@ -191,10 +195,11 @@ def _monitoring_lines(stack: str, schedule: dict[str, Any], template: dict[str, 
     if not isinstance(expression, str) or not expression.startswith("cron("):
         return []
     job = config.get("MonitoringJobDefinition")
+    metadata: dict[str, Any] = {}
     if job is None:  # a job definition resource, referenced by name
         name = config.get("MonitoringJobDefinitionName")
         definitions = [
-            r.get("Properties", {})
+            r
             for logical_id, r in template.get("Resources", {}).items()
             if r["Type"].endswith("JobDefinition")
             and name
@@ -202,13 +207,22 @@ def _monitoring_lines(stack: str, schedule: dict[str, Any], template: dict[str, 
         ]
         if not definitions:
             return []
-        job = definitions[0]
+        job, metadata = definitions[0].get("Properties", {}), definitions[0].get("Metadata", {})
     cluster = job.get("JobResources", job.get("MonitoringResources", {})).get("ClusterConfig", {})
     seconds = job.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 3600)
     runs = runs_per_month(expression)
     item = f"monitoring schedule, {runs:g} runs a month up to the job's max runtime (at most)"
-    line = _instance_hours(stack, item, cluster.get("InstanceType"), cluster.get("InstanceCount"), seconds / 3600, runs)
-    return [Line(stack, item, line.quantity, line.price, line.usd, monthly=True)] if line else []
+    lines = [
+        _instance_hours(stack, item, cluster.get("InstanceType"), cluster.get("InstanceCount"), seconds / 3600, runs)
+    ]
+    # A Clarify explainability job also runs a shadow endpoint of the model while it runs.
+    shadow = metadata.get(SHADOW_METADATA)
+    if isinstance(shadow, dict):
+        item = f"explainability shadow endpoint, {runs:g} runs a month up to the job's max runtime (at most)"
+        lines.append(
+            _instance_hours(stack, item, shadow.get("InstanceType"), shadow.get("InstanceCount"), seconds / 3600, runs)
+        )
+    return [Line(stack, line.item, line.quantity, line.price, line.usd, monthly=True) for line in lines if line]
 
 
 def _hourly(stack: str, item: str, quantity: float, price: str) -> Line:

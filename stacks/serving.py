@@ -24,7 +24,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra import instances, naming, sagemaker_roles, serving_state
+from infra import cost, instances, naming, sagemaker_roles, serving_state
 from infra.compliance import (
     INLINE_POLICY_REASON,
     ML,
@@ -820,6 +820,8 @@ class ServingStack(PlatformStack):
         )
         definition.cfn_options.condition = condition
         definition.node.add_dependency(role.node.find_child("DefaultPolicy"))
+        # For the cost estimate: each run also pays for the shadow endpoint's instance.
+        definition.add_metadata(cost.SHADOW_METADATA, {"InstanceType": self._shadow_type(config), "InstanceCount": 1})
         acknowledge(
             definition,
             f"Explainability monitor, by config: {explainability.isolation_exception}",
@@ -1291,6 +1293,13 @@ class ServingStack(PlatformStack):
         # A plain resource: the L1 class warns of its deprecated `principal` on every synth.
         return cdk.CfnResource(self, "SourceApprovals", type="AWS::Events::EventBusPolicy", properties=properties)
 
+    @staticmethod
+    def _shadow_type(config: PlatformConfig) -> str:
+        """The explainability job's shadow endpoint instance type: the configured one, or the first variant's."""
+        assert config.monitoring is not None and config.monitoring.explainability is not None
+        assert config.serving is not None
+        return config.monitoring.explainability.instance_type or config.serving.variants[0].instance_type
+
     def _explainability_settings(
         self, config: PlatformConfig, artifacts: s3.IBucket, artifacts_key: kms.IKey
     ) -> dict[str, str]:
@@ -1302,8 +1311,7 @@ class ServingStack(PlatformStack):
             "bucket": artifacts.bucket_name,
             "prefix": f"{MONITOR_PREFIX}/{self.endpoint_name}/{EXPLAINABILITY_CONFIGS}",
             "model_name_prefix": self.model_name_prefix,
-            # The shadow endpoint's instance type: the configured one, or the first variant's.
-            "instance_type": config.monitoring.explainability.instance_type or config.serving.variants[0].instance_type,
+            "instance_type": self._shadow_type(config),
             "kms_key_id": artifacts_key.key_arn,
         }
 

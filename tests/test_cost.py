@@ -16,9 +16,9 @@ from tests.helpers import sandbox_config
 # its max runtime (1 h on ml.m5.xlarge) per run: 730 hourly runs, 365/12 daily runs a month.
 EXPECTED = {
     "dev": 16 * 1 * 730 * 0.01 + 3 * 1.0 + 730 * 0.115 + 730 * 0.23,  # 116.80 + 3.00 + 83.95 + 167.90
-    # 416.10 + 3.00 + 2,056.26 (2 x g5) + 335.80 (2 x m5) + 167.90 (hourly) + 3 x 7.00 (daily: model
-    # quality, bias, explainability; the explainability job's shadow endpoint comes on top, per run)
-    "prod": 19 * 3 * 730 * 0.01 + 3 * 1.0 + 2 * 730 * 1.4084 + 2 * 730 * 0.23 + 730 * 0.23 + 3 * 365 / 12 * 0.23,
+    # 416.10 + 3.00 + 2,056.26 (2 x g5) + 335.80 (2 x m5) + 167.90 (hourly) + 4 x 7.00 (daily: model
+    # quality, bias, explainability and the explainability job's ml.m5.xlarge shadow endpoint)
+    "prod": 19 * 3 * 730 * 0.01 + 3 * 1.0 + 2 * 730 * 1.4084 + 2 * 730 * 0.23 + 730 * 0.23 + 4 * 365 / 12 * 0.23,
     "sandbox": 16 * 2 * 730 * 0.01 + 1 * 730 * 0.045 + 3 * 1.0,  # 233.60 + 32.85 + 3.00
 }
 
@@ -42,6 +42,12 @@ def test_each_line_names_its_quantity_and_price(dev, prod):
     # prod: 4 G.2X workers = 8 DPU, 120-minute timeout: 16 DPU-hours at most per run.
     assert (job.quantity, job.monthly) == (16, False) and job.usd == pytest.approx(16 * 0.44)
     assert "NAT gateways" not in {line.item for line in _lines(dev)}
+    # The explainability job's shadow endpoint: its instance for the job's hour, every daily run.
+    (shadow,) = [line for line in lines.values() if line.item.startswith("explainability shadow endpoint")]
+    assert (shadow.price, shadow.monthly) == ("sagemaker:ml.m5.xlarge", True)
+    assert shadow.quantity == pytest.approx(365 / 12) and not any(
+        line.item.startswith("explainability shadow") for line in _lines(dev)
+    )
 
 
 def test_per_use_lines_stay_out_of_the_monthly_total(dev):
