@@ -113,7 +113,7 @@ class SageMakerGuardrailPolicy(Construct):
             description=(
                 "Denies SageMaker jobs, models and endpoint configs without VPC, network isolation, "
                 f"inter-container encryption or KMS keys{exempt}."
-            )[:1000],
+            ),
             statements=guardrail_statements(instances.local_nvme_patterns(), isolation_exempt),
         )
 

@@ -40,6 +40,13 @@ def glue_database_of(project: str, environment: str, zone: str) -> str:
     return f"{project}_{environment}_{zone}".replace("-", "_")
 
 
+def shared_database(config: PlatformConfig) -> str:
+    """The database of the environment that shares it with this one (data_lake.shared_from)."""
+    shared = config.data_lake.shared_from
+    assert shared is not None
+    return glue_database_of(config.project, shared.environment, shared.database)
+
+
 def shared_link(config: PlatformConfig) -> str:
     """The resource link to the database shared with this environment, e.g. 'mlp_staging_curated_from_dev'."""
     shared = config.data_lake.shared_from
@@ -63,6 +70,19 @@ def registry_account(config: PlatformConfig, own_account: str) -> str:
 def model_package_group(config: PlatformConfig) -> str:
     """The Model Registry group the pipeline registers into and the Serving stack deploys from."""
     return f"{registry_prefix(config)}-models"
+
+
+def model_package_changes(group: str, *statuses: str) -> dict:
+    """The EventBridge pattern of a group's "SageMaker Model Package State Change" events in `statuses`.
+
+    The approval forwarding (source account), the promotion rule and the approval notices all match
+    through it, so they cannot drift apart.
+    """
+    return {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {"ModelPackageGroupName": [group], "ModelApprovalStatus": list(statuses)},
+    }
 
 
 def training_pipeline(config: PlatformConfig) -> str:

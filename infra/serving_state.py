@@ -44,7 +44,7 @@ def parameters(config: PlatformConfig) -> dict[str, str]:
         MODEL_PACKAGE: rf"^{UNSET}$|^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:{account}:model-package/{group}/[0-9]+$"
     }
     monitoring = config.monitoring
-    if monitoring is not None and config.serving.mode != "serverless":
+    if monitoring is not None:  # the monitors the Serving stack creates, each with its baselines
         names = []
         if monitoring.data_quality is not None:
             names += ["DataQualityStatistics", "DataQualityConstraints"]

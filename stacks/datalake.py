@@ -923,7 +923,7 @@ class LakeAccess(Construct):
         """A resource link to the database another account shares, and read grants to the personas' roles."""
         shared = config.data_lake.shared_from
         assert shared is not None
-        source_database = naming.glue_database_of(config.project, shared.environment, shared.database)
+        source_database = naming.shared_database(config)
         self.shared_link = glue.CfnDatabase(
             self,
             "SharedLink",
@@ -1001,7 +1001,7 @@ class LakeAccess(Construct):
         shared_arns = []
         if shared is not None:
             # The resource link here, and what it points to in the sharing account's catalog.
-            source_database = naming.glue_database_of(config.project, shared.environment, shared.database)
+            source_database = naming.shared_database(config)
             shared_arns = [
                 f"arn:{partition}:glue:{region}:{account}:database/{naming.shared_link(config)}",
                 f"arn:{partition}:glue:{region}:{account}:table/{naming.shared_link(config)}/*",

@@ -263,11 +263,7 @@ class MonitoringStack(PlatformStack):
         self.pending_approvals = self._rule(
             "PendingApprovals",
             f"New versions in {group} waiting for approval",
-            {
-                "source": ["aws.sagemaker"],
-                "detail-type": ["SageMaker Model Package State Change"],
-                "detail": {"ModelPackageGroupName": [group], "ModelApprovalStatus": ["PendingManualApproval"]},
-            },
+            naming.model_package_changes(group, "PendingManualApproval"),
             topic.topic_arn,
             {"package": "$.detail.ModelPackageArn", "version": "$.detail.ModelPackageVersion"},
             f'"Model version <version> of {group} is waiting for approval: <package>. Approving it deploys it '

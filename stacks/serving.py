@@ -1235,14 +1235,7 @@ class ServingStack(PlatformStack):
             "group; the SSM parameters of this environment's promoted state, one per promoted value.",
             resources=[stack_arn, packages, self.state_parameters],
         )
-        pattern: dict[str, Any] = {
-            "source": ["aws.sagemaker"],
-            "detail-type": ["SageMaker Model Package State Change"],
-            "detail": {
-                "ModelPackageGroupName": [group],
-                "ModelApprovalStatus": ["Approved", "Rejected"],
-            },
-        }
+        pattern: dict[str, Any] = naming.model_package_changes(group, "Approved", "Rejected")
         self.approvals_bus_policy = None
         if self.source is not None:
             # The source account forwards its registry's state changes to this account's default bus;

@@ -616,11 +616,7 @@ class TrainingStack(PlatformStack):
             self,
             "ForwardApprovals",
             description=f"Approvals and rejections in {group} reach the accounts that serve it",
-            event_pattern={
-                "source": ["aws.sagemaker"],
-                "detail-type": ["SageMaker Model Package State Change"],
-                "detail": {"ModelPackageGroupName": [group], "ModelApprovalStatus": ["Approved", "Rejected"]},
-            },
+            event_pattern=naming.model_package_changes(group, "Approved", "Rejected"),
             state="ENABLED",
             targets=[
                 dead_letters.target(
