@@ -38,7 +38,7 @@ node_modules/.installed: package.json package-lock.json
 synth: setup
 	rm -rf cdk.out
 	cdk synth --quiet --no-notices -c env=$(ENV)
-	$(BIN)/python -m infra.summary cdk.out
+	$(BIN)/python -m infra.assembly.summary cdk.out
 
 test: setup
 	$(BIN)/pytest
@@ -58,12 +58,12 @@ bench: setup
 # Exits 1 when a stateful resource would be replaced or removed, unless ALLOW_STATEFUL_REPLACEMENT=1.
 review: setup
 	@test -n "$(BASE)" || { echo "review: set BASE, e.g. make review BASE=origin/main" >&2; exit 2; }
-	$(BIN)/python -m infra.review --base "$(BASE)" --env "$(ENV)" $(if $(OUT),--out "$(OUT)") \
+	$(BIN)/python -m infra.assembly.review --base "$(BASE)" --env "$(ENV)" $(if $(OUT),--out "$(OUT)") \
 		$(if $(filter 1 true yes,$(ALLOW_STATEFUL_REPLACEMENT)),--allow-stateful-replacement)
 
 # The synthesized app as a picture (WebAssembly Graphviz from node_modules; no system packages).
 diagram: synth
-	$(BIN)/python -m infra.diagram cdk.out docs/architecture.svg
+	$(BIN)/python -m infra.assembly.diagram cdk.out docs/architecture.svg
 
 clean:
 	rm -rf cdk.out .pytest_cache

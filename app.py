@@ -57,7 +57,7 @@ def main() -> int:
 
 def _load(env: str | None, config: str | None):
     """(path, platform config) for an environment file, (path, (delivery, stage configs)) for a delivery file."""
-    from infra.delivery import is_delivery_file, load_delivery
+    from infra.config.delivery import is_delivery_file, load_delivery
 
     path = resolve_config_path(env, config)
     if is_delivery_file(path):

@@ -1,1 +1,1 @@
-"""Reusable building blocks: configuration, instance catalog, constructs and rule packs."""
+"""Reusable parts by kind: config, catalog (facts and names), constructs, checks, assembly (tools)."""

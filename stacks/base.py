@@ -8,11 +8,6 @@ from constructs import Construct
 from infra.config import PROTECTED_ENVIRONMENTS, PlatformConfig
 
 
-def retention(config: PlatformConfig) -> cdk.RemovalPolicy:
-    """Stateful resources are retained unless the config explicitly allows destroying data."""
-    return cdk.RemovalPolicy.DESTROY if config.destroy_data_on_delete else cdk.RemovalPolicy.RETAIN
-
-
 class PlatformStack(cdk.Stack):
     """A stack of the platform: named from the config, protected in protected environments."""
 

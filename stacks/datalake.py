@@ -18,9 +18,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as assets
 from constructs import Construct, IConstruct
 
-from infra import lake_permissions, naming, sagemaker_roles
-from infra.buckets import AccessLogsBucket, EncryptedBucket, lifecycle_rules
-from infra.compliance import (
+from infra.catalog import naming
+from infra.catalog.naming import export_name, glue_database
+from infra.checks.compliance import (
     INLINE_POLICY_REASON,
     KMS_GRANT_WILDCARDS,
     acknowledge,
@@ -29,12 +29,14 @@ from infra.compliance import (
     service_principal,
 )
 from infra.config import PARTITION_COLUMN, ZONES, DataLakeConfig, PlatformConfig
-from infra.lake_permissions import DB_WRITE, DESCRIBE, GENERAL, SENSITIVE, TABLE_READ
-from infra.naming import export_name, glue_database
-from infra.quality import ruleset
-from infra.queues import DeadLetterQueue
-from infra.serving_state import ServingState
-from stacks.base import PlatformStack, retention
+from infra.constructs import lake_permissions, sagemaker_roles
+from infra.constructs.buckets import AccessLogsBucket, EncryptedBucket, lifecycle_rules
+from infra.constructs.lake_permissions import DB_WRITE, DESCRIBE, GENERAL, SENSITIVE, TABLE_READ
+from infra.constructs.quality import ruleset
+from infra.constructs.queues import DeadLetterQueue
+from infra.constructs.retention import retention
+from infra.constructs.serving_state import ServingState
+from stacks.base import PlatformStack
 
 ETL_SCRIPT = Path(__file__).resolve().parent.parent / "etl" / "raw_to_curated.py"
 ATHENA_RESULTS = "athena-results/"

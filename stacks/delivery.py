@@ -18,8 +18,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import pipelines
 from constructs import Construct
 
-from infra.buckets import AccessLogsBucket
-from infra.compliance import (
+from infra.checks.compliance import (
     AWS_SOLUTIONS,
     HIPAA,
     INLINE_POLICY_REASON,
@@ -30,8 +29,9 @@ from infra.compliance import (
     nag_text,
 )
 from infra.config import PlatformConfig
-from infra.delivery import DeliveryConfig
-from infra.log_groups import log_retention
+from infra.config.delivery import DeliveryConfig
+from infra.constructs.buckets import AccessLogsBucket
+from infra.constructs.log_groups import log_retention
 from pipelines import definition as pipeline_definition
 from stacks.platform import Platform, build_platform
 

@@ -18,10 +18,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra import instances, naming
+from infra.catalog import instances, naming
 from infra.config import PlatformConfig
-from infra.functions import function_name
-from infra.queues import DeadLetterQueue
+from infra.constructs.functions import function_name
+from infra.constructs.queues import DeadLetterQueue
 from stacks.base import PlatformStack
 from stacks.serving import monitor_schedule_name
 

@@ -9,10 +9,11 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.compliance import acknowledge, in_hipaa_nist_pci
+from infra.checks.compliance import acknowledge, in_hipaa_nist_pci
 from infra.config import PlatformConfig
-from infra.log_groups import log_retention
-from stacks.base import PlatformStack, retention
+from infra.constructs.log_groups import log_retention
+from infra.constructs.retention import retention
+from stacks.base import PlatformStack
 
 Service = ec2.InterfaceVpcEndpointAwsService
 

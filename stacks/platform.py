@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import aws_cdk as cdk
 
-from infra.compliance import enable_checks
+from infra.checks.compliance import enable_checks
 from infra.config import PlatformConfig
 from pipelines.definition import SHIPPED
 from stacks.datalake import DataLakeStack

@@ -19,12 +19,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra import naming
-from infra.compliance import acknowledge_wildcards
+from infra.catalog import naming
+from infra.catalog.naming import export_name
+from infra.checks.compliance import acknowledge_wildcards
 from infra.config import PlatformConfig
-from infra.functions import PythonFunction
-from infra.naming import export_name
-from stacks.base import PlatformStack, retention
+from infra.constructs.functions import PythonFunction
+from infra.constructs.retention import retention
+from stacks.base import PlatformStack
 from stacks.monitoring import drift_alarm_prefix
 
 REQUEST_DETAIL_TYPE = "Retraining Requested"

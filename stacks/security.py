@@ -12,15 +12,16 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from infra import sagemaker_roles
-from infra.buckets import AccessLogsBucket, EncryptedBucket
-from infra.compliance import acknowledge, in_hipaa_nist_pci
+from infra.catalog.naming import generated_bucket_prefix
+from infra.checks.compliance import acknowledge, in_hipaa_nist_pci
+from infra.checks.guardrails import SageMakerGuardrailPolicy
 from infra.config import PlatformConfig
-from infra.guardrails import SageMakerGuardrailPolicy
-from infra.log_groups import log_retention
-from infra.naming import generated_bucket_prefix
-from infra.queues import DeadLetterQueue
-from stacks.base import PlatformStack, retention
+from infra.constructs import sagemaker_roles
+from infra.constructs.buckets import AccessLogsBucket, EncryptedBucket
+from infra.constructs.log_groups import log_retention
+from infra.constructs.queues import DeadLetterQueue
+from infra.constructs.retention import retention
+from stacks.base import PlatformStack
 
 
 class PlatformKeys(Construct):

@@ -24,8 +24,10 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra import cost, instances, naming, sagemaker_roles, serving_state
-from infra.compliance import (
+from infra.assembly import cost
+from infra.catalog import instances, naming
+from infra.catalog.naming import export_name
+from infra.checks.compliance import (
     INLINE_POLICY_REASON,
     ML,
     acknowledge,
@@ -33,10 +35,10 @@ from infra.compliance import (
     in_hipaa_nist_pci,
     service_principal,
 )
+from infra.checks.guardrails import SageMakerGuardrailPolicy
 from infra.config import MONITOR_SCHEDULES, PlatformConfig, ServingConfig
-from infra.functions import PythonFunction
-from infra.guardrails import SageMakerGuardrailPolicy
-from infra.naming import export_name
+from infra.constructs import sagemaker_roles, serving_state
+from infra.constructs.functions import PythonFunction
 from stacks.base import PlatformStack
 
 PARAMETER = "ModelPackageArn"
@@ -169,7 +171,7 @@ class ServingStack(PlatformStack):
         # The promoted state this stack's parameters resolve (created by the DataLake stack).
         self.state_parameters = f"arn:{partition}:ssm:{region}:{account}:parameter{serving_state.prefix(config)}*"
 
-        # Resolved from SSM (infra/serving_state.py) on every deployment; the SSM parameter allows only
+        # Resolved from SSM (infra/constructs/serving_state.py) on every deployment; the SSM parameter allows only
         # versions of this platform's group (in the source account, if any), or none yet.
         self.package = self._state_parameter(
             config,

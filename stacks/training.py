@@ -18,8 +18,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as assets
 from constructs import Construct
 
-from infra import instances, lake_permissions, naming, sagemaker_roles
-from infra.compliance import (
+from infra.catalog import instances, naming
+from infra.catalog.naming import export_name, glue_database
+from infra.checks.compliance import (
     INLINE_POLICY_REASON,
     KMS_GRANT_WILDCARDS,
     acknowledge,
@@ -27,12 +28,13 @@ from infra.compliance import (
     in_hipaa_nist_pci,
     service_principal,
 )
+from infra.checks.guardrails import SageMakerGuardrailPolicy
 from infra.config import TRAINING_METRIC_REGEXES, PlatformConfig, available_environments
-from infra.guardrails import SageMakerGuardrailPolicy
-from infra.naming import export_name, glue_database
-from infra.queues import DeadLetterQueue
+from infra.constructs import lake_permissions, sagemaker_roles
+from infra.constructs.queues import DeadLetterQueue
+from infra.constructs.retention import retention
 from pipelines import definition as pipeline
-from stacks.base import PlatformStack, retention
+from stacks.base import PlatformStack
 
 STEPS = Path(pipeline.__file__).resolve().parent / "steps"
 # SageMaker's limit for an inline definition body; larger ones would have to go through S3.
@@ -513,7 +515,7 @@ class TrainingStack(PlatformStack):
         persona_policies: Mapping[str, iam.IManagedPolicy],
     ) -> None:
         """The optional MLflow tracking server and Studio domain, with Lake Formation grants for Studio."""
-        from stacks.workspace import StudioDomain, TrackingServer
+        from infra.constructs.workspace import StudioDomain, TrackingServer
 
         training = config.training
         assert training is not None

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra import cost
+from infra.assembly import cost
 from tests.helpers import sandbox_config
 
 # 730 hours a month; interface endpoints $0.01 per endpoint per AZ-hour, 16 endpoints (19 in prod,
@@ -75,7 +75,7 @@ def test_sagemaker_endpoints_are_priced_from_the_instance_catalog():
         }
     }
     (line,) = cost.stack_lines("serving", template)
-    from infra import instances
+    from infra.catalog import instances
 
     hourly = instances.get("ml.g5.xlarge").price_usd_per_hour
     assert line.usd == pytest.approx(2 * hourly * 730) and line.unit_price.unit == "instance-hour"

@@ -8,7 +8,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from infra.config import load_config
-from infra.quality import ruleset
+from infra.constructs.quality import ruleset
 from tests import lake_access
 from tests.helpers import ROOT, sandbox_config
 

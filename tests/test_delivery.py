@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from infra.config import CONFIG_DIR, ConfigError
-from infra.delivery import is_delivery_file, load_delivery, parse_delivery
+from infra.config.delivery import is_delivery_file, load_delivery, parse_delivery
 from tests.conftest import cdk_context
 
 FILE = CONFIG_DIR / "multi-account.yaml"
@@ -461,12 +461,12 @@ def test_bad_delivery_gives_one_exact_line(change, message):
 
 
 def test_a_stage_that_may_destroy_data_in_prod_is_refused(monkeypatch, tmp_path):
-    import infra.delivery
+    import infra.config.delivery
 
     data = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
     data["destroy_data_on_delete"] = True
     (tmp_path / "throwaway.yaml").write_text(yaml.safe_dump(data))
-    monkeypatch.setattr(infra.delivery, "CONFIG_DIR", tmp_path)
+    monkeypatch.setattr(infra.config.delivery, "CONFIG_DIR", tmp_path)
     delivery = _data()
     delivery["deployment"]["stages"][2]["config"] = "throwaway"
     delivery["deployment"]["stages"][2].pop("models_from")  # it trains and serves its own model
@@ -481,14 +481,14 @@ def test_a_stage_that_may_destroy_data_in_prod_is_refused(monkeypatch, tmp_path)
 
 
 def test_models_from_a_stage_without_training_is_refused(monkeypatch, tmp_path):
-    import infra.delivery
+    import infra.config.delivery
 
     lake_only = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
     for section in ("training", "serving", "monitoring", "retraining"):
         lake_only[section] = None
     (tmp_path / "lake.yaml").write_text(yaml.safe_dump(lake_only))
     (tmp_path / "prod.yaml").write_text((CONFIG_DIR / "prod.yaml").read_text())
-    monkeypatch.setattr(infra.delivery, "CONFIG_DIR", tmp_path)
+    monkeypatch.setattr(infra.config.delivery, "CONFIG_DIR", tmp_path)
     delivery = _data()
     delivery["deployment"]["stages"][0]["config"] = "lake"
     with pytest.raises(ConfigError) as caught:

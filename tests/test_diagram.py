@@ -6,8 +6,8 @@ import html
 
 import pytest
 
-from infra import diagram
-from infra.diagram import ROOT, build_graph, load_assembly, readable, render_svg, to_dot
+from infra.assembly import diagram
+from infra.assembly.diagram import ROOT, build_graph, load_assembly, readable, render_svg, to_dot
 
 STACKS = tuple(
     f"mlp-dev-{name}" for name in ("Security", "Network", "DataLake", "Training", "Serving", "Monitoring", "Retraining")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra import instances
+from infra.catalog import instances
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from infra import instances
-from infra.instances import (
+from infra.catalog import instances
+from infra.catalog.instances import (
     CATALOG,
     PRICE_SOURCES,
     Accelerator,
@@ -351,7 +351,7 @@ def test_validate_rejects_a_valid_type_outside_the_catalog():
         validate("ml.c4.xlarge", Role.TRAINING)
     # Only families with a type valid for training are offered: no inf1/inf2.
     assert str(err.value) == (
-        "ml.c4.xlarge is not in the platform's instance catalog (infra/instances.py); supported families: "
+        "ml.c4.xlarge is not in the platform's instance catalog (infra/catalog/instances.py); supported families: "
         "c5, c6i, c7i, g4dn, g5, g6, g6e, g7, g7e, m5, m6i, m7i, p3, p3dn, p4d, p4de, p5, p5e, p5en, "
         "p6-b200, p6-b300, p6e-gb200, r5, r6i, t3, trn1, trn1n, trn2"
     )

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from infra.checks.rules import check_template
 from infra.config import MONITOR_SCHEDULES, load_config
-from infra.rules import check_template
 from lambdas.promotion import handler as promotion
 from lambdas.retraining import handler as retraining
 from stacks.serving import BASELINE_PARAMETERS, GROUND_TRUTH_PREFIX, PARAMETER
@@ -132,7 +132,7 @@ def test_promotion_sets_exactly_the_serving_stacks_baseline_parameters(prod, dev
 
 
 def test_registered_drift_baselines_are_what_the_promotion_reads(prod):
-    from infra.rules import pipeline_definition
+    from infra.checks.rules import pipeline_definition
 
     (pipeline,) = _props(prod, "Training", "AWS::SageMaker::Pipeline")
     definition = pipeline_definition(pipeline)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra.compliance import PACKS, acknowledge, enable_checks
+from infra.checks.compliance import PACKS, acknowledge, enable_checks
 
 # cdk-nag rule ids start with the pack name, the project's own with MLP-.
 RULE_PREFIX = {

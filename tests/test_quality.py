@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from infra.config import DatasetConfig, QualityRule, format_errors
-from infra.quality import RulesetError, check_ruleset, rule_statements, ruleset
+from infra.constructs.quality import RulesetError, check_ruleset, rule_statements, ruleset
 
 COLUMNS = [
     {"name": "id", "type": "string"},

@@ -11,7 +11,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 
-from infra import assembly, review
+from infra.assembly import reader, review
 from tests.conftest import cdk_context
 
 Builder = Callable[[cdk.Stack], None]
@@ -21,13 +21,13 @@ Builder = Callable[[cdk.Stack], None]
 def synth_small(tmp_path_factory):
     """Synthesize a one-stack app built by `build` (no nag packs: only the diff is under test)."""
 
-    def run(build: Builder) -> assembly.Assembly:
+    def run(build: Builder) -> reader.Assembly:
         outdir = tmp_path_factory.mktemp("small")
         app = cdk.App(outdir=str(outdir), context=cdk_context(), builtin_cloud_formation_validation=False)
         stack = cdk.Stack(app, "Small", stack_name="small")
         build(stack)
         app.synth()
-        return assembly.load(outdir)
+        return reader.load(outdir)
 
     return run
 
@@ -118,7 +118,7 @@ def test_stacks_near_cloudformation_limits_are_warned_about(synth_small):
     result = review.review("dev", None, synth_small(many))
     assert result.limits == ["small: 410 resources, limit 500"]
     assert "[!WARNING]" in review.render([result], base_ref="main", allow_stateful=False)
-    big = assembly.Stack("big", {"Resources": {}}, size=900_000)
+    big = reader.Stack("big", {"Resources": {}}, size=900_000)
     assert review.limit_warnings({"big": big}) == ["big: template 900,000 bytes, limit 1,000,000"]
 
 
@@ -132,13 +132,13 @@ def test_new_acknowledgments_are_listed_with_their_reason():
 
     old = ("AwsSolutions-S1", "A/Bucket", "it is the log bucket")
     new = ("AwsSolutions-IAM5[Resource::*]", "A/Role", "ENI calls take no resource")
-    base = assembly.Assembly(report=report(old))
-    head = assembly.Assembly(report=report(old, new))
+    base = reader.Assembly(report=report(old))
+    head = reader.Assembly(report=report(old, new))
     assert review.review("dev", base, head).acknowledgments_added == [new]
 
 
 def test_the_whole_platform_compared_with_itself_has_no_changes(dev):
-    head = assembly.load(dev.outdir)
+    head = reader.load(dev.outdir)
     result = review.review("dev", head, head)
     assert result.changes == [] and result.permissions_added == [] and result.acknowledgments_added == []
     assert review.monthly_delta(result) == 0

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from infra.rules import RULES, check_template
+from infra.checks.rules import RULES, check_template
 
 VPC = {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}
 NETWORK = {"VpcConfig": VPC, "EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True}
@@ -180,8 +180,8 @@ def test_plugin_fails_synth_and_acknowledgment_records_reason(tmp_path):
     import aws_cdk as cdk
     from aws_cdk import aws_sagemaker as sagemaker
 
-    from infra.compliance import acknowledge
-    from infra.rules import ml_platform_checks
+    from infra.checks.compliance import acknowledge
+    from infra.checks.rules import ml_platform_checks
 
     def build(outdir, ack: bool):
         app = cdk.App(outdir=str(outdir), builtin_cloud_formation_validation=False)

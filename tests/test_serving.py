@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from infra.checks.rules import check_template
 from infra.config import parse_config
-from infra.rules import check_template
 from lambdas.promotion import handler as promotion
 from stacks.serving import ASYNC_PREFIX, CAPTURE_PREFIX, PARAMETER
 from tests.helpers import dev_data
@@ -41,7 +41,7 @@ def _resources(template: dict, resource_type: str) -> dict[str, dict[str, Any]]:
 def test_the_endpoint_exists_only_once_a_model_package_is_set(dev):
     template = dev.templates[STACK]
     parameter = template["Parameters"][PARAMETER]
-    # Resolved from the promoted state on every deployment, pipeline runs included (infra/serving_state.py).
+    # Resolved from the promoted state on every deployment, pipeline runs included (infra/constructs/serving_state.py).
     assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
     assert parameter["Default"] == "/mlp-dev/serving/ModelPackageArn"
     assert template["Conditions"]["HasModel"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": PARAMETER}, "none"]}]}
@@ -359,7 +359,7 @@ def variants(tmp_path_factory) -> Variants:
     """Two Serving stacks (serverless, async) beside one Security and Network stack, every nag pack on."""
     import aws_cdk as cdk
 
-    from infra.compliance import enable_checks
+    from infra.checks.compliance import enable_checks
     from stacks.network import NetworkStack
     from stacks.security import SecurityStack
     from stacks.serving import ServingStack

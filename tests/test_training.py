@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.checks.rules import check_template, pipeline_definition
 from infra.config import (
     EVALUATION_METRICS,
     TRAINING_HYPERPARAMETERS,
@@ -18,7 +19,6 @@ from infra.config import (
     load_config,
     parse_config,
 )
-from infra.rules import check_template, pipeline_definition
 from pipelines import definition as pipeline
 from pipelines.steps import evaluate, train
 from stacks.training import pipeline_spec

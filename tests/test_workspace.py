@@ -1,4 +1,4 @@
-"""Studio domain and MLflow tracking server (stacks.workspace), synthesized in a small app of their own."""
+"""Studio domain and MLflow tracking server (infra.constructs.workspace), synthesized in a small app of their own."""
 
 from __future__ import annotations
 
@@ -97,11 +97,11 @@ def built(tmp_path_factory) -> Built:
     from aws_cdk import aws_iam as iam
     from aws_cdk import aws_kms as kms
 
-    from infra.compliance import enable_checks
-    from infra.naming import export_name
+    from infra.catalog.naming import export_name
+    from infra.checks.compliance import enable_checks
+    from infra.constructs.workspace import StudioDomain, TrackingServer
     from stacks.base import PlatformStack
     from stacks.network import PlatformNetwork
-    from stacks.workspace import StudioDomain, TrackingServer
     from tests.conftest import cdk_context
 
     config = parse_config(_config(), "test")
@@ -165,8 +165,8 @@ def throwaway(tmp_path_factory) -> Built:
     from aws_cdk import aws_ec2 as ec2
     from aws_cdk import aws_kms as kms
 
+    from infra.constructs.workspace import StudioDomain
     from stacks.base import PlatformStack
-    from stacks.workspace import StudioDomain
 
     data = _config()
     data.update(environment="sandbox", destroy_data_on_delete=True)
@@ -271,7 +271,7 @@ def test_persona_policies_must_name_known_personas():
     from aws_cdk import aws_iam as iam
     from aws_cdk import aws_kms as kms
 
-    from stacks.workspace import StudioDomain
+    from infra.constructs.workspace import StudioDomain
 
     stack = cdk.Stack(cdk.App(), "S")
     policy = iam.ManagedPolicy.from_managed_policy_name(stack, "P", "p")
@@ -415,7 +415,7 @@ def test_artifacts_policy_reaches_only_the_mlflow_prefix(built):
 
 
 def test_every_pack_ran_with_zero_unacknowledged_findings(built):
-    from infra.compliance import PACKS
+    from infra.checks.compliance import PACKS
 
     # A pack appears in the report once it has a finding, acknowledged or not: the IAM packs do here
     # (tests/test_nag.py shows with a bad stack that every registered pack reports).

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from aws_cdk import aws_iam as iam
 
-from infra import naming
+from infra.catalog import naming
 from infra.config import PlatformConfig
 
 # What SageMaker does with a role's credentials to place a job or endpoint in the VPC.

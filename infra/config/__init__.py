@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 DEFAULT_ENV = "dev"
 
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy); 0 means "never expire".
@@ -556,7 +556,7 @@ def _instance(role: str) -> Any:
     """Validator: an instance type SageMaker accepts for `role` and the catalog knows."""
 
     def check(value: str) -> str:
-        from infra import instances  # local import: reads botocore's SageMaker model on first use
+        from infra.catalog import instances  # local import: reads botocore's SageMaker model on first use
 
         try:
             instances.validate(value, instances.Role(role))
@@ -751,7 +751,7 @@ class TrainingConfig(_Strict):
 
     @model_validator(mode="after")
     def _combinations(self) -> TrainingConfig:
-        from infra import instances  # local import, as in the instance validators
+        from infra.catalog import instances  # local import, as in the instance validators
 
         problems: list[tuple[str, Any, str]] = []
         for name in self.hyperparameters:
@@ -805,7 +805,7 @@ class TrainingConfig(_Strict):
 
     @property
     def runtime(self) -> str:
-        from infra import instances
+        from infra.catalog import instances
 
         return instances.get(self.instance_type).runtime.value
 
@@ -934,7 +934,7 @@ class ServingConfig(_Strict):
 
     @model_validator(mode="after")
     def _combinations(self) -> ServingConfig:
-        from infra import instances
+        from infra.catalog import instances
 
         problems: list[tuple[str, Any, str]] = []
         if self.mode == "serverless":
@@ -1342,7 +1342,7 @@ class PlatformConfig(_Strict):
 
     def _serving_problems(self) -> list[tuple[str, Any, str]]:
         """The endpoint serves what the pipeline registers: its instance types and its image."""
-        from infra import instances
+        from infra.catalog import instances
 
         serving = self.serving
         assert serving is not None

@@ -11,8 +11,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.compliance import AWS_SOLUTIONS, SERVERLESS, acknowledge
+from infra.checks.compliance import AWS_SOLUTIONS, SERVERLESS, acknowledge
 from infra.config import PlatformConfig
+from infra.constructs.retention import retention
 
 
 class DeadLetterQueue(sqs.Queue):
@@ -29,7 +30,7 @@ class DeadLetterQueue(sqs.Queue):
             enforce_ssl=True,
             retention_period=cdk.Duration.days(14),
             # Undelivered messages are data someone must still look at.
-            removal_policy=cdk.RemovalPolicy.DESTROY if config.destroy_data_on_delete else cdk.RemovalPolicy.RETAIN,
+            removal_policy=retention(config),
         )
         acknowledge(
             self,

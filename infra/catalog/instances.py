@@ -604,7 +604,7 @@ def _families(role: Role | None = None) -> str:
 
 def _not_in_catalog(name: object, role: Role | None = None) -> str:
     return (
-        f"{_show(name)} is not in the platform's instance catalog (infra/instances.py); "
+        f"{_show(name)} is not in the platform's instance catalog (infra/catalog/instances.py); "
         f"supported families: {_families(role)}"
     )
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra import instances
+from infra.catalog import instances
 
 _JOB_DEFINITIONS = (
     "sagemaker:CreateDataQualityJobDefinition",

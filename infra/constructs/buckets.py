@@ -8,19 +8,11 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.compliance import acknowledge, in_hipaa_nist_pci
+from infra.checks.compliance import acknowledge, in_hipaa_nist_pci
 from infra.config import LifecycleConfig, PlatformConfig
+from infra.constructs.retention import bucket_retention
 
 _KEY_ID = "s3:x-amz-server-side-encryption-aws-kms-key-id"
-
-
-def _retained(config: PlatformConfig) -> dict:
-    # Buckets are kept with their data unless the config explicitly allows destroying it.
-    destroy = config.destroy_data_on_delete
-    return {
-        "removal_policy": cdk.RemovalPolicy.DESTROY if destroy else cdk.RemovalPolicy.RETAIN,
-        "auto_delete_objects": destroy,
-    }
 
 
 def lifecycle_rules(lifecycle: LifecycleConfig) -> list[s3.LifecycleRule]:
@@ -73,7 +65,7 @@ class AccessLogsBucket(s3.Bucket):
                     noncurrent_version_expiration=cdk.Duration.days(keep_days),
                 )
             ],
-            **_retained(config),
+            **bucket_retention(config),
         )
         # cdk-nag recognizes a bucket that receives server access logs: no logging finding here.
         acknowledge(
@@ -117,7 +109,7 @@ class EncryptedBucket(s3.Bucket):
             server_access_logs_bucket=access_logs,
             server_access_logs_prefix=access_logs_prefix,
             lifecycle_rules=lifecycle,
-            **_retained(config),
+            **bucket_retention(config),
         )
         objects = self.arn_for_objects("*")
         self.add_to_resource_policy(

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from infra import instances
+from infra.catalog import instances
 
 HOURS_PER_MONTH = 730  # AWS's own convention in its pricing examples
 PRICE_REGION = instances.PRICE_REGION

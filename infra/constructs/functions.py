@@ -22,12 +22,13 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as assets
 from constructs import Construct
 
-from infra.compliance import INLINE_POLICY_REASON, acknowledge, acknowledge_wildcards, in_hipaa_nist_pci
+from infra.checks.compliance import INLINE_POLICY_REASON, acknowledge, acknowledge_wildcards, in_hipaa_nist_pci
 from infra.config import PlatformConfig
-from infra.log_groups import log_retention
-from infra.queues import DeadLetterQueue
+from infra.constructs.log_groups import log_retention
+from infra.constructs.queues import DeadLetterQueue
+from infra.constructs.retention import retention
 
-LAMBDAS = Path(__file__).resolve().parent.parent / "lambdas"
+LAMBDAS = Path(__file__).resolve().parents[2] / "lambdas"
 RUNTIME = "python3.13"
 
 
@@ -65,7 +66,7 @@ class PythonFunction(Construct):
             "Logs",
             encryption_key=key,
             retention=log_retention(config.security.function_log_retention_days),
-            removal_policy=cdk.RemovalPolicy.DESTROY if config.destroy_data_on_delete else cdk.RemovalPolicy.RETAIN,
+            removal_policy=retention(config),
         )
         self.dead_letters = DeadLetterQueue(
             self, "DeadLetters", config=config, key=key, source=f"the {source} function's failed invocations"

@@ -10,8 +10,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from infra import naming
-from infra.compliance import (
+from infra.catalog import naming
+from infra.checks.compliance import (
     INLINE_POLICY_REASON,
     KMS_GRANT_WILDCARDS,
     acknowledge,
@@ -20,7 +20,7 @@ from infra.compliance import (
     service_principal,
 )
 from infra.config import PlatformConfig
-from stacks.base import retention
+from infra.constructs.retention import retention
 
 # Where the tracking server keeps run artifacts in the ML artifacts bucket.
 MLFLOW_PREFIX = "mlflow/"

@@ -10,7 +10,7 @@ import aws_cdk as cdk
 import cdk_nag
 from constructs import IConstruct
 
-from infra.rules import PACK_NAME, ml_platform_checks
+from infra.checks.rules import PACK_NAME, ml_platform_checks
 
 # Namespaces of the packs as they appear in acknowledgment ids (`<namespace>::<rule id>`).
 AWS_SOLUTIONS = "AwsSolutions"

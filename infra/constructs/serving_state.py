@@ -17,8 +17,9 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import Construct
 
-from infra import naming
+from infra.catalog import naming
 from infra.config import PlatformConfig
+from infra.constructs.retention import retention
 
 UNSET = "none"
 MODEL_PACKAGE = "ModelPackageArn"
@@ -79,7 +80,5 @@ class ServingState(Construct):
                 },
             )
             # Promoted state: a deleted stack keeps it unless the config allows destroying data.
-            resource.apply_removal_policy(
-                cdk.RemovalPolicy.DESTROY if config.destroy_data_on_delete else cdk.RemovalPolicy.RETAIN
-            )
+            resource.apply_removal_policy(retention(config))
             self.parameters[name] = resource

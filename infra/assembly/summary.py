@@ -6,10 +6,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from infra import assembly, cost
+from infra.assembly import cost, reader
 
 
-def summarize(cloud: assembly.Assembly) -> list[tuple[str, int, Counter]]:
+def summarize(cloud: reader.Assembly) -> list[tuple[str, int, Counter]]:
     """(stack name, resource count, count per type) for every stack in the assembly."""
     rows = []
     for name, stack in cloud.stacks.items():
@@ -19,7 +19,7 @@ def summarize(cloud: assembly.Assembly) -> list[tuple[str, int, Counter]]:
 
 
 def main(argv: list[str]) -> int:
-    cloud = assembly.load(Path(argv[1] if len(argv) > 1 else "cdk.out"))
+    cloud = reader.load(Path(argv[1] if len(argv) > 1 else "cdk.out"))
     rows = summarize(cloud)
     width = max((len(name) for name, _, _ in rows), default=5)
     print(f"\n{'stack':<{width}}  resources")

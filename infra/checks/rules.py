@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra import instances
+from infra.catalog import instances
 
 PACK_NAME = "MLPlatform"
 
@@ -325,7 +325,7 @@ RULES: list[Rule] = [
         ),
         fix=(
             "Set KmsKeyId; leave it out only when a variant runs on a local-NVMe instance type "
-            "(see infra/instances.py)."
+            "(see infra/catalog/instances.py)."
         ),
         resource_types=("AWS::SageMaker::EndpointConfig",),
         check=lambda _type, props: _endpoint_config_kms(props),
@@ -397,7 +397,7 @@ RULES: list[Rule] = [
             "inspect) run in the VPC with a dead-letter queue, reserved concurrency, active tracing, "
             "a KMS key for their environment and their own log group."
         ),
-        fix="Use infra.functions.PythonFunction, which sets all of these.",
+        fix="Use infra.constructs.functions.PythonFunction, which sets all of these.",
         resource_types=("AWS::Lambda::Function",),
         check=lambda _type, props: _function(props),
     ),

@@ -1,6 +1,6 @@
 """Pull-request review: what a change does to the cloud, from the cloud assemblies of BASE and HEAD.
 
-`python -m infra.review --base REF [--env NAME|all] [--out FILE]` synthesizes both (BASE in a
+`python -m infra.assembly.review --base REF [--env NAME|all] [--out FILE]` synthesizes both (BASE in a
 temporary git worktree), compares them and prints a Markdown report: resources added, removed,
 modified and replaced (stateful ones loudly), IAM and network changes, new cdk-nag
 acknowledgments, template sizes against CloudFormation limits, and the monthly cost delta. It
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra import assembly, cost
+from infra.assembly import cost, reader
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Resources whose replacement or removal loses data (or identity others depend on, for keys).
 STATEFUL_TYPES = frozenset(
@@ -41,7 +41,7 @@ STATEFUL_TYPES = frozenset(
         "AWS::RDS::DBCluster",
         "AWS::RDS::DBInstance",
         "AWS::LakeFormation::DataLakeSettings",
-        # The promoted model version and its baselines (infra/serving_state.py).
+        # The promoted model version and its baselines (infra/constructs/serving_state.py).
         "AWS::SSM::Parameter",
     }
 )
@@ -265,7 +265,7 @@ def acknowledgments(report: dict[str, Any]) -> set[tuple[str, str, str]]:
     return out
 
 
-def limit_warnings(stacks: dict[str, assembly.Stack]) -> list[str]:
+def limit_warnings(stacks: dict[str, reader.Stack]) -> list[str]:
     warnings = []
     for name, stack in stacks.items():
         count = len(stack.resources)
@@ -277,10 +277,10 @@ def limit_warnings(stacks: dict[str, assembly.Stack]) -> list[str]:
 
 
 def review(
-    env: str, base: assembly.Assembly | None, head: assembly.Assembly, base_error: str | None = None
+    env: str, base: reader.Assembly | None, head: reader.Assembly, base_error: str | None = None
 ) -> EnvironmentReview:
     """Compare two assemblies of one environment (`base` None: the environment is new or failed)."""
-    base = base or assembly.Assembly()
+    base = base or reader.Assembly()
     result = EnvironmentReview(env=env, base_error=base_error)
     for name in list(head.stacks) + [n for n in base.stacks if n not in head.stacks]:
         old = base.stacks.get(name)
@@ -422,7 +422,7 @@ def environments(*roots: Path) -> list[str]:
     return sorted({p.stem for root in roots for p in (root / "config").glob("*.yaml")})
 
 
-def synthesize(tree: Path, env: str, outdir: Path) -> assembly.Assembly:
+def synthesize(tree: Path, env: str, outdir: Path) -> reader.Assembly:
     """`cdk synth` of one environment of the app in `tree`, with this checkout's toolchain."""
     python = ROOT / ".venv" / "bin" / "python"
     cdk = ROOT / "node_modules" / ".bin" / "cdk"
@@ -443,7 +443,7 @@ def synthesize(tree: Path, env: str, outdir: Path) -> assembly.Assembly:
     if result.returncode != 0:
         lines = [line for line in (result.stderr or result.stdout).splitlines() if line.strip()]
         raise RuntimeError(lines[-1] if lines else f"cdk synth exited {result.returncode}")
-    return assembly.load(outdir)
+    return reader.load(outdir)
 
 
 def _worktree(ref: str, path: Path) -> None:
@@ -453,7 +453,7 @@ def _worktree(ref: str, path: Path) -> None:
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.review", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m infra.assembly.review", description=__doc__.splitlines()[0])
     parser.add_argument("--base", required=True, help="git ref to compare against, e.g. origin/main")
     parser.add_argument("--env", default="all", help="environment name (config/<name>.yaml) or 'all'")
     parser.add_argument("--out", type=Path, help="also write the report to this file")

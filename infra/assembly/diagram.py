@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra import assembly
+from infra.assembly import reader
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Fill colours by kind of service, so the picture reads at a glance.
 _STORAGE = "#E8F5E9"
@@ -114,7 +114,7 @@ class Graph:
 
 def load_assembly(outdir: Path) -> dict[str, dict]:
     """Stack name -> CloudFormation template of every stack of a cloud assembly."""
-    return {name: stack.template for name, stack in assembly.load(Path(outdir)).stacks.items()}
+    return {name: stack.template for name, stack in reader.load(Path(outdir)).stacks.items()}
 
 
 def readable(logical_id: str) -> str:
@@ -383,7 +383,7 @@ def render_svg(dot: str, root: Path) -> str:
     env = dict(os.environ, PATH=f"{root / 'node_modules' / '.bin'}{os.pathsep}{os.environ.get('PATH', '')}")
     try:
         result = subprocess.run(
-            ["node", str(root / "infra" / "diagram_render.mjs")],
+            ["node", str(root / "infra" / "assembly" / "diagram_render.mjs")],
             input=dot,
             capture_output=True,
             text=True,
@@ -401,7 +401,7 @@ def render_svg(dot: str, root: Path) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.diagram", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m infra.assembly.diagram", description=__doc__)
     parser.add_argument("cdk_out", type=Path, help="cloud assembly directory (cdk.out)")
     parser.add_argument("output", type=Path, help="SVG file to write")
     parser.add_argument("--dot", action="store_true", help="also write the DOT source next to the SVG")

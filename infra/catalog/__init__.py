@@ -1,0 +1,1 @@
+"""Fixed facts the platform builds from: the instance catalog, resource names and the monitor kinds."""
