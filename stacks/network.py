@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -10,7 +12,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.checks.compliance import acknowledge, in_hipaa_nist_pci
-from infra.config import PlatformConfig
+from infra.config import NetworkConfig, PlatformConfig, TrainingConfig
 from infra.constructs.log_groups import log_retention
 from infra.constructs.retention import retention
 from stacks.base import PlatformStack
@@ -48,21 +50,34 @@ WORKSPACE_ENDPOINTS: tuple[tuple[str, ec2.InterfaceVpcEndpointAwsService, str], 
 )
 
 
-def interface_endpoints(config: PlatformConfig) -> tuple[tuple[str, ec2.InterfaceVpcEndpointAwsService, str], ...]:
-    """The interface endpoints this environment needs."""
-    training = config.training
+def interface_endpoints(
+    training: TrainingConfig | None,
+) -> tuple[tuple[str, ec2.InterfaceVpcEndpointAwsService, str], ...]:
+    """The interface endpoints this environment needs: the workspace's too with a Studio domain or MLflow."""
     workspace = training is not None and (training.studio is not None or training.mlflow is not None)
     return INTERFACE_ENDPOINTS + (WORKSPACE_ENDPOINTS if workspace else ())
 
 
 class PlatformNetwork(Construct):
-    """The VPC: isolated subnets (plus NAT egress only when configured), endpoints, flow logs."""
+    """The VPC: isolated subnets (plus NAT egress only when configured), endpoints, flow logs.
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, logs_key: kms.IKey) -> None:
+    `network` shapes the VPC; `training` decides whether the workspace endpoints exist; `config`
+    gives the environment's retention; `logs_key` encrypts the flow logs.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        network: NetworkConfig,
+        training: TrainingConfig | None,
+        logs_key: kms.IKey,
+    ) -> None:
         super().__init__(scope, construct_id)
-        net = config.network
         subnets = [ec2.SubnetConfiguration(name="Isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)]
-        if net.egress == "controlled":
+        if network.egress == "controlled":
             subnets = [
                 ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC),
                 ec2.SubnetConfiguration(name="Isolated", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
@@ -71,16 +86,16 @@ class PlatformNetwork(Construct):
             self,
             "FlowLogs",
             encryption_key=logs_key,
-            retention=log_retention(net.flow_logs_retention_days),
+            retention=log_retention(network.flow_logs_retention_days),
             removal_policy=retention(config),
         )
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
-            ip_addresses=ec2.IpAddresses.cidr(net.cidr),
-            max_azs=net.max_azs,
+            ip_addresses=ec2.IpAddresses.cidr(network.cidr),
+            max_azs=network.max_azs,
             subnet_configuration=subnets,
-            nat_gateways=net.nat_gateway_count,
+            nat_gateways=network.nat_gateway_count,
             enable_dns_hostnames=True,
             enable_dns_support=True,
             restrict_default_security_group=True,
@@ -100,7 +115,7 @@ class PlatformNetwork(Construct):
         )
         self.subnets = ec2.SubnetSelection(
             subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
-            if net.egress == "isolated"
+            if network.egress == "isolated"
             else ec2.SubnetType.PRIVATE_WITH_EGRESS
         )
 
@@ -134,7 +149,7 @@ class PlatformNetwork(Construct):
             description="Interface VPC endpoints of the ML platform: HTTPS from the VPC only",
             allow_all_outbound=False,
         )
-        self.endpoint_sg.add_ingress_rule(ec2.Peer.ipv4(net.cidr), ec2.Port.tcp(443), "HTTPS from the VPC")
+        self.endpoint_sg.add_ingress_rule(ec2.Peer.ipv4(network.cidr), ec2.Port.tcp(443), "HTTPS from the VPC")
 
         account = cdk.Aws.ACCOUNT_ID
         # Gateway endpoints: S3 only for buckets of this account plus the AWS-owned bucket that
@@ -173,7 +188,7 @@ class PlatformNetwork(Construct):
         )
 
         self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
-        for name, service, _why in interface_endpoints(config):
+        for name, service, _why in interface_endpoints(training):
             endpoint = self.vpc.add_interface_endpoint(
                 name,
                 service=service,
@@ -197,15 +212,28 @@ class PlatformNetwork(Construct):
 
 
 class NetworkStack(PlatformStack):
-    """The platform's VPC and everything that controls traffic in and out of it."""
+    """The platform's VPC and everything that controls traffic in and out of it.
+
+    Props as PlatformNetwork's: the `network` and `training` sections and the logs key.
+    """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: PlatformConfig, logs_key: kms.IKey, **kwargs
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        network: NetworkConfig,
+        training: TrainingConfig | None,
+        logs_key: kms.IKey,
+        **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, config=config, **kwargs)
-        self.network = PlatformNetwork(self, "Network", config=config, logs_key=logs_key)
+        self.network = PlatformNetwork(
+            self, "Network", config=config, network=network, training=training, logs_key=logs_key
+        )
         self.vpc = self.network.vpc
-        if config.network.egress == "controlled":
+        if network.egress == "controlled":
             acknowledge(
                 self.network.vpc,
                 "Controlled-egress mode was chosen in config: public subnets hold only the NAT "

@@ -57,8 +57,10 @@ def build_platform(
     environments' folder (pipelines/definitions), for an environment that has a file in config/.
     `checks=False` leaves the checks to the app around a delivery stage, which registers them once.
     """
-    security = SecurityStack(app, "Security", config=config)
-    network = NetworkStack(app, "Network", config=config, logs_key=security.keys.logs)
+    security = SecurityStack(app, "Security", config=config, security=config.security)
+    network = NetworkStack(
+        app, "Network", config=config, network=config.network, training=config.training, logs_key=security.keys.logs
+    )
     data_lake = DataLakeStack(
         app,
         "DataLake",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
 from aws_cdk import aws_budgets as budgets
 from aws_cdk import aws_cloudtrail as cloudtrail
@@ -15,7 +17,7 @@ from constructs import Construct
 from infra.catalog.naming import generated_bucket_prefix
 from infra.checks.compliance import acknowledge, in_hipaa_nist_pci
 from infra.checks.guardrails import SageMakerGuardrailPolicy
-from infra.config import PlatformConfig
+from infra.config import BudgetConfig, CloudTrailConfig, KmsConfig, PlatformConfig, SecurityConfig
 from infra.constructs import sagemaker_roles
 from infra.constructs.buckets import AccessLogsBucket, EncryptedBucket
 from infra.constructs.log_groups import log_retention
@@ -25,12 +27,15 @@ from stacks.base import PlatformStack
 
 
 class PlatformKeys(Construct):
-    """Customer-managed KMS keys with rotation: data lake, ML artifacts, and logs/alerts."""
+    """Customer-managed KMS keys with rotation: data lake, ML artifacts, and logs/alerts.
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig) -> None:
+    `kms_config` sets the deletion window; `config` names the aliases and decides retention.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, kms_config: KmsConfig) -> None:
         super().__init__(scope, construct_id)
         removal = retention(config)
-        pending = cdk.Duration.days(config.security.kms.pending_window_days)
+        pending = cdk.Duration.days(kms_config.pending_window_days)
 
         def key(name: str, description: str) -> kms.Key:
             return kms.Key(
@@ -103,9 +108,20 @@ class PlatformKeys(Construct):
 
 
 class AuditTrail(Construct):
-    """CloudTrail with log file validation, KMS, CloudWatch Logs delivery and lake data events."""
+    """CloudTrail with log file validation, KMS, CloudWatch Logs delivery and lake data events.
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, key: kms.IKey) -> None:
+    `trail_config` is the cloudtrail section; `key` encrypts the trail, its bucket and its log group.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        trail_config: CloudTrailConfig,
+        key: kms.IKey,
+    ) -> None:
         super().__init__(scope, construct_id)
         removal = retention(config)
         self.access_logs = AccessLogsBucket(self, "AccessLogs", config=config)
@@ -120,7 +136,6 @@ class AuditTrail(Construct):
             pin_key=False,
         )
 
-        trail_config = config.security.cloudtrail
         self.log_group = logs.LogGroup(
             self,
             "Logs",
@@ -176,18 +191,23 @@ class AuditTrail(Construct):
 
 
 class AlertTopic(Construct):
-    """The encrypted, TLS-only SNS topic every alarm and budget notifies."""
+    """The encrypted, TLS-only SNS topic every alarm and budget notifies.
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, key: kms.IKey) -> None:
+    `alert_emails` are subscribed; `key` encrypts the topic and the queue of undelivered alerts.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: PlatformConfig, alert_emails: list[str], key: kms.IKey
+    ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(self, "Topic", master_key=key, enforce_ssl=True)
         # Alerts SNS could not deliver (e.g. a bounced address) land here instead of vanishing.
         self.dead_letters = None
-        if config.security.alert_emails:
+        if alert_emails:
             self.dead_letters = DeadLetterQueue(
                 self, "UndeliveredAlerts", config=config, key=key, source="the alert subscriptions"
             )
-        for email in config.security.alert_emails:
+        for email in alert_emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email, dead_letter_queue=self.dead_letters))
         account = cdk.Aws.ACCOUNT_ID
         for service in ("budgets.amazonaws.com", "events.amazonaws.com", "cloudwatch.amazonaws.com"):
@@ -205,14 +225,20 @@ class AlertTopic(Construct):
 class CostBudget(Construct):
     """A monthly budget over the resources tagged with this environment, alerting at thresholds."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, topic: sns.ITopic) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        budget: BudgetConfig,
+        alert_emails: list[str],
+        topic: sns.ITopic,
+    ) -> None:
         super().__init__(scope, construct_id)
-        budget = config.security.budget
-        assert budget is not None
         subscribers = [budgets.CfnBudget.SubscriberProperty(subscription_type="SNS", address=topic.topic_arn)]
         subscribers += [
-            budgets.CfnBudget.SubscriberProperty(subscription_type="EMAIL", address=email)
-            for email in config.security.alert_emails
+            budgets.CfnBudget.SubscriberProperty(subscription_type="EMAIL", address=email) for email in alert_emails
         ]
         self.budget = budgets.CfnBudget(
             self,
@@ -250,11 +276,17 @@ SAGEMAKER_CONFIG_RULES = (
 
 
 class SecurityStack(PlatformStack):
-    """Keys, audit trail, alert topic, budget, SageMaker guardrail policy and Config rules."""
+    """Keys, audit trail, alert topic, budget, SageMaker guardrail policy and Config rules.
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs) -> None:
+    `security` is the config's security section; `config` gives identity, retention and the
+    registry's consuming accounts (their serving roles decrypt models).
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: PlatformConfig, security: SecurityConfig, **kwargs: Any
+    ) -> None:
         super().__init__(scope, construct_id, config=config, **kwargs)
-        self.keys = PlatformKeys(self, "Keys", config=config)
+        self.keys = PlatformKeys(self, "Keys", config=config, kms_config=security.kms)
         # Environments in other accounts serve this registry's versions: their serving roles decrypt
         # the models and baselines, through S3 only.
         consumers = sagemaker_roles.consumer_grant(
@@ -267,15 +299,22 @@ class SecurityStack(PlatformStack):
         )
         if consumers is not None:
             self.keys.artifacts.add_to_resource_policy(consumers)
-        self.alerts = AlertTopic(self, "Alerts", config=config, key=self.keys.logs)
-        self.audit = (
-            AuditTrail(self, "Audit", config=config, key=self.keys.logs) if config.security.cloudtrail.enabled else None
-        )
-        self.budget = (
-            CostBudget(self, "Budget", config=config, topic=self.alerts.topic) if config.security.budget else None
-        )
+        self.alerts = AlertTopic(self, "Alerts", config=config, alert_emails=security.alert_emails, key=self.keys.logs)
+        self.audit = None
+        if security.cloudtrail.enabled:
+            self.audit = AuditTrail(self, "Audit", config=config, trail_config=security.cloudtrail, key=self.keys.logs)
+        self.budget = None
+        if security.budget is not None:
+            self.budget = CostBudget(
+                self,
+                "Budget",
+                config=config,
+                budget=security.budget,
+                alert_emails=security.alert_emails,
+                topic=self.alerts.topic,
+            )
         self.guardrail = SageMakerGuardrailPolicy(self, "SageMakerGuardrail")
-        if config.security.config_rules:
+        if security.config_rules:
             # Imported only when used: the bindings cost ~0.1 s of every synth that has no rules.
             from aws_cdk import aws_config as config_rules
 

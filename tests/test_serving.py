@@ -368,8 +368,10 @@ def variants(tmp_path_factory) -> Variants:
     outdir = tmp_path_factory.mktemp("cdk-serving")
     app = cdk.App(outdir=str(outdir), context=cdk_context(), builtin_cloud_formation_validation=False)
     base = parse_config(dev_data(), "dev")
-    security = SecurityStack(app, "Security", config=base)
-    network = NetworkStack(app, "Network", config=base, logs_key=security.keys.logs)
+    security = SecurityStack(app, "Security", config=base, security=base.security)
+    network = NetworkStack(
+        app, "Network", config=base, network=base.network, training=base.training, logs_key=security.keys.logs
+    )
     stacks = {}
     for name, change in (("Serverless", _serverless), ("Async", _async)):
         config = parse_config(_variant(name.lower(), change), name)

@@ -109,7 +109,9 @@ def built(tmp_path_factory) -> Built:
     app = cdk.App(outdir=str(outdir), context=cdk_context(), builtin_cloud_formation_validation=False)
     stack = PlatformStack(app, STACK, config=config)
     key = kms.Key(stack, "Key", enable_key_rotation=True)
-    network = PlatformNetwork(stack, "Network", config=config, logs_key=key)
+    network = PlatformNetwork(
+        stack, "Network", config=config, network=config.network, training=config.training, logs_key=key
+    )
     # The lake's exports, as the Training stack imports them.
     server = TrackingServer(
         stack,

@@ -16,22 +16,11 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from infra.config import (
-    _NAME,
-    _NAME_ALLOWED,
-    CONFIG_DIR,
-    ConfigError,
-    PlatformConfig,
-    Tags,
-    _allowed,
-    _combination,
-    _display,
-    _Strict,
-    _UniqueKeyLoader,
-    aws_regions,
-    format_errors,
-    parse_config,
-)
+from infra.config.base import ConfigError, Problem, Strict, allowed, combination
+from infra.config.errors import format_errors
+from infra.config.fields import NAME, NAME_ALLOWED, aws_regions
+from infra.config.loading import CONFIG_DIR, display_path, parse_config, read_yaml
+from infra.config.platform import PlatformConfig, Tags
 
 _ACCOUNT = r"^\d{12}$"
 # Stages that only deploy once a person approves.
@@ -39,11 +28,11 @@ PRODUCTION = frozenset({"prod", "production"})
 _CONNECTION = r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
 
 
-class Place(_Strict):
+class Place(Strict):
     """An account and region."""
 
-    account: str = Field(pattern=_ACCOUNT, **_allowed("12 digits"))
-    region: str = Field(**_allowed("an AWS region name such as eu-west-1"))
+    account: str = Field(pattern=_ACCOUNT, **allowed("12 digits"))
+    region: str = Field(**allowed("an AWS region name such as eu-west-1"))
 
     @field_validator("region")
     @classmethod
@@ -56,41 +45,41 @@ class Place(_Strict):
 class Tooling(Place):
     """Where the delivery pipeline runs."""
 
-    build_in_vpc: bool = Field(default=False, **_allowed("true or false (CodeBuild steps in a VPC of their own)"))
+    build_in_vpc: bool = Field(default=False, **allowed("true or false (CodeBuild steps in a VPC of their own)"))
 
 
-class Source(_Strict):
+class Source(Strict):
     """The repository the pipeline builds, through a CodeConnections (CodeStar) connection."""
 
-    connection_arn: str = Field(pattern=_CONNECTION, **_allowed("the ARN of a CodeConnections connection"))
-    repository: str = Field(pattern=r"^[\w.-]+/[\w.-]+$", **_allowed("owner/name"))
-    branch: str = Field(default="main", min_length=1, max_length=255, **_allowed("a branch name"))
+    connection_arn: str = Field(pattern=_CONNECTION, **allowed("the ARN of a CodeConnections connection"))
+    repository: str = Field(pattern=r"^[\w.-]+/[\w.-]+$", **allowed("owner/name"))
+    branch: str = Field(default="main", min_length=1, max_length=255, **allowed("a branch name"))
 
 
 class Stage(Place):
     """One environment of the platform in its own account."""
 
-    name: str = Field(pattern=_NAME, **_allowed(_NAME_ALLOWED))
-    config: str = Field(pattern=r"^[A-Za-z0-9_-]+$", **_allowed("the name of a config file in config/, e.g. prod"))
-    approval: bool = Field(default=False, **_allowed("true or false (a person approves before this stage deploys)"))
+    name: str = Field(pattern=NAME, **allowed(NAME_ALLOWED))
+    config: str = Field(pattern=r"^[A-Za-z0-9_-]+$", **allowed("the name of a config file in config/, e.g. prod"))
+    approval: bool = Field(default=False, **allowed("true or false (a person approves before this stage deploys)"))
     models_from: str | None = Field(
         default=None,
-        **_allowed("the name of an earlier stage that trains: this stage serves its approved versions, or null"),
+        **allowed("the name of an earlier stage that trains: this stage serves its approved versions, or null"),
     )
     data_from: str | None = Field(
         default=None,
-        **_allowed("the name of an earlier stage whose lake shares a database with this one (read-only), or null"),
+        **allowed("the name of an earlier stage whose lake shares a database with this one (read-only), or null"),
     )
 
 
-class Deployment(_Strict):
+class Deployment(Strict):
     tooling: Tooling
     source: Source
-    stages: list[Stage] = Field(min_length=1, max_length=10, **_allowed("1 to 10 stages, deployed in this order"))
+    stages: list[Stage] = Field(min_length=1, max_length=10, **allowed("1 to 10 stages, deployed in this order"))
 
     @model_validator(mode="after")
     def _combinations(self) -> Deployment:
-        problems: list[tuple[str, Any, str]] = []
+        problems: list[Problem] = []
         names = [s.name for s in self.stages]
         for i, stage in enumerate(self.stages):
             if stage.name in names[:i]:
@@ -119,14 +108,14 @@ class Deployment(_Strict):
                     problems.append(
                         (f"stages[{i}].models_from", other, f"a stage that trains ('{other}' serves from another)")
                     )
-        _combination(problems)
+        combination(problems)
         return self
 
 
-class DeliveryConfig(_Strict):
+class DeliveryConfig(Strict):
     """A multi-account delivery of the platform (e.g. config/multi-account.yaml)."""
 
-    project: str = Field(pattern=_NAME, **_allowed(_NAME_ALLOWED))
+    project: str = Field(pattern=NAME, **allowed(NAME_ALLOWED))
     tags: Tags
     deployment: Deployment
 
@@ -141,10 +130,7 @@ class DeliveryConfig(_Strict):
         """
         stages = self.deployment.stages
         paths = {stage.name: CONFIG_DIR / f"{stage.config}.yaml" for stage in stages}
-        datas = {
-            name: yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
-            for name, path in paths.items()
-        }
+        datas = {name: read_yaml(path.read_text(encoding="utf-8")) for name, path in paths.items()}
         problems: list[str] = []
         for i, stage in enumerate(stages):
             data = datas[stage.name]
@@ -164,7 +150,7 @@ class DeliveryConfig(_Strict):
             raise ConfigError(problems)
         return {
             stage.name: parse_config(
-                datas[stage.name], f"{source}: deployment.stages[{i}] ({_display(paths[stage.name])})"
+                datas[stage.name], f"{source}: deployment.stages[{i}] ({display_path(paths[stage.name])})"
             )
             for i, stage in enumerate(stages)
         }
@@ -207,7 +193,8 @@ def _wire_data(consumer: dict[str, Any], producer: dict[str, Any], stage: Stage)
     if consumer_lake is not None:
         database = sharing.get("database", "curated")
         dataset = _mapping(lake, "dataset") or {}
-        columns = dataset.get("columns") if isinstance(dataset.get("columns"), list) else []
+        listed = dataset.get("columns")
+        columns = listed if isinstance(listed, list) else []
         consumer_lake["shared_from"] = {
             "account": producer["account"],
             "environment": producer["environment"],
@@ -221,7 +208,7 @@ def _wire_data(consumer: dict[str, Any], producer: dict[str, Any], stage: Stage)
 
 def is_delivery_file(path: Path) -> bool:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+        data = read_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return False
     return isinstance(data, dict) and "deployment" in data
@@ -240,5 +227,5 @@ def parse_delivery(data: Any, source: str) -> tuple[DeliveryConfig, dict[str, Pl
 
 def load_delivery(path: Path) -> tuple[DeliveryConfig, dict[str, PlatformConfig]]:
     """The delivery file and every stage's config."""
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
-    return parse_delivery(data, _display(path))
+    data = read_yaml(path.read_text(encoding="utf-8"))
+    return parse_delivery(data, display_path(path))
