@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -22,18 +21,13 @@ from constructs import Construct
 from infra.catalog import naming
 from infra.catalog.naming import export_name
 from infra.checks.compliance import acknowledge_wildcards
-from infra.config import PlatformConfig
+from infra.config import PlatformConfig, RetrainingConfig
 from infra.constructs.functions import PythonFunction
+from infra.constructs.placement import Placement
 from infra.constructs.retention import retention
 from stacks.base import PlatformStack
-from stacks.monitoring import drift_alarm_prefix
 
 REQUEST_DETAIL_TYPE = "Retraining Requested"
-
-
-def manual_source(config: PlatformConfig) -> str:
-    """The event source of a manual retraining request, e.g. 'mlp-dev.retraining'."""
-    return f"{config.prefix}.retraining"
 
 
 class RetrainingStack(PlatformStack):
@@ -45,19 +39,18 @@ class RetrainingStack(PlatformStack):
         construct_id: str,
         *,
         config: PlatformConfig,
+        retraining: RetrainingConfig,
         key: kms.IKey,
         alerts_topic: sns.ITopic,
-        vpc: ec2.IVpc,
-        subnets: ec2.SubnetSelection,
-        security_group: ec2.ISecurityGroup,
-        **kwargs,
+        placement: Placement,
+        **kwargs: Any,
     ) -> None:
+        """`retraining` is the config's section; the function runs in `placement` with `key` for its data."""
         super().__init__(scope, construct_id, config=config, **kwargs)
-        retraining = config.retraining
-        assert retraining is not None
         self.pipeline = naming.training_pipeline(config)
         raw_bucket = cdk.Fn.import_value(export_name(config, "raw-bucket-name"))
-        raw_prefix = f"{config.data_lake.dataset.name}/"
+        raw_prefix = naming.dataset_prefix(config)
+        manual_source = naming.retraining_request_source(config)
 
         # Per-event records (idempotency, 7-day TTL) and the new-data accumulator.
         self.table = cdk.CfnResource(
@@ -93,10 +86,10 @@ class RetrainingStack(PlatformStack):
                 # Without a new-data trigger no such event arrives; the thresholds stay valid anyway.
                 "NEW_DATA_MIN_OBJECTS": str(new_data.min_objects if new_data else 1),
                 "NEW_DATA_MIN_BYTES": str(new_data.min_bytes if new_data else 0),
-                "MANUAL_SOURCE": manual_source(config),
+                "MANUAL_SOURCE": manual_source,
             },
-            subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
-            security_group=security_group,
+            subnet_ids=placement.subnet_ids,
+            security_group=placement.security_group,
             key=key,
             alerts_topic_arn=alerts_topic.topic_arn,
             timeout_seconds=60,
@@ -128,7 +121,7 @@ class RetrainingStack(PlatformStack):
                     "source": ["aws.cloudwatch"],
                     "detail-type": ["CloudWatch Alarm State Change"],
                     "detail": {
-                        "alarmName": [{"prefix": drift_alarm_prefix(config)}],
+                        "alarmName": [{"prefix": naming.drift_alarm_prefix(config)}],
                         "state": {"value": ["ALARM"]},
                     },
                 },
@@ -148,8 +141,8 @@ class RetrainingStack(PlatformStack):
         if retraining.manual:
             self._rule(
                 "Manual",
-                f"Retraining requested by a person (source {manual_source(config)})",
-                event_pattern={"source": [manual_source(config)], "detail-type": [REQUEST_DETAIL_TYPE]},
+                f"Retraining requested by a person (source {manual_source})",
+                event_pattern={"source": [manual_source], "detail-type": [REQUEST_DETAIL_TYPE]},
             )
 
     def _rule(
