@@ -30,6 +30,6 @@ def build_monitors(
     if monitoring.bias is not None:
         bias(jobs, monitoring.bias)
     explained = None
-    if monitoring.explainability is not None and model_name_prefix is not None:
+    if monitoring.explainability is not None:
         explained = explainability(jobs, monitoring.explainability, model_name_prefix=model_name_prefix)
     return jobs, explained

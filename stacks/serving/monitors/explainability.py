@@ -29,7 +29,9 @@ class ExplainabilityJob:
     settings: dict[str, str]  # the promotion function's EXPLAINABILITY variable
 
 
-def explainability(jobs: MonitorJobs, section: ExplainabilityMonitor, *, model_name_prefix: str) -> ExplainabilityJob:
+def explainability(
+    jobs: MonitorJobs, section: ExplainabilityMonitor, *, model_name_prefix: str | None
+) -> ExplainabilityJob:
     """Creates the job's own role, its Clarify job definition and schedule.
 
     The job calls the SageMaker API to start, invoke and remove the shadow endpoint, so it runs
@@ -38,7 +40,11 @@ def explainability(jobs: MonitorJobs, section: ExplainabilityMonitor, *, model_n
     endpoints of this model (`model_name_prefix`: the model's predictable name).
     """
     kind, ctx = EXPLAINABILITY, jobs.ctx
-    assert kind.per_version_parameter is not None
+    if model_name_prefix is None or kind.per_version_parameter is None:
+        raise ValueError(
+            "the explainability monitor needs the served model's predictable name (its catalog row sets "
+            "shadow_endpoint) and a per-version parameter for its analysis config"
+        )
     (constraints,) = jobs.baselines(kind)
     analysis = ctx.state.parameter(
         kind.per_version_parameter,
