@@ -31,9 +31,9 @@ class ServingInputs:
 class ServingContext:
     """The parts build into `stack` itself (no construct level of their own), so logical ids stay put."""
 
-    stack: cdk.Stack
-    config: PlatformConfig
-    serving: ServingConfig
+    stack: cdk.Stack  # the Serving stack: the scope of every part
+    config: PlatformConfig  # platform identity (prefix, account, region): what naming uses
+    serving: ServingConfig  # the config's serving section
     inputs: ServingInputs
     endpoint_name: str  # the endpoint's fixed name (naming.endpoint)
     packages: str  # ARN pattern of the model group's versions in the registry the endpoint serves from

@@ -76,7 +76,7 @@ class RollbackAlarm:
 
 
 def rollback_alarms(ctx: ServingContext) -> list[RollbackAlarm]:
-    """Per variant: 5XX rate and p99 model latency. A deployment that trips one rolls back."""
+    """Creates per variant a 5XX-rate and a p99-latency alarm; a deployment that trips one rolls back."""
     alarms = []
     for variant in ctx.serving.variant_names:
         for suffix, (name, properties) in _variant_alarms(ctx, variant).items():

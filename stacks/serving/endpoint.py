@@ -14,7 +14,7 @@ from stacks.serving.model import ServedModel
 
 
 def endpoint_config(ctx: ServingContext, model: ServedModel) -> cdk.CfnResource:
-    """Variants (instances or serverless), the storage key, data capture and asynchronous inference."""
+    """Creates the conditional endpoint config: its variants, storage key, data capture and asynchronous output."""
     serving, key = ctx.serving, ctx.inputs.artifacts_key
     properties: dict[str, Any] = {"ProductionVariants": _variants(ctx, model.model.get_att("ModelName"))}
     nvme = [v.instance_type for v in serving.variants if instances.has_local_nvme(v.instance_type)]
@@ -85,7 +85,7 @@ def _async_output(ctx: ServingContext, model: ServedModel) -> dict[str, Any]:
 
 
 def endpoint(ctx: ServingContext, config: cdk.CfnResource, alarms: list[RollbackAlarm]) -> cdk.CfnResource:
-    """The endpoint, by its fixed name; created after its rollback alarms, which its deployments name."""
+    """Creates the conditional endpoint, by its fixed name, after the rollback alarms its deployments name."""
     resource = ctx.state.when_served(
         "Endpoint",
         "AWS::SageMaker::Endpoint",

@@ -16,7 +16,7 @@ def _is_set(parameter: cdk.CfnParameter) -> cdk.ICfnConditionExpression:
 
 
 class PromotedState:
-    """The `ModelPackageArn` parameter and the `HasModel` condition; further promoted values on request.
+    """Creates the `ModelPackageArn` parameter and the `HasModel` condition, and further promoted values on request.
 
     Each value is a stack parameter of type `AWS::SSM::Parameter::Value<String>` resolved on every
     deployment from the SSM parameter infra/constructs/serving_state.py creates (DataLake stack).

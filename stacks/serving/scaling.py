@@ -13,7 +13,7 @@ from stacks.serving.deployment import NAMESPACE
 
 
 def autoscaling(ctx: ServingContext, endpoint: cdk.CfnResource) -> list[cdk.CfnResource]:
-    """Per variant: a scalable target and its target-tracking policies (serving.autoscaling, if set)."""
+    """Creates per variant a scalable target and its target-tracking policies (serving.autoscaling, if set)."""
     scaling = ctx.serving.autoscaling
     if scaling is None:
         return []
