@@ -10,6 +10,7 @@ import aws_cdk as cdk
 
 from infra.checks.compliance import enable_checks
 from infra.config import PlatformConfig
+from infra.constructs.placement import Placement
 from pipelines.definition import SHIPPED
 from stacks.datalake import DataLakeStack
 from stacks.network import NetworkStack
@@ -93,31 +94,43 @@ def build_platform(
         )
         training.add_stack_dependency(data_lake, "imports the lake's bucket exports")
     serving = None
+    # Where the serving and retraining functions and jobs run.
+    placement = Placement(vpc=network.vpc, subnets=network.network.subnets, security_group=network.network.workload_sg)
     if config.serving is not None:
-        from stacks.serving import ServingStack
+        from stacks.serving import ServingInputs, ServingStack
 
         serving = ServingStack(
             app,
             "Serving",
             config=config,
-            artifacts_key=security.keys.artifacts,
-            logs_key=security.keys.logs,
-            alerts_topic=security.alerts.topic,
-            vpc=network.vpc,
-            subnets=network.network.subnets,
-            security_group=network.network.workload_sg,
-            guardrail=security.guardrail,
+            serving=config.serving,
+            monitoring=config.monitoring,
+            inputs=ServingInputs(
+                artifacts_key=security.keys.artifacts,
+                logs_key=security.keys.logs,
+                alerts_topic=security.alerts.topic,
+                placement=placement,
+                guardrail=security.guardrail,
+            ),
         )
         serving.add_stack_dependency(data_lake, "imports the lake's bucket exports")
         if training is not None:
             serving.add_stack_dependency(training, "serves versions of the training stack's model package group")
     monitoring = None
-    if config.monitoring is not None:
+    # The config allows monitoring only with serving, and serving only with training.
+    if config.monitoring is not None and config.serving is not None and config.training is not None:
         from stacks.monitoring import MonitoringStack
 
         # Names what Serving and Training create by their fixed names: no stack dependency needed.
         monitoring = MonitoringStack(
-            app, "Monitoring", config=config, alerts_topic=security.alerts.topic, logs_key=security.keys.logs
+            app,
+            "Monitoring",
+            config=config,
+            monitoring=config.monitoring,
+            serving=config.serving,
+            training=config.training,
+            alerts_topic=security.alerts.topic,
+            logs_key=security.keys.logs,
         )
     retraining = None
     if config.retraining is not None:
@@ -127,11 +140,10 @@ def build_platform(
             app,
             "Retraining",
             config=config,
+            retraining=config.retraining,
             key=security.keys.logs,
             alerts_topic=security.alerts.topic,
-            vpc=network.vpc,
-            subnets=network.network.subnets,
-            security_group=network.network.workload_sg,
+            placement=placement,
         )
         retraining.add_stack_dependency(data_lake, "imports the raw bucket's name")
         if training is not None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -22,18 +21,13 @@ from constructs import Construct
 from infra.catalog import naming
 from infra.catalog.naming import export_name
 from infra.checks.compliance import acknowledge_wildcards
-from infra.config import PlatformConfig
+from infra.config import PlatformConfig, RetrainingConfig
 from infra.constructs.functions import PythonFunction
+from infra.constructs.placement import Placement
 from infra.constructs.retention import retention
 from stacks.base import PlatformStack
-from stacks.monitoring import drift_alarm_prefix
 
 REQUEST_DETAIL_TYPE = "Retraining Requested"
-
-
-def manual_source(config: PlatformConfig) -> str:
-    """The event source of a manual retraining request, e.g. 'mlp-dev.retraining'."""
-    return f"{config.prefix}.retraining"
 
 
 class RetrainingStack(PlatformStack):
@@ -45,22 +39,25 @@ class RetrainingStack(PlatformStack):
         construct_id: str,
         *,
         config: PlatformConfig,
+        retraining: RetrainingConfig,
         key: kms.IKey,
         alerts_topic: sns.ITopic,
-        vpc: ec2.IVpc,
-        subnets: ec2.SubnetSelection,
-        security_group: ec2.ISecurityGroup,
-        **kwargs,
+        placement: Placement,
+        **kwargs: Any,
     ) -> None:
+        """`retraining` is the config's section; the function runs in `placement` with `key` for its data."""
         super().__init__(scope, construct_id, config=config, **kwargs)
-        retraining = config.retraining
-        assert retraining is not None
+        self.retraining = retraining
         self.pipeline = naming.training_pipeline(config)
-        raw_bucket = cdk.Fn.import_value(export_name(config, "raw-bucket-name"))
-        raw_prefix = f"{config.data_lake.dataset.name}/"
+        self.raw_bucket = cdk.Fn.import_value(export_name(config, "raw-bucket-name"))
+        self.table = self._state_table(key)
+        self.function = self._function(key, alerts_topic, placement)
+        self.rules: dict[str, events.CfnRule] = {}
+        self._triggers()
 
-        # Per-event records (idempotency, 7-day TTL) and the new-data accumulator.
-        self.table = cdk.CfnResource(
+    def _state_table(self, key: kms.IKey) -> cdk.CfnResource:
+        """Per-event records (idempotency, 7-day TTL) and the new-data accumulator."""
+        table = cdk.CfnResource(
             self,
             "State",
             type="AWS::DynamoDB::Table",
@@ -71,37 +68,39 @@ class RetrainingStack(PlatformStack):
                 "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
                 "SSESpecification": {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": key.key_arn},
                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-                "DeletionProtectionEnabled": not config.destroy_data_on_delete,
+                "DeletionProtectionEnabled": not self.config.destroy_data_on_delete,
             },
         )
-        self.table.apply_removal_policy(retention(config))
-        table_arn = self.table.get_att("Arn").to_string()
+        table.apply_removal_policy(retention(self.config))
+        return table
 
-        new_data = retraining.new_data
-        self.function = PythonFunction(
+    def _function(self, key: kms.IKey, alerts_topic: sns.ITopic, placement: Placement) -> PythonFunction:
+        """lambdas/retraining, which may list and start the pipeline's executions and use its state table."""
+        new_data = self.retraining.new_data
+        function = PythonFunction(
             self,
             "Retraining",
-            config=config,
+            config=self.config,
             source="retraining",
             description=f"starts {self.pipeline} on drift, schedule, new data or request",
             environment={
                 "PIPELINE_NAME": self.pipeline,
                 "STATE_TABLE": self.table.ref,
-                "COOLDOWN_MINUTES": str(retraining.cooldown_minutes),
-                "RAW_BUCKET": raw_bucket,
-                "RAW_PREFIX": raw_prefix,
+                "COOLDOWN_MINUTES": str(self.retraining.cooldown_minutes),
+                "RAW_BUCKET": self.raw_bucket,
+                "RAW_PREFIX": naming.dataset_prefix(self.config),
                 # Without a new-data trigger no such event arrives; the thresholds stay valid anyway.
                 "NEW_DATA_MIN_OBJECTS": str(new_data.min_objects if new_data else 1),
                 "NEW_DATA_MIN_BYTES": str(new_data.min_bytes if new_data else 0),
-                "MANUAL_SOURCE": manual_source(config),
+                "MANUAL_SOURCE": naming.retraining_request_source(self.config),
             },
-            subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
-            security_group=security_group,
+            subnet_ids=placement.subnet_ids,
+            security_group=placement.security_group,
             key=key,
             alerts_topic_arn=alerts_topic.topic_arn,
             timeout_seconds=60,
         )
-        role = self.function.role
+        role = function.role
         pipeline_arn = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:pipeline/{self.pipeline}"
         role.add_to_policy(
             iam.PolicyStatement(
@@ -112,14 +111,17 @@ class RetrainingStack(PlatformStack):
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
-                resources=[table_arn],
+                resources=[self.table.get_att("Arn").to_string()],
             )
         )
         acknowledge_wildcards(
             role, "KMS action families come from CDK's key grant.", actions=["kms:GenerateDataKey*", "kms:ReEncrypt*"]
         )
+        return function
 
-        self.rules: dict[str, events.CfnRule] = {}
+    def _triggers(self) -> None:
+        """A rule per configured trigger: drift alarms, a schedule, new raw data, manual requests."""
+        retraining, raw_prefix = self.retraining, naming.dataset_prefix(self.config)
         if retraining.on_drift:
             self._rule(
                 "Drift",
@@ -128,28 +130,29 @@ class RetrainingStack(PlatformStack):
                     "source": ["aws.cloudwatch"],
                     "detail-type": ["CloudWatch Alarm State Change"],
                     "detail": {
-                        "alarmName": [{"prefix": drift_alarm_prefix(config)}],
+                        "alarmName": [{"prefix": naming.drift_alarm_prefix(self.config)}],
                         "state": {"value": ["ALARM"]},
                     },
                 },
             )
         if retraining.schedule:
             self._rule("Schedule", f"Retrain on schedule {retraining.schedule}", schedule=retraining.schedule)
-        if new_data is not None:
+        if retraining.new_data is not None:
             self._rule(
                 "NewData",
                 f"New objects under {raw_prefix} of the raw zone",
                 event_pattern={
                     "source": ["aws.s3"],
                     "detail-type": ["Object Created"],
-                    "detail": {"bucket": {"name": [raw_bucket]}, "object": {"key": [{"prefix": raw_prefix}]}},
+                    "detail": {"bucket": {"name": [self.raw_bucket]}, "object": {"key": [{"prefix": raw_prefix}]}},
                 },
             )
         if retraining.manual:
+            source = naming.retraining_request_source(self.config)
             self._rule(
                 "Manual",
-                f"Retraining requested by a person (source {manual_source(config)})",
-                event_pattern={"source": [manual_source(config)], "detail-type": [REQUEST_DETAIL_TYPE]},
+                f"Retraining requested by a person (source {source})",
+                event_pattern={"source": [source], "detail-type": [REQUEST_DETAIL_TYPE]},
             )
 
     def _rule(

@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 
+from infra.catalog.monitors import BASELINE_PARAMETERS
+from infra.catalog.naming import GROUND_TRUTH_PREFIX
 from infra.checks.rules import check_template
 from infra.config import MONITOR_SCHEDULES, load_config
+from infra.constructs.serving_state import MODEL_PACKAGE as PARAMETER
 from lambdas.promotion import handler as promotion
 from lambdas.retraining import handler as retraining
-from stacks.serving import BASELINE_PARAMETERS, GROUND_TRUTH_PREFIX, PARAMETER
 
 
 def _resources(synthesized, stack: str, resource_type: str) -> dict[str, dict[str, Any]]:

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from infra.catalog.naming import ASYNC_PREFIX, CAPTURE_PREFIX
 from infra.checks.rules import check_template
 from infra.config import parse_config
+from infra.constructs.serving_state import MODEL_PACKAGE as PARAMETER
 from lambdas.promotion import handler as promotion
-from stacks.serving import ASYNC_PREFIX, CAPTURE_PREFIX, PARAMETER
 from tests.helpers import dev_data
 
 STACK = "Serving"
@@ -360,9 +361,10 @@ def variants(tmp_path_factory) -> Variants:
     import aws_cdk as cdk
 
     from infra.checks.compliance import enable_checks
+    from infra.constructs.placement import Placement
     from stacks.network import NetworkStack
     from stacks.security import SecurityStack
-    from stacks.serving import ServingStack
+    from stacks.serving import ServingInputs, ServingStack
     from tests.conftest import cdk_context
 
     outdir = tmp_path_factory.mktemp("cdk-serving")
@@ -379,13 +381,15 @@ def variants(tmp_path_factory) -> Variants:
             app,
             f"{STACK}{name}",
             config=config,
-            artifacts_key=security.keys.artifacts,
-            logs_key=security.keys.logs,
-            alerts_topic=security.alerts.topic,
-            vpc=network.vpc,
-            subnets=network.network.subnets,
-            security_group=network.network.workload_sg,
-            guardrail=security.guardrail,
+            serving=config.serving,
+            monitoring=config.monitoring,
+            inputs=ServingInputs(
+                artifacts_key=security.keys.artifacts,
+                logs_key=security.keys.logs,
+                alerts_topic=security.alerts.topic,
+                placement=Placement(network.vpc, network.network.subnets, network.network.workload_sg),
+                guardrail=security.guardrail,
+            ),
         )
     enable_checks(app)
     assembly = app.synth()  # raises on any unacknowledged finding of any pack

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from infra.catalog import instances
+from infra.catalog import instances, monitors
 
 HOURS_PER_MONTH = 730  # AWS's own convention in its pricing examples
 PRICE_REGION = instances.PRICE_REGION
@@ -72,7 +72,28 @@ def _list_length(value: Any) -> int:
 
 def stack_lines(stack: str, template: dict[str, Any]) -> list[Line]:
     """The priced lines of one stack's template."""
-    lines: list[Line] = []
+    return [
+        *_network_lines(stack, template),
+        *_key_lines(stack, template),
+        *_endpoint_lines(stack, template),
+        *(
+            line
+            for pipeline in _of_type(template, "AWS::SageMaker::Pipeline")
+            for line in _pipeline_lines(stack, pipeline)
+        ),
+        *(
+            line
+            for schedule in _of_type(template, "AWS::SageMaker::MonitoringSchedule")
+            for line in _monitoring_lines(stack, schedule, template)
+        ),
+        *_glue_lines(stack, template),
+        *_athena_lines(stack, template),
+    ]
+
+
+def _network_lines(stack: str, template: dict[str, Any]) -> list[Line]:
+    """Interface endpoints per AZ and NAT gateways, by the hour."""
+    lines = []
     endpoint_azs = sum(
         _list_length(e.get("SubnetIds", []))
         for e in _of_type(template, "AWS::EC2::VPCEndpoint")
@@ -85,9 +106,17 @@ def stack_lines(stack: str, template: dict[str, Any]) -> list[Line]:
     nats = len(_of_type(template, "AWS::EC2::NatGateway"))
     if nats:
         lines.append(_hourly(stack, "NAT gateways", nats, "nat_gateway"))
+    return lines
+
+
+def _key_lines(stack: str, template: dict[str, Any]) -> list[Line]:
     keys = len(_of_type(template, "AWS::KMS::Key"))
-    if keys:
-        lines.append(Line(stack, "KMS customer managed keys", keys, "kms_key", keys * PRICES["kms_key"].usd))
+    return [Line(stack, "KMS customer managed keys", keys, "kms_key", keys * PRICES["kms_key"].usd)] if keys else []
+
+
+def _endpoint_lines(stack: str, template: dict[str, Any]) -> list[Line]:
+    """Each endpoint variant's instances, all month."""
+    lines = []
     for config in _of_type(template, "AWS::SageMaker::EndpointConfig"):
         for variant in config.get("ProductionVariants", []):
             instance_type, count = variant.get("InstanceType"), variant.get("InitialInstanceCount", 1)
@@ -95,10 +124,12 @@ def stack_lines(stack: str, template: dict[str, Any]) -> list[Line]:
             line = _instance_hours(stack, item, instance_type, count, HOURS_PER_MONTH, 1)
             if line is not None:
                 lines.append(Line(stack, item, line.quantity, line.price, line.usd, monthly=True))
-    for pipeline in _of_type(template, "AWS::SageMaker::Pipeline"):
-        lines += _pipeline_lines(stack, pipeline)
-    for schedule in _of_type(template, "AWS::SageMaker::MonitoringSchedule"):
-        lines += _monitoring_lines(stack, schedule, template)
+    return lines
+
+
+def _glue_lines(stack: str, template: dict[str, Any]) -> list[Line]:
+    """A Glue job run up to its timeout, and a crawler run at its minimum: per use."""
+    lines = []
     dpu_hour = PRICES["glue_dpu_hour"].usd
     for job in _of_type(template, "AWS::Glue::Job"):
         dpus = GLUE_WORKER_DPU.get(job.get("WorkerType", "G.1X"), 1) * job.get("NumberOfWorkers", 2)
@@ -110,6 +141,12 @@ def stack_lines(stack: str, template: dict[str, Any]) -> list[Line]:
             Line(stack, "Glue crawler run, 10-minute minimum (at least)", CRAWLER_MINIMUM_HOURS, "glue_dpu_hour",
                  CRAWLER_MINIMUM_HOURS * dpu_hour, monthly=False)
         )  # fmt: skip
+    return lines
+
+
+def _athena_lines(stack: str, template: dict[str, Any]) -> list[Line]:
+    """An Athena query at its workgroup's bytes-scanned cutoff: per use."""
+    lines = []
     for workgroup in _of_type(template, "AWS::Athena::WorkGroup"):
         cutoff = workgroup.get("WorkGroupConfiguration", {}).get("BytesScannedCutoffPerQuery")
         if cutoff:
@@ -117,10 +154,6 @@ def stack_lines(stack: str, template: dict[str, Any]) -> list[Line]:
             lines.append(Line(stack, "Athena query at the bytes-scanned cutoff (at most)", tb, "athena_tb",
                               tb * PRICES["athena_tb"].usd, monthly=False))  # fmt: skip
     return lines
-
-
-# Resource metadata of a monitoring job definition whose job starts a shadow endpoint (Clarify).
-SHADOW_METADATA = "ShadowEndpoint"
 
 
 def _instance_hours(stack: str, item: str, instance_type: Any, count: Any, hours: float, runs: float) -> Line | None:
@@ -195,34 +228,36 @@ def _monitoring_lines(stack: str, schedule: dict[str, Any], template: dict[str, 
     if not isinstance(expression, str) or not expression.startswith("cron("):
         return []
     job = config.get("MonitoringJobDefinition")
-    metadata: dict[str, Any] = {}
+    definition: dict[str, Any] = {}
     if job is None:  # a job definition resource, referenced by name
-        name = config.get("MonitoringJobDefinitionName")
-        definitions = [
-            r
-            for logical_id, r in template.get("Resources", {}).items()
-            if r["Type"].endswith("JobDefinition")
-            and name
-            in ({"Fn::GetAtt": [logical_id, "JobDefinitionName"]}, r.get("Properties", {}).get("JobDefinitionName"))
-        ]
-        if not definitions:
+        definition = _job_definition(template, config.get("MonitoringJobDefinitionName")) or {}
+        if not definition:
             return []
-        job, metadata = definitions[0].get("Properties", {}), definitions[0].get("Metadata", {})
+        job = definition.get("Properties", {})
     cluster = job.get("JobResources", job.get("MonitoringResources", {})).get("ClusterConfig", {})
-    seconds = job.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 3600)
+    hours = job.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 3600) / 3600
     runs = runs_per_month(expression)
     item = f"monitoring schedule, {runs:g} runs a month up to the job's max runtime (at most)"
-    lines = [
-        _instance_hours(stack, item, cluster.get("InstanceType"), cluster.get("InstanceCount"), seconds / 3600, runs)
-    ]
-    # A Clarify explainability job also runs a shadow endpoint of the model while it runs.
-    shadow = metadata.get(SHADOW_METADATA)
-    if isinstance(shadow, dict):
-        item = f"explainability shadow endpoint, {runs:g} runs a month up to the job's max runtime (at most)"
-        lines.append(
-            _instance_hours(stack, item, shadow.get("InstanceType"), shadow.get("InstanceCount"), seconds / 3600, runs)
-        )
+    lines = [_instance_hours(stack, item, cluster.get("InstanceType"), cluster.get("InstanceCount"), hours, runs)]
+    # A job that starts a shadow endpoint of the model (Clarify's explainability) pays for it while it runs.
+    shadow = definition.get("Metadata", {}).get(monitors.SHADOW_METADATA)
+    kind = monitors.by_resource_type(definition.get("Type", ""))
+    if isinstance(shadow, dict) and kind is not None:
+        item = f"{kind.title} shadow endpoint, {runs:g} runs a month up to the job's max runtime (at most)"
+        lines.append(_instance_hours(stack, item, shadow.get("InstanceType"), shadow.get("InstanceCount"), hours, runs))
     return [Line(stack, line.item, line.quantity, line.price, line.usd, monthly=True) for line in lines if line]
+
+
+def _job_definition(template: dict[str, Any], name: Any) -> dict[str, Any] | None:
+    """The monitoring job definition resource a schedule names (by GetAtt or by its literal name)."""
+    for logical_id, resource in template.get("Resources", {}).items():
+        names = (
+            {"Fn::GetAtt": [logical_id, "JobDefinitionName"]},
+            resource.get("Properties", {}).get("JobDefinitionName"),
+        )
+        if resource["Type"].endswith("JobDefinition") and name and name in names:
+            return dict(resource)
+    return None
 
 
 def _hourly(stack: str, item: str, quantity: float, price: str) -> Line:

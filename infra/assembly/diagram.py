@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.assembly import reader
+from infra.catalog import monitors
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,8 +59,7 @@ NODE_TYPES: dict[str, tuple[str, str, str]] = {
     "AWS::SageMaker::EndpointConfig": ("endpoint config", "box", _ML),
     "AWS::SageMaker::Endpoint": ("SageMaker endpoint", "box", _ML),
     "AWS::SageMaker::MonitoringSchedule": ("monitoring schedule", "box", _ML),
-    "AWS::SageMaker::DataQualityJobDefinition": ("data quality monitor", "box", _ML),
-    "AWS::SageMaker::ModelQualityJobDefinition": ("model quality monitor", "box", _ML),
+    **{kind.resource_type: (f"{kind.title} monitor", "box", _ML) for kind in monitors.KINDS},
     "AWS::SageMaker::FeatureGroup": ("feature group", "cylinder", _ML),
     "AWS::SageMaker::Domain": ("SageMaker domain", "box", _ML),
     "AWS::CloudWatch::Alarm": ("CloudWatch alarm", "box", _OPERATIONS),
@@ -112,7 +112,7 @@ class Graph:
         return sum(not node.invisible for node in self.nodes.values())
 
 
-def load_assembly(outdir: Path) -> dict[str, dict]:
+def load_assembly(outdir: Path) -> dict[str, dict[str, Any]]:
     """Stack name -> CloudFormation template of every stack of a cloud assembly."""
     return {name: stack.template for name, stack in reader.load(Path(outdir)).stacks.items()}
 
@@ -127,8 +127,9 @@ def _ref(value: Any) -> str | None:
     """The logical id a `Ref` or `Fn::GetAtt` points to."""
     if not isinstance(value, dict) or len(value) != 1:
         return None
-    if isinstance(value.get("Ref"), str):
-        return value["Ref"]
+    reference = value.get("Ref")
+    if isinstance(reference, str):
+        return reference
     attribute = value.get("Fn::GetAtt")
     if isinstance(attribute, list) and attribute and isinstance(attribute[0], str):
         return attribute[0]
@@ -165,14 +166,14 @@ def _walk(value: Any, skip: frozenset[str] = frozenset()) -> Iterator[Any]:
 class _Builder:
     """Turns templates into a Graph: nodes first (so references can be resolved), then edges."""
 
-    def __init__(self, stacks: dict[str, dict]) -> None:
+    def __init__(self, stacks: dict[str, dict[str, Any]]) -> None:
         self.templates = {name: stacks[name] for name in sorted(stacks)}
         self.graph = Graph(stacks=list(self.templates))
         self.alias: dict[tuple[str, str], str] = {}  # (stack, logical id) -> node id
         self.names: dict[tuple[str, str], list[str]] = defaultdict(list)  # (type, physical name) -> node ids
         self.exports: dict[str, tuple[str, str]] = {}  # export name -> (stack, output name)
 
-    def resources(self, stack: str) -> list[tuple[str, dict]]:
+    def resources(self, stack: str) -> list[tuple[str, dict[str, Any]]]:
         return sorted(self.templates[stack].get("Resources", {}).items())
 
     # Nodes
@@ -258,7 +259,7 @@ class _Builder:
         if isinstance(value, str):
             candidates = self.names.get((kind, value), [])
             same_stack = [node for node in candidates if node.startswith(f"{stack}/")]
-            return (same_stack or candidates or [None])[0]
+            return next(iter(same_stack or candidates), None)
         return self.resolve(stack, value)
 
     # Edges
@@ -267,41 +268,48 @@ class _Builder:
         if src and dst and src != dst:
             self.graph.edges.setdefault((src, dst), {k: v for k, v in attributes.items() if v})
 
-    def add_edges(self) -> None:
+    def drawn(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(stack, node, resource) of every resource that is drawn, stack by stack."""
         for stack in self.templates:
             for logical_id, resource in self.resources(stack):
                 node = self.alias.get((stack, logical_id))
-                if node is None:
-                    continue
-                kind, properties = resource.get("Type"), resource.get("Properties", {})
-                if kind == "AWS::Events::Rule":
-                    self.rule_edges(stack, node, properties)
-                elif kind == "AWS::Glue::Trigger":
-                    self.trigger_edges(stack, node, properties)
-                for link_kind, prop, label, direction in _LINKS:
-                    if kind == link_kind and prop in properties:
-                        for item in _walk(properties[prop]):
-                            other = self.resolve(stack, item)
-                            pair = (node, other) if direction == "out" else (other, node)
-                            self.edge(*pair, label=label)
-        # Cross-stack references last, so a flow drawn above wins over a plain dependency between the same nodes.
-        for stack in self.templates:
-            for logical_id, resource in self.resources(stack):
-                node = self.alias.get((stack, logical_id))
-                if node is None:
-                    continue
-                skip = frozenset({"Targets"}) if resource.get("Type") == "AWS::Events::Rule" else frozenset()
-                for item in _walk(resource.get("Properties", {}), skip):
-                    produced = self.producer(stack, item)
-                    if produced is None:
-                        continue
-                    source, source_node = produced
-                    if source_node:
-                        self.edge(source_node, node, style="dashed")
-                    else:
-                        self.edge(self.anchor(source), node, style="dashed", ltail=f"cluster_{source}")
+                if node is not None:
+                    yield stack, node, resource
 
-    def rule_edges(self, stack: str, rule: str, properties: dict) -> None:
+    def add_edges(self) -> None:
+        for stack, node, resource in self.drawn():
+            self.flow_edges(stack, node, resource.get("Type"), resource.get("Properties", {}))
+        # Cross-stack references last, so a flow drawn above wins over a plain dependency between the same nodes.
+        for stack, node, resource in self.drawn():
+            self.reference_edges(stack, node, resource)
+
+    def flow_edges(self, stack: str, node: str, kind: Any, properties: dict[str, Any]) -> None:
+        """Events, triggers and the _LINKS references of one resource."""
+        if kind == "AWS::Events::Rule":
+            self.rule_edges(stack, node, properties)
+        elif kind == "AWS::Glue::Trigger":
+            self.trigger_edges(stack, node, properties)
+        for link_kind, prop, label, direction in _LINKS:
+            if kind == link_kind and prop in properties:
+                for item in _walk(properties[prop]):
+                    other = self.resolve(stack, item)
+                    pair = (node, other) if direction == "out" else (other, node)
+                    self.edge(*pair, label=label)
+
+    def reference_edges(self, stack: str, node: str, resource: dict[str, Any]) -> None:
+        """Dashed edges from what another stack produces (an export, a stack output) to the resource using it."""
+        skip = frozenset({"Targets"}) if resource.get("Type") == "AWS::Events::Rule" else frozenset()
+        for item in _walk(resource.get("Properties", {}), skip):
+            produced = self.producer(stack, item)
+            if produced is None:
+                continue
+            source, source_node = produced
+            if source_node:
+                self.edge(source_node, node, style="dashed")
+            else:
+                self.edge(self.anchor(source), node, style="dashed", ltail=f"cluster_{source}")
+
+    def rule_edges(self, stack: str, rule: str, properties: dict[str, Any]) -> None:
         pattern = properties.get("EventPattern", {})
         names = pattern.get("detail", {}).get("bucket", {}).get("name", []) if isinstance(pattern, dict) else []
         for value in names if isinstance(names, list) else [names]:
@@ -319,7 +327,7 @@ class _Builder:
             dead_letters = self.resolve(stack, target.get("DeadLetterConfig", {}).get("Arn"))
             self.edge(rule, dead_letters, label="undelivered", style="dashed")
 
-    def trigger_edges(self, stack: str, trigger: str, properties: dict) -> None:
+    def trigger_edges(self, stack: str, trigger: str, properties: dict[str, Any]) -> None:
         self.edge(self.by_name(stack, "AWS::Glue::Workflow", properties.get("WorkflowName")), trigger)
         for action in properties.get("Actions", []):
             self.edge(trigger, self.by_name(stack, "AWS::Glue::Job", action.get("JobName")))
@@ -330,7 +338,7 @@ class _Builder:
             self.edge(self.by_name(stack, "AWS::Glue::Crawler", condition.get("CrawlerName")), trigger, label=state)
 
 
-def build_graph(stacks: dict[str, dict]) -> Graph:
+def build_graph(stacks: dict[str, dict[str, Any]]) -> Graph:
     """The nodes and edges `to_dot` draws, for counting and testing without parsing DOT."""
     builder = _Builder(stacks)
     builder.add_nodes()
@@ -346,7 +354,7 @@ def _attributes(attributes: dict[str, str]) -> str:
     return " ".join(f"{key}={_quote(value)}" for key, value in sorted(attributes.items()))
 
 
-def to_dot(stacks: dict[str, dict]) -> str:
+def to_dot(stacks: dict[str, dict[str, Any]]) -> str:
     """Graphviz DOT of the stacks: one cluster per stack, its main resources, and the flows between them."""
     graph = build_graph(stacks)
     lines = [

@@ -1,7 +1,10 @@
-"""Stack names, derived once from the configuration so that every module agrees on them."""
+"""Fixed names (stacks, resources, parameters, prefixes), derived once from the configuration so every module agrees."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from infra.catalog import monitors
 from infra.config import PlatformConfig
 
 # Deployment units in dependency order; the names also appear in stack and bucket names.
@@ -72,7 +75,7 @@ def model_package_group(config: PlatformConfig) -> str:
     return f"{registry_prefix(config)}-models"
 
 
-def model_package_changes(group: str, *statuses: str) -> dict:
+def model_package_changes(group: str, *statuses: str) -> dict[str, Any]:
     """The EventBridge pattern of a group's "SageMaker Model Package State Change" events in `statuses`.
 
     The approval forwarding (source account), the promotion rule and the approval notices all match
@@ -91,7 +94,7 @@ def training_pipeline(config: PlatformConfig) -> str:
 
 
 # The Serving stack's roles that read the training pipeline's outputs (models, baselines, configs).
-SERVING_ROLE_KINDS = ("model", "monitor", "explainability", "promotion")
+SERVING_ROLE_KINDS = ("model", *monitors.ROLES, "promotion")
 
 
 def serving_role(project: str, environment: str, kind: str) -> str:
@@ -110,6 +113,61 @@ def mlflow_server(config: PlatformConfig) -> str:
 def endpoint(config: PlatformConfig) -> str:
     """The real-time or serverless endpoint; named, so alarms can name it before it exists."""
     return f"{config.prefix}-endpoint"
+
+
+def monitor_schedule(config: PlatformConfig, kind: monitors.MonitorKind) -> str:
+    """The endpoint's monitoring schedule of one kind, e.g. 'mlp-dev-endpoint-data-quality' (alarms name it)."""
+    return f"{endpoint(config)}-{kind.slug}"
+
+
+def monitor_alarm_prefix(config: PlatformConfig, kind: monitors.MonitorKind) -> str:
+    """Every alarm on a kind's metrics starts with this, e.g. 'mlp-dev-drift-'."""
+    assert kind.alarm is not None, f"the {kind.title} monitor has no alarms"
+    return f"{config.prefix}-{kind.alarm.stem}-"
+
+
+def drift_alarm_prefix(config: PlatformConfig) -> str:
+    """The data drift alarms' prefix: the retraining rule matches on it."""
+    return monitor_alarm_prefix(config, monitors.DATA_QUALITY)
+
+
+def function_name(config: PlatformConfig, source: str) -> str:
+    """The name of the platform function built from `lambdas/<source>`, e.g. 'mlp-dev-promotion'."""
+    return f"{config.prefix}-{source}"
+
+
+def functions(config: PlatformConfig) -> tuple[str, ...]:
+    """The platform's functions by source (lambdas/<source>): promotion with serving, retraining with retraining."""
+    return (*(("promotion",) if config.serving else ()), *(("retraining",) if config.retraining else ()))
+
+
+def dataset_prefix(config: PlatformConfig) -> str:
+    """The key prefix of the dataset's objects in each lake zone, e.g. 'transactions/'."""
+    return f"{config.data_lake.dataset.name}/"
+
+
+def retraining_request_source(config: PlatformConfig) -> str:
+    """The event source of a manual retraining request, e.g. 'mlp-dev.retraining'."""
+    return f"{config.prefix}.retraining"
+
+
+def serving_state_prefix(config: PlatformConfig) -> str:
+    """The SSM path of an environment's promoted state, e.g. '/mlp-dev/serving/'."""
+    return f"/{config.prefix}/serving/"
+
+
+def serving_state_parameter(config: PlatformConfig, parameter: str) -> str:
+    """The SSM parameter of one promoted value, e.g. '/mlp-dev/serving/ModelPackageArn'."""
+    return f"{serving_state_prefix(config)}{parameter}"
+
+
+# Key prefixes in the artifacts bucket, each followed by the endpoint's name: where SageMaker writes
+# captured requests and asynchronous results, where people upload ground truth labels, and where the
+# monitoring jobs write their reports.
+CAPTURE_PREFIX = "data-capture"
+ASYNC_PREFIX = "async-inference"
+GROUND_TRUTH_PREFIX = "ground-truth"
+MONITOR_PREFIX = "monitoring"
 
 
 def consumer_serving_roles(config: PlatformConfig, partition: str) -> list[str]:

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra.catalog import instances
+from infra.catalog import instances, monitors
 
-_JOB_DEFINITIONS = (
-    "sagemaker:CreateDataQualityJobDefinition",
-    "sagemaker:CreateModelQualityJobDefinition",
-    "sagemaker:CreateModelBiasJobDefinition",
-    "sagemaker:CreateModelExplainabilityJobDefinition",
-)
+_JOB_DEFINITIONS = tuple(kind.create_action for kind in monitors.KINDS)
 _JOBS = (
     "sagemaker:CreateTrainingJob",
     "sagemaker:CreateHyperParameterTuningJob",
@@ -46,7 +42,7 @@ def guardrail_statements(
     still applies to them): a stated exception such as the explainability monitor's.
     """
 
-    def deny(sid: str, actions: Sequence[str], conditions: dict) -> iam.PolicyStatement:
+    def deny(sid: str, actions: Sequence[str], conditions: dict[str, Any]) -> iam.PolicyStatement:
         return iam.PolicyStatement(
             sid=sid,
             effect=iam.Effect.DENY,

@@ -7,18 +7,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.catalog import instances
+from infra.catalog import instances, monitors
 
 PACK_NAME = "MLPlatform"
 
-# The four Model Monitor job definition types share one shape: <Kind>JobInput / JobResources /
+# The Model Monitor job definition types share one shape: <Kind>JobInput / JobResources /
 # NetworkConfig / <Kind>JobOutputConfig.
-MONITOR_JOB_DEFINITIONS = {
-    "AWS::SageMaker::DataQualityJobDefinition": "DataQualityJobOutputConfig",
-    "AWS::SageMaker::ModelQualityJobDefinition": "ModelQualityJobOutputConfig",
-    "AWS::SageMaker::ModelBiasJobDefinition": "ModelBiasJobOutputConfig",
-    "AWS::SageMaker::ModelExplainabilityJobDefinition": "ModelExplainabilityJobOutputConfig",
-}
+MONITOR_JOB_DEFINITIONS = {kind.resource_type: kind.output_config for kind in monitors.KINDS}
 
 
 @dataclass(frozen=True)
@@ -179,9 +174,10 @@ def pipeline_definition(props: Mapping[str, Any]) -> dict[str, Any] | None:
     if not isinstance(body, str):
         return None
     try:
-        return json.loads(body)
+        definition = json.loads(body)
     except ValueError:
-        return {"Steps": "invalid JSON"}
+        definition = None
+    return definition if isinstance(definition, dict) else {"Steps": "invalid JSON"}
 
 
 def _pipeline_steps(steps: Any) -> Iterator[dict[str, Any]]:

@@ -22,6 +22,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as assets
 from constructs import Construct
 
+from infra.catalog import naming
 from infra.checks.compliance import INLINE_POLICY_REASON, acknowledge, acknowledge_wildcards, in_hipaa_nist_pci
 from infra.config import PlatformConfig
 from infra.constructs.log_groups import log_retention
@@ -30,11 +31,6 @@ from infra.constructs.retention import retention
 
 LAMBDAS = Path(__file__).resolve().parents[2] / "lambdas"
 RUNTIME = "python3.13"
-
-
-def function_name(config: PlatformConfig, source: str) -> str:
-    """The name of the platform function built from `lambdas/<source>`, e.g. 'mlp-dev-promotion'."""
-    return f"{config.prefix}-{source}"
 
 
 class PythonFunction(Construct):
@@ -119,7 +115,7 @@ class PythonFunction(Construct):
             type="AWS::Lambda::Function",
             properties={
                 # Named, so alarms, dashboards and tests can name it without a cross-stack reference.
-                "FunctionName": function_name(config, source),
+                "FunctionName": naming.function_name(config, source),
                 "Description": description,
                 "Runtime": RUNTIME,
                 "Handler": "handler.handler",

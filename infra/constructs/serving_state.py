@@ -17,22 +17,13 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import Construct
 
-from infra.catalog import naming
+from infra.catalog import monitors, naming
 from infra.config import PlatformConfig
 from infra.constructs.retention import retention
 
 UNSET = "none"
 MODEL_PACKAGE = "ModelPackageArn"
 _S3_URI = rf"^{UNSET}$|^s3://[a-z0-9.-]+/.+$"
-
-
-def prefix(config: PlatformConfig) -> str:
-    """The SSM path of an environment's promoted state, e.g. '/mlp-dev/serving/'."""
-    return f"/{config.prefix}/serving/"
-
-
-def ssm_name(config: PlatformConfig, parameter: str) -> str:
-    return f"{prefix(config)}{parameter}"
 
 
 def parameters(config: PlatformConfig) -> dict[str, str]:
@@ -44,18 +35,9 @@ def parameters(config: PlatformConfig) -> dict[str, str]:
     allowed = {
         MODEL_PACKAGE: rf"^{UNSET}$|^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:{account}:model-package/{group}/[0-9]+$"
     }
-    monitoring = config.monitoring
-    if monitoring is not None:  # the monitors the Serving stack creates, each with its baselines
-        names = []
-        if monitoring.data_quality is not None:
-            names += ["DataQualityStatistics", "DataQualityConstraints"]
-        if monitoring.model_quality is not None:
-            names.append("ModelQualityConstraints")
-        if monitoring.bias is not None:
-            names.append("BiasConfig")
-        if monitoring.explainability is not None:
-            names += ["ExplainabilityConstraints", "ExplainabilityConfig"]
-        allowed.update({name: _S3_URI for name in names})
+    # The monitors the Serving stack creates, each with its baselines.
+    for kind, _ in monitors.configured(config.monitoring):
+        allowed.update({name: _S3_URI for name in kind.state_parameters})
     return allowed
 
 
@@ -71,7 +53,7 @@ class ServingState(Construct):
                 name,
                 type="AWS::SSM::Parameter",
                 properties={
-                    "Name": ssm_name(config, name),
+                    "Name": naming.serving_state_parameter(config, name),
                     "Type": "String",
                     "Value": UNSET,
                     "AllowedPattern": pattern,
