@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests import templates as lookups
+
 # urllib3 probes IPv6 support with a socket at import time; import it before sockets are blocked.
 import botocore.session  # noqa: F401  isort: skip
 
@@ -54,12 +56,31 @@ class Synthesized:
             self._assertions[stack_id] = assertions.Template.from_json(self.templates[stack_id])
         return self._assertions[stack_id]
 
+    # Look-ups in one stack's template (tests/templates.py).
     def resources(self, stack_id: str, resource_type: str) -> dict[str, dict[str, Any]]:
-        return {
-            logical_id: resource
-            for logical_id, resource in self.templates[stack_id]["Resources"].items()
-            if resource["Type"] == resource_type
-        }
+        """The stack's resources of one type, by logical id."""
+        return lookups.of_type(self.templates[stack_id], resource_type)
+
+    def one(self, stack_id: str, resource_type: str) -> dict[str, Any]:
+        """The stack's one resource of a type."""
+        (resource,) = self.resources(stack_id, resource_type).values()
+        return resource
+
+    def properties(self, stack_id: str, resource_type: str) -> list[dict[str, Any]]:
+        """The properties of each of the stack's resources of one type."""
+        return lookups.properties(self.templates[stack_id], resource_type)
+
+    def named(self, stack_id: str, resource_type: str, key: str) -> dict[str, dict[str, Any]]:
+        """The properties of the stack's resources of one type, by a name property such as AlarmName."""
+        return lookups.named(self.templates[stack_id], resource_type, key)
+
+    def role_statements(self, stack_id: str, role: str) -> list[dict[str, Any]]:
+        """The inline policy statements of a role of the stack, by (the start of) its logical id."""
+        return lookups.role_statements(self.templates[stack_id], role)
+
+    def managed_policy_arns(self, stack_id: str, role: str) -> list[Any]:
+        """The managed policies of a role of the stack, by the start of its logical id."""
+        return lookups.managed_policy_arns(self.templates[stack_id], role)
 
     @property
     def report(self) -> dict[str, Any]:
