@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,9 +153,34 @@ def lint_results(synthesized: Synthesized) -> dict[str, list[str]]:
     return {stack_id: job.result() for stack_id, job in synthesized.lint_jobs.items()}
 
 
+# mypy strict (tests/test_types.py) takes about a second with its incremental cache (.mypy_cache) and
+# minutes without one: it runs in its own process from the end of collection, and its test, run near
+# the end, collects the result.
+_MYPY: dict[str, subprocess.Popen[str]] = {}
+
+
+def start_mypy() -> subprocess.Popen[str]:
+    """mypy over the files pyproject.toml configures, started once per session."""
+    if "process" not in _MYPY:
+        _MYPY["process"] = subprocess.Popen(
+            [sys.executable, "-m", "mypy"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+    return _MYPY["process"]
+
+
+# The modules whose tests collect what works in the background run last, in this order.
+_LAST = ("tests.test_types", "tests.test_cfn_lint")
+
+
+def _run_order(item) -> int:
+    module = item.module.__name__
+    return _LAST.index(module) + 1 if module in _LAST else 0
+
+
 def pytest_collection_modifyitems(config, items):
-    # The linter works through the session in the background; its test module comes last.
-    items.sort(key=lambda item: item.module.__name__.endswith("test_cfn_lint"))
+    items.sort(key=_run_order)
+    if any(item.module.__name__ == "tests.test_types" for item in items):
+        start_mypy()
 
 
 @pytest.fixture(scope="session")
@@ -175,6 +202,8 @@ _EXIT: dict[str, int] = {}
 
 def pytest_sessionfinish(session, exitstatus):
     _EXIT["status"] = int(exitstatus)
+    if "process" in _MYPY and _MYPY["process"].poll() is None:  # a session stopped before its test
+        _MYPY["process"].kill()
 
 
 @pytest.hookimpl(trylast=True)
