@@ -174,7 +174,7 @@ def _print_synth(medians: dict[str, float], bad_config: float) -> None:
         ("a bad config reported", f"{bad_config:6.2f} s", "before the CDK loads (decision 20)"),
     ]
     for label, value, note in rows:
-        print(f"  {label:<44} {value}  {note}".rstrip())
+        print(f"  {label:<46} {value}  {note}".rstrip())
 
 
 def _print_imports(workdir: Path, runs: int) -> None:
@@ -182,15 +182,15 @@ def _print_imports(workdir: Path, runs: int) -> None:
     print("  imported by the dev synth (cost over aws_cdk alone):")
     for entry in PAID:
         seconds = _import_seconds(["aws_cdk"], entry.modules, workdir, runs)
-        print(f"    {' + '.join(entry.modules):<42} {seconds:6.2f} s  {entry.note}")
+        print(f"    {' + '.join(entry.modules):<44} {seconds:6.2f} s  {entry.note}")
     print("  kept off the dev synth (what each would add to it):")
     for entry in AVOIDED:
         label = " + ".join(entry.modules)
         if any(module in synth_modules for module in entry.modules):
-            print(f"    {label:<42}   now imported by the dev synth: {entry.note} no longer holds")
+            print(f"    {label:<44}   now imported by the dev synth: {entry.note} no longer holds")
             continue
         seconds = _import_seconds(synth_modules, entry.modules, workdir, runs)
-        print(f"    {label:<42} {seconds:6.2f} s  {entry.note}")
+        print(f"    {label:<44} {seconds:6.2f} s  {entry.note}")
 
 
 def main() -> int:
