@@ -6,8 +6,16 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from infra.config import ConfigError, load_config, resolve_config_path
+from infra.config import ConfigError, PlatformConfig, load_config, resolve_config_path
+
+if TYPE_CHECKING:
+    from infra.config.delivery import DeliveryConfig
+
+    # A delivery file: the delivery and every stage's config, by stage name.
+    Delivery = tuple[DeliveryConfig, dict[str, PlatformConfig]]
 
 
 def _report(error: ConfigError) -> int:
@@ -16,7 +24,7 @@ def _report(error: ConfigError) -> int:
     return 2
 
 
-def _early_context() -> dict:
+def _early_context() -> dict[str, Any]:
     """The `-c` values the CDK CLI passes in CDK_CONTEXT_JSON, read before the CDK loads (~3 s)."""
     try:
         context = json.loads(os.environ.get("CDK_CONTEXT_JSON") or "{}")
@@ -55,7 +63,7 @@ def main() -> int:
     return 0
 
 
-def _load(env: str | None, config: str | None):
+def _load(env: str | None, config: str | None) -> tuple[Path, PlatformConfig | Delivery]:
     """(path, platform config) for an environment file, (path, (delivery, stage configs)) for a delivery file."""
     from infra.config.delivery import is_delivery_file, load_delivery
 

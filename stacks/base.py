@@ -1,6 +1,8 @@
-"""What every platform stack shares: naming, environment, AZ handling and removal policy."""
+"""What every platform stack shares: its name, environment, termination protection and AZ handling."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import aws_cdk as cdk
 from constructs import Construct
@@ -11,7 +13,8 @@ from infra.config import PROTECTED_ENVIRONMENTS, PlatformConfig
 class PlatformStack(cdk.Stack):
     """A stack of the platform: named from the config, protected in protected environments."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs: Any) -> None:
+        """`kwargs` are further `cdk.Stack` props (a description, tags, ...), passed on as they are."""
         env = cdk.Environment(account=config.account, region=config.region) if config.account else None
         super().__init__(
             scope,

@@ -151,6 +151,7 @@ class DeliveryStack(cdk.Stack):
         logs = AccessLogsBucket(self, "ArtifactAccessLogs", config=config)
         # Set on the L1 object itself (cdk-nag does not see property overrides).
         resource = bucket.node.default_child
+        assert isinstance(resource, s3.CfnBucket)
         resource.versioning_configuration = s3.CfnBucket.VersioningConfigurationProperty(status="Enabled")
         resource.logging_configuration = s3.CfnBucket.LoggingConfigurationProperty(
             destination_bucket_name=logs.bucket_name, log_file_prefix="artifacts/"

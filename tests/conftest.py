@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests import templates as lookups
 
 # urllib3 probes IPv6 support with a socket at import time; import it before sockets are blocked.
 import botocore.session  # noqa: F401  isort: skip
@@ -54,12 +58,31 @@ class Synthesized:
             self._assertions[stack_id] = assertions.Template.from_json(self.templates[stack_id])
         return self._assertions[stack_id]
 
+    # Look-ups in one stack's template (tests/templates.py).
     def resources(self, stack_id: str, resource_type: str) -> dict[str, dict[str, Any]]:
-        return {
-            logical_id: resource
-            for logical_id, resource in self.templates[stack_id]["Resources"].items()
-            if resource["Type"] == resource_type
-        }
+        """The stack's resources of one type, by logical id."""
+        return lookups.of_type(self.templates[stack_id], resource_type)
+
+    def one(self, stack_id: str, resource_type: str) -> dict[str, Any]:
+        """The stack's one resource of a type."""
+        (resource,) = self.resources(stack_id, resource_type).values()
+        return resource
+
+    def properties(self, stack_id: str, resource_type: str) -> list[dict[str, Any]]:
+        """The properties of each of the stack's resources of one type."""
+        return lookups.properties(self.templates[stack_id], resource_type)
+
+    def named(self, stack_id: str, resource_type: str, key: str) -> dict[str, dict[str, Any]]:
+        """The properties of the stack's resources of one type, by a name property such as AlarmName."""
+        return lookups.named(self.templates[stack_id], resource_type, key)
+
+    def role_statements(self, stack_id: str, role: str) -> list[dict[str, Any]]:
+        """The inline policy statements of a role of the stack, by (the start of) its logical id."""
+        return lookups.role_statements(self.templates[stack_id], role)
+
+    def managed_policy_arns(self, stack_id: str, role: str) -> list[Any]:
+        """The managed policies of a role of the stack, by the start of its logical id."""
+        return lookups.managed_policy_arns(self.templates[stack_id], role)
 
     @property
     def report(self) -> dict[str, Any]:
@@ -130,9 +153,34 @@ def lint_results(synthesized: Synthesized) -> dict[str, list[str]]:
     return {stack_id: job.result() for stack_id, job in synthesized.lint_jobs.items()}
 
 
+# mypy strict (tests/test_types.py) takes about a second with its incremental cache (.mypy_cache) and
+# minutes without one: it runs in its own process from the end of collection, and its test, run near
+# the end, collects the result.
+_MYPY: dict[str, subprocess.Popen[str]] = {}
+
+
+def start_mypy() -> subprocess.Popen[str]:
+    """mypy over the files pyproject.toml configures, started once per session."""
+    if "process" not in _MYPY:
+        _MYPY["process"] = subprocess.Popen(
+            [sys.executable, "-m", "mypy"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+    return _MYPY["process"]
+
+
+# The modules whose tests collect what works in the background run last, in this order.
+_LAST = ("tests.test_types", "tests.test_cfn_lint")
+
+
+def _run_order(item) -> int:
+    module = item.module.__name__
+    return _LAST.index(module) + 1 if module in _LAST else 0
+
+
 def pytest_collection_modifyitems(config, items):
-    # The linter works through the session in the background; its test module comes last.
-    items.sort(key=lambda item: item.module.__name__.endswith("test_cfn_lint"))
+    items.sort(key=_run_order)
+    if any(item.module.__name__ == "tests.test_types" for item in items):
+        start_mypy()
 
 
 @pytest.fixture(scope="session")
@@ -154,6 +202,8 @@ _EXIT: dict[str, int] = {}
 
 def pytest_sessionfinish(session, exitstatus):
     _EXIT["status"] = int(exitstatus)
+    if "process" in _MYPY and _MYPY["process"].poll() is None:  # a session stopped before its test
+        _MYPY["process"].kill()
 
 
 @pytest.hookimpl(trylast=True)

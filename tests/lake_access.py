@@ -11,11 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-Template = dict[str, Any]
-
-
-def _of_type(template: Template, kind: str) -> list[dict[str, Any]]:
-    return [r["Properties"] for r in template["Resources"].values() if r["Type"] == kind]
+from tests.templates import Template, properties
 
 
 def _tags(pairs: list[dict[str, Any]]) -> dict[str, str]:
@@ -25,7 +21,7 @@ def _tags(pairs: list[dict[str, Any]]) -> dict[str, str]:
 def database_tags(template: Template) -> dict[str, dict[str, str]]:
     """Database name -> {tag key: value}."""
     out: dict[str, dict[str, str]] = {}
-    for assoc in _of_type(template, "AWS::LakeFormation::TagAssociation"):
+    for assoc in properties(template, "AWS::LakeFormation::TagAssociation"):
         database = assoc["Resource"].get("Database")
         if database:
             out.setdefault(database["Name"], {}).update(_tags(assoc["LFTags"]))
@@ -35,7 +31,7 @@ def database_tags(template: Template) -> dict[str, dict[str, str]]:
 def column_tags(template: Template) -> dict[tuple[str, str, str], dict[str, str]]:
     """(database, table, column) -> tags set on the column itself."""
     out: dict[tuple[str, str, str], dict[str, str]] = {}
-    for assoc in _of_type(template, "AWS::LakeFormation::TagAssociation"):
+    for assoc in properties(template, "AWS::LakeFormation::TagAssociation"):
         columns = assoc["Resource"].get("TableWithColumns")
         if columns:
             for column in columns["ColumnNames"]:
@@ -50,14 +46,14 @@ def tables(template: Template) -> dict[tuple[str, str], list[str]]:
         (t["DatabaseName"], t["TableInput"]["Name"]): [
             c["Name"] for c in t["TableInput"]["StorageDescriptor"]["Columns"]
         ]
-        for t in _of_type(template, "AWS::Glue::Table")
+        for t in properties(template, "AWS::Glue::Table")
     }
 
 
 def grants(template: Template, principal: Any) -> list[dict[str, Any]]:
     return [
         g
-        for g in _of_type(template, "AWS::LakeFormation::PrincipalPermissions")
+        for g in properties(template, "AWS::LakeFormation::PrincipalPermissions")
         if g["Principal"]["DataLakePrincipalIdentifier"] == principal
     ]
 

@@ -11,6 +11,7 @@ from infra.config import load_config
 from infra.constructs.quality import ruleset
 from tests import lake_access
 from tests.helpers import ROOT, sandbox_config
+from tests.templates import actions_of, statements_of
 
 STACK = "DataLake"
 # What an environment-agnostic stack's role ARNs look like: partition and account are tokens.
@@ -223,12 +224,8 @@ def test_zones_are_registered_with_a_dedicated_role_that_can_use_the_key(dev):
     policy = next(
         p for p in dev.resources(STACK, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
     )
-    actions = {a for s in policy["Properties"]["PolicyDocument"]["Statement"] for a in _list(s["Action"])}
+    actions = actions_of(*statements_of(policy))
     assert {"s3:GetObject", "s3:PutObject", "kms:Decrypt", "kms:GenerateDataKey*"} <= actions
-
-
-def _list(value):
-    return value if isinstance(value, list) else [value]
 
 
 # --- Catalog --------------------------------------------------------------------------------------
@@ -460,7 +457,7 @@ def test_scientist_policy_can_query_but_not_write_the_zones(dev):
     sids = {s["Sid"] for s in policy}
     assert {"QueryInWorkgroup", "ReadCatalog", "QueryResults", "DataKey"} <= sids
     assert "WriteZones" not in sids
-    actions = {a for s in policy for a in _list(s["Action"])}
+    actions = actions_of(*policy)
     assert not any(a.startswith("s3:Delete") for a in actions)
 
 

@@ -12,6 +12,7 @@ import yaml
 from infra.config import CONFIG_DIR, ConfigError
 from infra.config.delivery import is_delivery_file, load_delivery, parse_delivery
 from tests.conftest import cdk_context
+from tests.templates import of_type, statement_with_sid
 
 FILE = CONFIG_DIR / "multi-account.yaml"
 
@@ -36,10 +37,6 @@ def delivered(tmp_path_factory) -> dict[str, Any]:
     }
 
 
-def _resources(template: dict, resource_type: str) -> list[dict[str, Any]]:
-    return [r for r in template["Resources"].values() if r["Type"] == resource_type]
-
-
 def test_the_shipped_file_is_a_delivery_with_three_stages():
     assert is_delivery_file(FILE) and not is_delivery_file(CONFIG_DIR / "dev.yaml")
     delivery, stages = load_delivery(FILE)
@@ -54,7 +51,7 @@ def test_the_shipped_file_is_a_delivery_with_three_stages():
 
 
 def test_pipeline_deploys_the_stages_in_order_with_an_approval_before_prod(delivered):
-    (pipeline,) = _resources(delivered["template"], "AWS::CodePipeline::Pipeline")
+    (pipeline,) = of_type(delivered["template"], "AWS::CodePipeline::Pipeline").values()
     stages = [s["Name"] for s in pipeline["Properties"]["Stages"]]
     assert stages == ["Source", "Build", "UpdatePipeline", "Assets", "Dev", "Staging", "Prod"]
     prod = next(s for s in pipeline["Properties"]["Stages"] if s["Name"] == "Prod")
@@ -66,12 +63,12 @@ def test_pipeline_deploys_the_stages_in_order_with_an_approval_before_prod(deliv
     # Cross-account deployments: the artifact store is encrypted with the pipeline's own KMS key.
     store = pipeline["Properties"]["ArtifactStore"]
     assert store["EncryptionKey"]["Type"] == "KMS"
-    (key,) = _resources(delivered["template"], "AWS::KMS::Key")
+    (key,) = of_type(delivered["template"], "AWS::KMS::Key").values()
     assert key["Properties"]["EnableKeyRotation"] is True
 
 
 def test_synth_step_runs_the_tests_before_anything_deploys(delivered):
-    projects = _resources(delivered["template"], "AWS::CodeBuild::Project")
+    projects = of_type(delivered["template"], "AWS::CodeBuild::Project").values()
     synth = [p for p in projects if "make test" in json.dumps(p["Properties"]["Source"])]
     (project,) = synth
     spec = json.loads(project["Properties"]["Source"]["BuildSpec"])
@@ -100,7 +97,7 @@ def test_every_stage_deploys_into_its_own_account_with_every_check(delivered):
 
 
 def test_the_artifact_bucket_is_versioned_and_logged(delivered):
-    buckets = _resources(delivered["template"], "AWS::S3::Bucket")
+    buckets = of_type(delivered["template"], "AWS::S3::Bucket").values()
     (artifacts,) = [b for b in buckets if "LoggingConfiguration" in b["Properties"]]
     assert artifacts["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
     assert "KMSMasterKeyID" in json.dumps(artifacts["Properties"]["BucketEncryption"])
@@ -117,23 +114,6 @@ def _stage_template(delivered, stage: str, component: str) -> dict[str, Any]:
     return platform_stage.synth().get_stack_artifact(stack.artifact_id).template
 
 
-def _by_type(template: dict, resource_type: str) -> dict[str, dict[str, Any]]:
-    return {k: r for k, r in template["Resources"].items() if r["Type"] == resource_type}
-
-
-def _statement(template: dict, resource_type: str, sid: str) -> dict[str, Any]:
-    """The one policy statement with this Sid among the template's policies of a type."""
-    found = [
-        statement
-        for resource in _by_type(template, resource_type).values()
-        for key in ("PolicyDocument", "KeyPolicy")
-        for statement in resource["Properties"].get(key, {}).get("Statement", [])
-        if statement.get("Sid") == sid
-    ]
-    (statement,) = found
-    return statement
-
-
 def _roots(accounts) -> list[str]:
     return sorted(f"arn:aws:iam::{a}:root" for a in accounts)
 
@@ -142,7 +122,7 @@ def _role_names(delivered, stage: str) -> set[str]:
     serving = _stage_template(delivered, stage, "serving")
     return {
         r["Properties"]["RoleName"]
-        for k, r in _by_type(serving, "AWS::IAM::Role").items()
+        for k, r in of_type(serving, "AWS::IAM::Role").items()
         if k.startswith(("ModelRole", "MonitorRole", "ExplainabilityRole", "PromotionRole"))
     }
 
@@ -175,7 +155,7 @@ def test_stages_wire_the_registry_and_the_share_from_config():
 
 def test_the_registry_lets_exactly_the_serving_accounts_read_its_versions(delivered):
     training = _stage_template(delivered, "dev", "training")
-    (group,) = _by_type(training, "AWS::SageMaker::ModelPackageGroup").values()
+    (group,) = of_type(training, "AWS::SageMaker::ModelPackageGroup").values()
     assert group["Properties"]["ModelPackageGroupName"] == "mlp-dev-models"
     (statement,) = group["Properties"]["ModelPackageGroupPolicy"]["Statement"]
     assert statement["Effect"] == "Allow"
@@ -200,20 +180,22 @@ def test_the_artifacts_key_and_bucket_grant_exactly_the_consumers_serving_roles(
     )
     # The model, monitor, explainability and promotion roles of staging and prod: all read dev's outputs.
     assert len(expected) == 8
-    key = _statement(_stage_template(delivered, "dev", "security"), "AWS::KMS::Key", "ServingAccountsDecryptModels")
+    key = statement_with_sid(
+        _stage_template(delivered, "dev", "security"), "AWS::KMS::Key", "ServingAccountsDecryptModels"
+    )
     assert key["Action"] == "kms:Decrypt" and key["Effect"] == "Allow"
     assert sorted(key["Principal"]["AWS"]) == _roots(CONSUMERS.values())
     # Contract: the roles named in the grants are the roles the consumers' Serving stacks create.
     assert sorted(key["Condition"]["ArnEquals"]["aws:PrincipalArn"]) == expected
     assert key["Condition"]["StringEquals"] == {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
     lake = _stage_template(delivered, "dev", "data_lake")
-    bucket = _statement(lake, "AWS::S3::BucketPolicy", "ServingAccountsReadModels")
+    bucket = statement_with_sid(lake, "AWS::S3::BucketPolicy", "ServingAccountsReadModels")
     assert bucket["Action"] == "s3:GetObject"
     assert sorted(bucket["Principal"]["AWS"]) == _roots(CONSUMERS.values())
     assert sorted(bucket["Condition"]["ArnEquals"]["aws:PrincipalArn"]) == expected
     # The objects under the pipeline's prefix, of the artifacts bucket (the key above encrypts it).
     (target,) = [
-        r for r in _by_type(lake, "AWS::S3::BucketPolicy").values()
+        r for r in of_type(lake, "AWS::S3::BucketPolicy").values()
         if bucket in r["Properties"]["PolicyDocument"]["Statement"]
     ]  # fmt: skip
     bucket_id = target["Properties"]["Bucket"]["Ref"]
@@ -224,7 +206,7 @@ def test_the_artifacts_key_and_bucket_grant_exactly_the_consumers_serving_roles(
     dev_training = _stage_template(delivered, "dev", "training")
     assert any(
         r["Properties"].get("PipelineName") == "mlp-dev-training"
-        for r in _by_type(dev_training, "AWS::SageMaker::Pipeline").values()
+        for r in of_type(dev_training, "AWS::SageMaker::Pipeline").values()
     )
 
 
@@ -232,7 +214,7 @@ def test_approvals_reach_each_serving_account_and_only_from_the_source(delivered
     from moto.events.models import EventPattern
 
     training = _stage_template(delivered, "dev", "training")
-    rule = _by_type(training, "AWS::Events::Rule")["ForwardApprovals"]["Properties"]
+    rule = of_type(training, "AWS::Events::Rule")["ForwardApprovals"]["Properties"]
     buses = {f"arn:aws:events:eu-west-1:{a}:event-bus/default" for a in CONSUMERS.values()}
     assert {t["Arn"] for t in rule["Targets"]} == buses
     for target in rule["Targets"]:
@@ -243,7 +225,7 @@ def test_approvals_reach_each_serving_account_and_only_from_the_source(delivered
         assert target["RoleArn"]["Fn::GetAtt"][0].startswith("ApprovalForwarding")
     (policy,) = [
         r["Properties"]["PolicyDocument"]["Statement"]
-        for k, r in _by_type(training, "AWS::IAM::Policy").items()
+        for k, r in of_type(training, "AWS::IAM::Policy").items()
         if k.startswith("ApprovalForwarding")
     ]
     assert policy == [{"Action": "events:PutEvents", "Effect": "Allow", "Resource": sorted(buses)}]
@@ -262,7 +244,7 @@ def test_approvals_reach_each_serving_account_and_only_from_the_source(delivered
     assert EventPattern.load(json.dumps(rule["EventPattern"])).matches_event(approved)
     for stage, account in CONSUMERS.items():
         serving = _stage_template(delivered, stage, "serving")
-        (bus_policy,) = _by_type(serving, "AWS::Events::EventBusPolicy").values()
+        (bus_policy,) = of_type(serving, "AWS::Events::EventBusPolicy").values()
         statement = bus_policy["Properties"]["Statement"]
         assert statement["Principal"] == {"AWS": f"arn:aws:iam::{SOURCE}:root"}
         assert statement["Action"] == "events:PutEvents"
@@ -272,12 +254,12 @@ def test_approvals_reach_each_serving_account_and_only_from_the_source(delivered
             "events:detail-type": "SageMaker Model Package State Change",
         }
         pattern = EventPattern.load(
-            json.dumps(_by_type(serving, "AWS::Events::Rule")["ModelApprovals"]["Properties"]["EventPattern"])
+            json.dumps(of_type(serving, "AWS::Events::Rule")["ModelApprovals"]["Properties"]["EventPattern"])
         )
         # The forwarded approval reaches the promotion function; the same change in the stage's own account does not.
         assert pattern.matches_event(approved)
         assert not pattern.matches_event({**approved, "account": account})
-        variables = next(iter(_by_type(serving, "AWS::Lambda::Function").values()))["Properties"]["Environment"][
+        variables = next(iter(of_type(serving, "AWS::Lambda::Function").values()))["Properties"]["Environment"][
             "Variables"
         ]
         assert variables["MODEL_PACKAGE_GROUP"] == "mlp-dev-models"
@@ -293,7 +275,7 @@ def test_consumers_deploy_versions_of_the_source_registry_only(delivered):
         serving = _stage_template(delivered, stage, "serving")
         lake = _stage_template(delivered, stage, "data_lake")
         (state,) = [
-            r["Properties"] for r in _by_type(lake, "AWS::SSM::Parameter").values()
+            r["Properties"] for r in of_type(lake, "AWS::SSM::Parameter").values()
             if r["Properties"]["Name"] == serving["Parameters"]["ModelPackageArn"]["Default"]
         ]  # fmt: skip
         pattern = state["AllowedPattern"]
@@ -303,7 +285,7 @@ def test_consumers_deploy_versions_of_the_source_registry_only(delivered):
         assert re.fullmatch(pattern, "none")
         packages = f"arn:aws:sagemaker:eu-west-1:{SOURCE}:model-package/mlp-dev-models/*"
         policies = {
-            k: r["Properties"]["PolicyDocument"]["Statement"] for k, r in _by_type(serving, "AWS::IAM::Policy").items()
+            k: r["Properties"]["PolicyDocument"]["Statement"] for k, r in of_type(serving, "AWS::IAM::Policy").items()
         }
         for prefix in ("DeployRole", "PromotionRole"):
             (statements,) = [v for k, v in policies.items() if k.startswith(prefix)]
@@ -320,11 +302,11 @@ def test_consumers_deploy_versions_of_the_source_registry_only(delivered):
     security = _stage_template(delivered, "dev", "security")
     aliases = {
         r["Properties"]["AliasName"]: r["Properties"]["TargetKeyId"]
-        for r in _by_type(security, "AWS::KMS::Alias").values()
+        for r in of_type(security, "AWS::KMS::Alias").values()
     }
     key_id = aliases["alias/mlp-dev-artifacts"]["Fn::GetAtt"][0]
     assert (
-        _statement(security, "AWS::KMS::Key", "ServingAccountsDecryptModels")
+        statement_with_sid(security, "AWS::KMS::Key", "ServingAccountsDecryptModels")
         in security["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
     )
 
@@ -332,15 +314,15 @@ def test_consumers_deploy_versions_of_the_source_registry_only(delivered):
 def test_consumers_watch_their_endpoint_not_a_pipeline_they_do_not_run(delivered):
     for stage in CONSUMERS:
         monitoring = _stage_template(delivered, stage, "monitoring")
-        names = {r["Properties"]["AlarmName"] for r in _by_type(monitoring, "AWS::CloudWatch::Alarm").values()}
+        names = {r["Properties"]["AlarmName"] for r in of_type(monitoring, "AWS::CloudWatch::Alarm").values()}
         assert f"mlp-{stage}-drift-amount" in names and f"mlp-{stage}-pipeline-failed" not in names
-        assert not _by_type(monitoring, "AWS::SNS::Topic")  # approvals happen in dev
-        assert set(_by_type(monitoring, "AWS::Events::Rule")) == set()
+        assert not of_type(monitoring, "AWS::SNS::Topic")  # approvals happen in dev
+        assert set(of_type(monitoring, "AWS::Events::Rule")) == set()
 
 
 def test_the_curated_share_is_granted_in_dev_and_linked_in_staging(delivered):
     dev_lake = _stage_template(delivered, "dev", "data_lake")
-    grants = _by_type(dev_lake, "AWS::LakeFormation::PrincipalPermissions")
+    grants = of_type(dev_lake, "AWS::LakeFormation::PrincipalPermissions")
     shared = {k: g["Properties"] for k, g in grants.items() if "300000000000" in k}
     database, tables = (next(v for k, v in shared.items() if part in k) for part in ("Database", "Tables"))
     assert database["Principal"] == tables["Principal"] == {"DataLakePrincipalIdentifier": "300000000000"}
@@ -349,7 +331,7 @@ def test_the_curated_share_is_granted_in_dev_and_linked_in_staging(delivered):
     assert (produced["DatabaseName"], produced["Name"]) == ("mlp_dev_curated", "transactions")
 
     staging_lake = _stage_template(delivered, "staging", "data_lake")
-    (link,) = [r for k, r in _by_type(staging_lake, "AWS::Glue::Database").items() if k.startswith("AccessSharedLink")]
+    (link,) = [r for k, r in of_type(staging_lake, "AWS::Glue::Database").items() if k.startswith("AccessSharedLink")]
     assert link["Properties"]["DatabaseInput"]["Name"] == "mlp_staging_curated_from_dev"
     assert link["Properties"]["DatabaseInput"]["TargetDatabase"] == {
         "CatalogId": SOURCE,
@@ -357,7 +339,7 @@ def test_the_curated_share_is_granted_in_dev_and_linked_in_staging(delivered):
     }
     consumer_grants = [
         g["Properties"]
-        for k, g in _by_type(staging_lake, "AWS::LakeFormation::PrincipalPermissions").items()
+        for k, g in of_type(staging_lake, "AWS::LakeFormation::PrincipalPermissions").items()
         if "Shared" in k
     ]
     principals = {json.dumps(g["Principal"]) for g in consumer_grants}
@@ -375,7 +357,7 @@ def test_the_curated_share_is_granted_in_dev_and_linked_in_staging(delivered):
     # The personas' IAM policies may read the shared catalog objects (Lake Formation decides the rest).
     policies = [
         r["Properties"]["PolicyDocument"]["Statement"]
-        for r in _by_type(staging_lake, "AWS::IAM::ManagedPolicy").values()
+        for r in of_type(staging_lake, "AWS::IAM::ManagedPolicy").values()
     ]
     catalog_reads = [s["Resource"] for statements in policies for s in statements if s.get("Sid") == "ReadCatalog"]
     assert catalog_reads and all(
@@ -513,10 +495,10 @@ def test_build_steps_can_run_in_a_vpc_of_their_own(tmp_path):
     app = cdk.App(outdir=str(tmp_path), context=cdk_context(), builtin_cloud_formation_validation=False)
     stack = build_delivery(app, delivery, stages, file_stem="multi-account")
     template = app.synth().get_stack_artifact(stack.artifact_id).template  # every nag pack passes
-    projects = _resources(template, "AWS::CodeBuild::Project")
+    projects = of_type(template, "AWS::CodeBuild::Project").values()
     assert projects and all("VpcConfig" in p["Properties"] for p in projects)
     private = {k for k, r in template["Resources"].items() if r["Type"] == "AWS::EC2::Subnet" and "Build" in k}
     for project in projects:
         assert {s["Ref"] for s in project["Properties"]["VpcConfig"]["Subnets"]} <= private
-    assert len(_resources(template, "AWS::EC2::NatGateway")) == 1
-    assert len(_resources(template, "AWS::EC2::FlowLog")) == 1
+    assert len(of_type(template, "AWS::EC2::NatGateway")) == 1
+    assert len(of_type(template, "AWS::EC2::FlowLog")) == 1

@@ -164,7 +164,7 @@ def test_render_produces_svg_with_every_stack(svg):
 
 
 def test_main_writes_the_svg_and_optionally_the_dot(dev, svg, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(diagram, "render_svg", lambda dot, root: svg)  # the one render is the fixture's
+    monkeypatch.setattr(diagram, "render_svg", lambda _dot, _root: svg)  # the one render is the fixture's
     output = tmp_path / "docs" / "architecture.svg"
     assert diagram.main(["diagram", str(dev.outdir), str(output), "--dot"]) == 0
     assert output.read_text() == svg

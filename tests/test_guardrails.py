@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infra.catalog import instances
+from tests.templates import actions_of, statements_of
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +15,7 @@ def statements(dev):
         for logical_id, r in dev.resources("Security", "AWS::IAM::ManagedPolicy").items()
         if logical_id.startswith("SageMakerGuardrail")
     ]
-    return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    return {s["Sid"]: s for s in statements_of(policy)}
 
 
 JOBS = {
@@ -28,11 +29,6 @@ JOBS = {
 }
 
 
-def _actions(statement) -> set[str]:
-    action = statement["Action"]
-    return {action} if isinstance(action, str) else set(action)
-
-
 def test_every_statement_is_a_deny_on_all_resources(statements):
     assert len(statements) == 8
     for statement in statements.values():
@@ -44,30 +40,30 @@ def test_vpc_is_required_for_jobs_and_models(statements):
         ("DenyWithoutVpcSubnets", "sagemaker:VpcSubnets"),
         ("DenyWithoutVpcSecurityGroups", "sagemaker:VpcSecurityGroupIds"),
     ):
-        assert _actions(statements[sid]) == JOBS | {"sagemaker:CreateModel"}
+        assert actions_of(statements[sid]) == JOBS | {"sagemaker:CreateModel"}
         assert statements[sid]["Condition"] == {"Null": {key: "true"}}
 
 
 def test_isolation_and_inter_container_encryption(statements):
     isolation = statements["DenyWithoutNetworkIsolation"]
-    assert _actions(isolation) == JOBS | {"sagemaker:CreateModel"}
+    assert actions_of(isolation) == JOBS | {"sagemaker:CreateModel"}
     assert isolation["Condition"] == {"BoolIfExists": {"sagemaker:NetworkIsolation": "false"}}
     encryption = statements["DenyWithoutInterContainerEncryption"]
     # Models have no inter-container traffic key; CreateTransformJob has neither key.
-    assert _actions(encryption) == JOBS
+    assert actions_of(encryption) == JOBS
     assert encryption["Condition"] == {"BoolIfExists": {"sagemaker:InterContainerTrafficEncryption": "false"}}
-    assert "sagemaker:CreateTransformJob" not in _actions(isolation) | _actions(encryption)
+    assert "sagemaker:CreateTransformJob" not in actions_of(isolation) | actions_of(encryption)
 
 
 def test_output_key_required(statements):
     statement = statements["DenyWithoutOutputKmsKey"]
-    assert _actions(statement) == JOBS | {"sagemaker:CreateTransformJob"}
+    assert actions_of(statement) == JOBS | {"sagemaker:CreateTransformJob"}
     assert statement["Condition"] == {"Null": {"sagemaker:OutputKmsKey": "true"}}
 
 
 def test_volume_key_required_except_on_local_nvme(statements):
     statement = statements["DenyWithoutVolumeKmsKey"]
-    assert _actions(statement) == JOBS | {"sagemaker:CreateTransformJob", "sagemaker:CreateEndpointConfig"}
+    assert actions_of(statement) == JOBS | {"sagemaker:CreateTransformJob", "sagemaker:CreateEndpointConfig"}
     condition = statement["Condition"]
     assert condition["Null"] == {"sagemaker:VolumeKmsKey": "true"}
     exempt = condition["ForAnyValue:StringNotLike"]["sagemaker:InstanceTypes"]

@@ -446,7 +446,7 @@ def test_prices_grow_with_size_at_equal_accelerator_count():
 
 
 class _BlockBotocore(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
+    def find_spec(self, name, _path=None, _target=None):
         if name == "botocore" or name.startswith("botocore."):
             raise ImportError(f"{name} blocked by the test")
         return None

@@ -36,7 +36,7 @@ def _bucket(**kwargs) -> Builder:
     return lambda stack: s3.Bucket(stack, "Data", removal_policy=cdk.RemovalPolicy.RETAIN, **kwargs) and None
 
 
-def _actions(result: review.EnvironmentReview) -> dict[str, str]:
+def _changes(result: review.EnvironmentReview) -> dict[str, str]:
     return {c.logical_id: c.action for c in result.changes}
 
 
@@ -62,13 +62,13 @@ def test_an_in_place_change_is_modified_not_replaced(synth_small):
 
 
 def test_a_removed_stateful_resource_is_dangerous(synth_small):
-    result = review.review("dev", synth_small(_bucket()), synth_small(lambda stack: None))
-    assert _actions(result)[next(c.logical_id for c in result.changes if c.type == "AWS::S3::Bucket")] == "removed"
+    result = review.review("dev", synth_small(_bucket()), synth_small(lambda _stack: None))
+    assert _changes(result)[next(c.logical_id for c in result.changes if c.type == "AWS::S3::Bucket")] == "removed"
     assert [c.type for c in result.dangerous] == ["AWS::S3::Bucket"]
 
 
 def test_a_new_bucket_is_added_and_not_dangerous(synth_small):
-    result = review.review("dev", synth_small(lambda stack: None), synth_small(_bucket()))
+    result = review.review("dev", synth_small(lambda _stack: None), synth_small(_bucket()))
     assert {c.action for c in result.changes} == {"added"} and result.dangerous == []
 
 

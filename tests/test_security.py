@@ -8,6 +8,7 @@ import re
 from aws_cdk.assertions import Match
 
 from tests.helpers import sandbox_config
+from tests.templates import statements_of
 
 
 def test_three_rotating_customer_managed_keys_are_retained(dev):
@@ -23,7 +24,7 @@ def test_three_rotating_customer_managed_keys_are_retained(dev):
 
 def _logs_key_statements(synthesized):
     (logs_key,) = [k for i, k in synthesized.resources("Security", "AWS::KMS::Key").items() if "Logs" in i]
-    return {s.get("Sid"): s for s in logs_key["Properties"]["KeyPolicy"]["Statement"]}
+    return {s.get("Sid"): s for s in statements_of(logs_key)}
 
 
 def test_logs_key_lets_only_the_services_that_need_it(dev):

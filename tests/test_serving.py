@@ -1,4 +1,4 @@
-"""Serving stack: the conditional endpoint, its security, scaling, guardrails and the promotion path."""
+"""Serving stack: the conditional endpoint, its security, scaling and guardrails, its monitors and promotion path."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 
-from infra.catalog.naming import ASYNC_PREFIX, CAPTURE_PREFIX
+from infra.catalog.monitors import BASELINE_PARAMETERS
+from infra.catalog.naming import ASYNC_PREFIX, CAPTURE_PREFIX, GROUND_TRUTH_PREFIX
 from infra.checks.rules import check_template
-from infra.config import parse_config
+from infra.config import MONITOR_SCHEDULES, parse_config
 from infra.constructs.serving_state import MODEL_PACKAGE as PARAMETER
 from lambdas.promotion import handler as promotion
 from tests.helpers import dev_data
+from tests.templates import actions_of, of_type, role_statements
 
 STACK = "Serving"
 MODEL_TYPES = (
@@ -25,15 +27,6 @@ MODEL_TYPES = (
     "AWS::ApplicationAutoScaling::ScalableTarget",
     "AWS::ApplicationAutoScaling::ScalingPolicy",
 )
-
-
-def _one(synthesized, resource_type: str) -> dict[str, Any]:
-    (resource,) = synthesized.resources(STACK, resource_type).values()
-    return resource
-
-
-def _resources(template: dict, resource_type: str) -> dict[str, dict[str, Any]]:
-    return {k: r for k, r in template["Resources"].items() if r["Type"] == resource_type}
 
 
 # --- First deploy: nothing serves until a version is approved -----------------------------------
@@ -49,11 +42,11 @@ def test_the_endpoint_exists_only_once_a_model_package_is_set(dev):
     conditional = [r for r in template["Resources"].values() if r["Type"] in MODEL_TYPES]
     assert len(conditional) == 5
     assert all(r.get("Condition") == "HasModel" for r in conditional)
-    alarms = [r for r in _resources(template, "AWS::CloudWatch::Alarm").values() if "AlarmName" in r["Properties"]]
+    alarms = [r for r in of_type(template, "AWS::CloudWatch::Alarm").values() if "AlarmName" in r["Properties"]]
     assert alarms and all(r.get("Condition") == "HasModel" for r in alarms)
     # The promotion path itself deploys unconditionally.
     for resource_type in ("AWS::Lambda::Function", "AWS::Events::Rule", "AWS::IAM::Role"):
-        assert all("Condition" not in r for r in _resources(template, resource_type).values())
+        assert all("Condition" not in r for r in of_type(template, resource_type).values())
     assert template["Outputs"]["EndpointName"]["Condition"] == "HasModel"
 
 
@@ -61,7 +54,7 @@ def test_the_endpoint_exists_only_once_a_model_package_is_set(dev):
 
 
 def test_model_serves_the_parameter_in_the_vpc_with_network_isolation(dev):
-    model = _one(dev, "AWS::SageMaker::Model")["Properties"]
+    model = dev.one(STACK, "AWS::SageMaker::Model")["Properties"]
     assert model["PrimaryContainer"] == {"ModelPackageName": {"Ref": PARAMETER}}
     assert model["EnableNetworkIsolation"] is True
     isolated = len(dev.platform.network.vpc.isolated_subnets)
@@ -74,7 +67,7 @@ def test_model_serves_the_parameter_in_the_vpc_with_network_isolation(dev):
 
 
 def test_endpoint_config_on_cpu_has_the_kms_key_and_captures_data(dev):
-    config = _one(dev, "AWS::SageMaker::EndpointConfig")["Properties"]
+    config = dev.one(STACK, "AWS::SageMaker::EndpointConfig")["Properties"]
     (variant,) = config["ProductionVariants"]
     assert variant["InstanceType"] == "ml.m5.large" and variant["InitialInstanceCount"] == 1
     assert variant["VariantName"] == "AllTraffic"
@@ -90,7 +83,7 @@ def test_endpoint_config_on_cpu_has_the_kms_key_and_captures_data(dev):
 
 def test_endpoint_config_on_local_nvme_types_leaves_the_key_out(prod):
     """SageMaker refuses an endpoint-config key when a variant has local NVMe (ml.g5): none is set."""
-    config = _one(prod, "AWS::SageMaker::EndpointConfig")["Properties"]
+    config = prod.one(STACK, "AWS::SageMaker::EndpointConfig")["Properties"]
     assert "KmsKeyId" not in config
     assert [(v["VariantName"], v["InstanceType"], v["InitialVariantWeight"]) for v in config["ProductionVariants"]] == [
         ("Gpu", "ml.g5.xlarge", 0.9),
@@ -106,7 +99,7 @@ def test_endpoint_config_on_local_nvme_types_leaves_the_key_out(prod):
 
 
 def test_prod_deploys_by_canary_and_rolls_back_on_this_stacks_alarms(prod):
-    endpoint = _one(prod, "AWS::SageMaker::Endpoint")
+    endpoint = prod.one(STACK, "AWS::SageMaker::Endpoint")
     deployment = endpoint["Properties"]["DeploymentConfig"]
     policy = deployment["BlueGreenUpdatePolicy"]
     assert policy["TrafficRoutingConfiguration"] == {
@@ -117,7 +110,7 @@ def test_prod_deploys_by_canary_and_rolls_back_on_this_stacks_alarms(prod):
     assert policy["TerminationWaitInSeconds"] == 900
     assert 600 <= policy["MaximumExecutionTimeoutInSeconds"] <= 14400
     # Contract: every rollback alarm is an alarm this stack creates, and every variant has two.
-    alarms = _resources(prod.templates[STACK], "AWS::CloudWatch::Alarm").values()
+    alarms = of_type(prod.templates[STACK], "AWS::CloudWatch::Alarm").values()
     named = {r["Properties"]["AlarmName"]: r for r in alarms if "AlarmName" in r["Properties"]}
     rollback = [a["AlarmName"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]]
     assert sorted(rollback) == sorted(named) and len(rollback) == 4
@@ -130,7 +123,7 @@ def test_prod_deploys_by_canary_and_rolls_back_on_this_stacks_alarms(prod):
 def test_rollback_alarms_watch_each_variants_error_rate_and_latency(prod):
     alarms = {
         r["Properties"]["AlarmName"]: r["Properties"]
-        for r in _resources(prod.templates[STACK], "AWS::CloudWatch::Alarm").values()
+        for r in of_type(prod.templates[STACK], "AWS::CloudWatch::Alarm").values()
         if "AlarmName" in r["Properties"]
     }
     errors = alarms["mlp-prod-endpoint-Gpu-5xx-rate"]
@@ -151,7 +144,7 @@ def test_rollback_alarms_watch_each_variants_error_rate_and_latency(prod):
 
 
 def test_dev_deploys_all_at_once_because_one_instance_cannot_hold_a_canary(dev):
-    deployment = _one(dev, "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]
+    deployment = dev.one(STACK, "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]
     routing = deployment["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
     assert routing == {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300}
     assert len(deployment["AutoRollbackConfiguration"]["Alarms"]) == 2
@@ -179,6 +172,222 @@ def test_each_variant_scales_on_invocations_per_instance(prod):
     assert predefined == {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}
     assert (tracking["TargetValue"], tracking["ScaleInCooldown"], tracking["ScaleOutCooldown"]) == (200, 600, 60)
     assert tracking["DisableScaleIn"] is False
+
+
+# --- Model Monitor: the monitors run on the promoted version's baselines -------------------------------
+
+
+def test_monitors_run_on_the_promoted_baselines_in_the_vpc_with_kms(prod):
+    template = prod.templates[STACK]
+    (data,) = prod.properties(STACK, "AWS::SageMaker::DataQualityJobDefinition")
+    assert data["DataQualityBaselineConfig"] == {
+        "ConstraintsResource": {"S3Uri": {"Ref": "DataQualityConstraints"}},
+        "StatisticsResource": {"S3Uri": {"Ref": "DataQualityStatistics"}},
+    }
+    assert data["DataQualityJobInput"]["EndpointInput"]["EndpointName"] == "mlp-prod-endpoint"
+    assert "/sagemaker-model-monitor-analyzer" in json.dumps(data["DataQualityAppSpecification"]["ImageUri"])
+    (quality,) = prod.properties(STACK, "AWS::SageMaker::ModelQualityJobDefinition")
+    assert quality["ModelQualityBaselineConfig"] == {
+        "ConstraintsResource": {"S3Uri": {"Ref": "ModelQualityConstraints"}}
+    }
+    assert quality["ModelQualityAppSpecification"]["ProblemType"] == "BinaryClassification"
+    endpoint_input = quality["ModelQualityJobInput"]["EndpointInput"]
+    assert (endpoint_input["ProbabilityAttribute"], endpoint_input["ProbabilityThresholdAttribute"]) == ("0", 0.5)
+    ground_truth = json.dumps(quality["ModelQualityJobInput"]["GroundTruthS3Input"]["S3Uri"])
+    assert f"/{GROUND_TRUTH_PREFIX}/mlp-prod-endpoint" in ground_truth
+    for definition, kind in ((data, "DataQuality"), (quality, "ModelQuality")):
+        network = definition["NetworkConfig"]
+        assert network["EnableNetworkIsolation"] is True and network["EnableInterContainerTrafficEncryption"] is True
+        assert network["VpcConfig"]["Subnets"] and network["VpcConfig"]["SecurityGroupIds"]
+        assert "VolumeKmsKeyId" in definition["JobResources"]["ClusterConfig"]
+        assert "KeysArtifacts" in json.dumps(definition[f"{kind}JobOutputConfig"]["KmsKeyId"])
+    # The one finding is the explainability job's isolation, acknowledged with the config's reason.
+    assert [(f.rule.id, f.logical_id) for f in check_template(template)] == [
+        ("MLP-SM9", "ModelExplainabilityJobDefinition")
+    ]
+    # Each monitor exists only with a model and its baselines.
+    conditions = template["Conditions"]
+    assert conditions["MonitorModelQuality"] == {
+        "Fn::And": [
+            {"Condition": "HasModel"},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "ModelQualityConstraints"}, "none"]}]},
+        ]
+    }
+    for resource in prod.resources(STACK, "AWS::SageMaker::MonitoringSchedule").values():
+        assert resource["Condition"] in conditions and resource["DependsOn"] == ["Endpoint"]
+
+
+def test_bias_monitor_reads_the_promoted_versions_config_and_labels(prod):
+    (bias,) = prod.properties(STACK, "AWS::SageMaker::ModelBiasJobDefinition")
+    app = bias["ModelBiasAppSpecification"]
+    assert app["ConfigUri"] == {"Ref": "BiasConfig"}
+    assert "/sagemaker-clarify-processing:1.0" in json.dumps(app["ImageUri"])
+    job_input = bias["ModelBiasJobInput"]
+    assert job_input["EndpointInput"]["EndpointName"] == "mlp-prod-endpoint"
+    assert f"/{GROUND_TRUTH_PREFIX}/mlp-prod-endpoint" in json.dumps(job_input["GroundTruthS3Input"]["S3Uri"])
+    network = bias["NetworkConfig"]
+    assert network["EnableNetworkIsolation"] is True and network["EnableInterContainerTrafficEncryption"] is True
+    assert "KmsKeyId" in bias["ModelBiasJobOutputConfig"]
+    assert prod.templates[STACK]["Conditions"]["MonitorModelBias"] == {
+        "Fn::And": [{"Condition": "HasModel"}, {"Fn::Not": [{"Fn::Equals": [{"Ref": "BiasConfig"}, "none"]}]}]
+    }
+    # The monitor role may pull the Clarify image; dev, without a bias monitor, gets no such grant.
+    text = json.dumps(prod.templates[STACK])
+    assert "repository/sagemaker-clarify-processing" in text
+
+
+def test_dev_has_no_bias_monitor(dev):
+    assert dev.properties(STACK, "AWS::SageMaker::ModelBiasJobDefinition") == []
+    assert "repository/sagemaker-clarify-processing" not in json.dumps(dev.templates[STACK])
+
+
+def test_schedules_are_named_for_the_alarms_and_run_as_configured(prod):
+    schedules = prod.named(STACK, "AWS::SageMaker::MonitoringSchedule", "MonitoringScheduleName")
+    kinds = ("data-quality", "model-quality", "model-bias", "model-explainability")
+    assert set(schedules) == {f"mlp-prod-endpoint-{kind}" for kind in kinds}
+    assert schedules["mlp-prod-endpoint-model-bias"]["MonitoringScheduleConfig"]["MonitoringType"] == "ModelBias"
+    explainability = schedules["mlp-prod-endpoint-model-explainability"]["MonitoringScheduleConfig"]
+    assert explainability["MonitoringType"] == "ModelExplainability"
+    assert explainability["ScheduleConfig"]["ScheduleExpression"] == MONITOR_SCHEDULES["daily"]
+    data = schedules["mlp-prod-endpoint-data-quality"]["MonitoringScheduleConfig"]
+    assert data["MonitoringType"] == "DataQuality"
+    assert data["ScheduleConfig"]["ScheduleExpression"] == MONITOR_SCHEDULES["hourly"]
+    assert data["MonitoringJobDefinitionName"] == {"Fn::GetAtt": ["DataQualityJobDefinition", "JobDefinitionName"]}
+
+
+def test_promotion_sets_exactly_the_serving_stacks_baseline_parameters(prod, dev):
+    for synthesized, expected in (
+        (prod, set(BASELINE_PARAMETERS)),
+        (dev, {"DataQualityStatistics", "DataQualityConstraints"}),
+    ):
+        parameters = synthesized.templates[STACK]["Parameters"]
+        variables = synthesized.one(STACK, "AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
+        mapping = json.loads(variables["BASELINE_PARAMETERS"])
+        assert set(mapping) == expected and expected <= set(parameters)
+        assert variables["PARAMETER_NAME"] == PARAMETER in parameters
+        # A single-account environment promotes versions of its own account's registry only.
+        assert variables["MODEL_PACKAGE_ACCOUNT"] == (
+            {"Ref": "AWS::AccountId"} if synthesized is dev else "111111111111"
+        )
+        # The paths name what the pipeline registers (the Register step's DriftCheckBaselines).
+        assert all(path.startswith("DriftCheckBaselines.") and path.endswith(".S3Uri") for path in mapping.values())
+
+
+# --- The explainability monitor (prod: a stated exception to network isolation) -------------------------
+
+
+def test_explainability_monitor_keeps_everything_but_isolation_and_says_why(prod):
+    from infra.config import load_config
+
+    (job,) = prod.properties(STACK, "AWS::SageMaker::ModelExplainabilityJobDefinition")
+    network = job["NetworkConfig"]
+    assert network["EnableNetworkIsolation"] is False
+    assert network["EnableInterContainerTrafficEncryption"] is True
+    assert network["VpcConfig"]["Subnets"] and network["VpcConfig"]["SecurityGroupIds"]
+    assert "KeysArtifacts" in json.dumps(job["JobResources"]["ClusterConfig"]["VolumeKmsKeyId"])
+    assert "KeysArtifacts" in json.dumps(job["ModelExplainabilityJobOutputConfig"]["KmsKeyId"])
+    app = job["ModelExplainabilityAppSpecification"]
+    assert app["ConfigUri"] == {"Ref": "ExplainabilityConfig"}
+    assert "/sagemaker-clarify-processing:1.0" in json.dumps(app["ImageUri"])
+    assert job["ModelExplainabilityBaselineConfig"] == {
+        "ConstraintsResource": {"S3Uri": {"Ref": "ExplainabilityConstraints"}}
+    }
+    assert job["ModelExplainabilityJobInput"]["EndpointInput"]["EndpointName"] == "mlp-prod-endpoint"
+    assert job["RoleArn"]["Fn::GetAtt"][0].startswith("ExplainabilityRole")
+    # It exists only with a model, its SHAP baseline and the config written for that model.
+    template = prod.templates[STACK]
+    assert template["Conditions"]["MonitorModelExplainability"] == {
+        "Fn::And": [
+            {"Condition": "HasModel"},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "ExplainabilityConstraints"}, "none"]}]},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "ExplainabilityConfig"}, "none"]}]},
+        ]
+    }
+    # The acknowledgment is the config's stated reason, recorded in the validation report.
+    reason = load_config("prod").monitoring.explainability.isolation_exception
+    suppressed = [
+        s for p in prod.report["pluginReports"] for s in p.get("suppressedViolations", [])
+        if s["acknowledgedId"] == "MLPlatform::MLP-SM9"
+    ]  # fmt: skip
+    assert [s["acknowledgedAt"].rsplit("/", 1)[-1] for s in suppressed] == ["ModelExplainabilityJobDefinition"]
+    assert suppressed[0]["reason"] == f"Explainability monitor, by config: {reason}"
+
+
+def test_explainability_role_may_start_only_clarify_shadows_of_the_served_model(prod):
+    statements = prod.role_statements(STACK, "ExplainabilityRole")
+    shadow = next(s for s in statements if s.get("Sid") == "ShadowEndpoint")
+    assert sorted(r.split(":", 5)[5] for r in shadow["Resource"]) == [
+        "endpoint-config/sm-clarify-*",
+        "endpoint/sm-clarify-*",
+    ]
+    assert "sagemaker:CreateModel" not in json.dumps(statements) and "iam:PassRole" not in json.dumps(statements)
+    served = next(s for s in statements if s.get("Sid") == "ServedModel")
+    (model,) = prod.properties(STACK, "AWS::SageMaker::Model")
+    prefix = model["ModelName"]["Fn::Join"][1][0]
+    # Contract: the model's name is <prefix><version>, and the function writes configs naming it so.
+    selected = model["ModelName"]["Fn::Join"][1][1]
+    assert selected == {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": PARAMETER}]}]}
+    assert served["Resource"].endswith(f":model/{prefix}*")
+    # What CloudFormation selects from a package ARN is the version the promotion function names the model by.
+    arn = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlp-prod-models/7"
+    event = {
+        "id": "e-1",
+        "source": "aws.sagemaker",
+        "detail-type": "SageMaker Model Package State Change",
+        "detail": {
+            "ModelPackageGroupName": "mlp-prod-models",
+            "ModelPackageArn": arn,
+            "ModelApprovalStatus": "Approved",
+        },
+    }
+    assert arn.split("/")[selected["Fn::Select"][0]] == promotion.parse_event(event).version == "7"
+    # No guardrail on this role (it would deny the shadow endpoint config Clarify creates without a key);
+    # every other SageMaker role of the stack keeps it.
+    assert prod.managed_policy_arns(STACK, "ExplainabilityRole") == []
+    for role in ("ModelRole", "MonitorRole"):
+        assert any("SageMakerGuardrail" in json.dumps(arn) for arn in prod.managed_policy_arns(STACK, role)), role
+
+
+def test_deploy_role_guardrail_exempts_only_the_explainability_job_from_isolation(prod):
+    (deploy_guardrail,) = [
+        r["Properties"]["PolicyDocument"]["Statement"]
+        for k, r in prod.resources(STACK, "AWS::IAM::ManagedPolicy").items()
+        if k.startswith("DeployGuardrail")
+    ]
+    denies = {s["Sid"]: s for s in deploy_guardrail}
+    isolation = denies["DenyWithoutNetworkIsolation"]["Action"]
+    assert "sagemaker:CreateModelExplainabilityJobDefinition" not in isolation
+    assert {"sagemaker:CreateModel", "sagemaker:CreateModelBiasJobDefinition", "sagemaker:CreateProcessingJob"} <= set(
+        isolation
+    )
+    # Every other deny still covers the explainability job definition.
+    for sid in ("DenyWithoutVpcSubnets", "DenyWithoutInterContainerEncryption", "DenyWithoutOutputKmsKey"):
+        assert "sagemaker:CreateModelExplainabilityJobDefinition" in denies[sid]["Action"], sid
+    managed = json.dumps(prod.managed_policy_arns(STACK, "DeployRole"))
+    assert "DeployGuardrail" in managed and "SageMakerGuardrail" not in managed
+
+
+def test_promotion_writes_explainability_configs_where_the_monitor_reads_them(prod):
+    from infra.config import load_config
+
+    variables = prod.one(STACK, "AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
+    parts = variables["EXPLAINABILITY"]["Fn::Join"][1]
+    text = "".join(p if isinstance(p, str) else json.dumps(json.dumps(p))[1:-1] for p in parts)
+    settings = json.loads(text)
+    assert tuple(settings) == promotion.EXPLAINABILITY_KEYS
+    assert settings["parameter"] in prod.templates[STACK]["Parameters"]
+    (model,) = prod.properties(STACK, "AWS::SageMaker::Model")
+    assert settings["model_name_prefix"] == model["ModelName"]["Fn::Join"][1][0]
+    config = load_config("prod")
+    assert settings["instance_type"] in config.training.inference_instance_types
+    assert settings["prefix"].startswith("monitoring/mlp-prod-endpoint/")
+    # Contract: the function may write there and read the registered templates; the job may read them.
+    promotion_statements = json.dumps(prod.role_statements(STACK, "PromotionRole"))
+    assert (
+        f"/{settings['prefix']}/*" in promotion_statements and "/pipelines/mlp-prod-training/*" in promotion_statements
+    )
+    job_reads = [s for s in prod.role_statements(STACK, "ExplainabilityRole") if s["Action"] == "s3:GetObject"]
+    assert any("/monitoring/mlp-prod-endpoint/*" in json.dumps(s["Resource"]) for s in job_reads)
 
 
 # --- Promotion -------------------------------------------------------------------------------------
@@ -265,35 +474,21 @@ def test_promotion_function_is_configured_as_its_handler_reads(dev):
     assert "Alerts" in json.dumps(invoke["Properties"]["DestinationConfig"]["OnFailure"])
 
 
-def _statements(template: dict, role_id: str) -> list[dict[str, Any]]:
-    return [
-        s
-        for policy in _resources(template, "AWS::IAM::Policy").values()
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-        for s in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
-
-
-def _actions(statement: dict[str, Any]) -> set[str]:
-    actions = statement["Action"]
-    return set(actions if isinstance(actions, list) else [actions])
-
-
 def test_promotion_may_update_only_its_stack_through_the_deploy_role(dev):
     template = dev.templates[STACK]
-    roles = _resources(template, "AWS::IAM::Role")
+    roles = of_type(template, "AWS::IAM::Role")
     (promotion_role,) = [k for k in roles if k.startswith("PromotionRole")]
     (deploy_role,) = [k for k in roles if k.startswith("DeployRole")]
-    statements = _statements(template, promotion_role)
-    (stack_statement,) = [s for s in statements if any(a.startswith("cloudformation:") for a in _actions(s))]
-    assert _actions(stack_statement) == {"cloudformation:DescribeStacks", "cloudformation:UpdateStack"}
+    statements = role_statements(template, promotion_role)
+    (stack_statement,) = [s for s in statements if any(a.startswith("cloudformation:") for a in actions_of(s))]
+    assert actions_of(stack_statement) == {"cloudformation:DescribeStacks", "cloudformation:UpdateStack"}
     assert ":stack/mlp-dev-Serving/*" in json.dumps(stack_statement["Resource"])
-    (pass_role,) = [s for s in statements if "iam:PassRole" in _actions(s)]
+    (pass_role,) = [s for s in statements if "iam:PassRole" in actions_of(s)]
     assert pass_role["Resource"] == {"Fn::GetAtt": [deploy_role, "Arn"]}
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
     trust = roles[deploy_role]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
     assert trust["Principal"] == {"Service": "cloudformation.amazonaws.com"}
-    deploy_actions = set().union(*(_actions(s) for s in _statements(template, deploy_role)))
+    deploy_actions = actions_of(*role_statements(template, deploy_role))
     assert "sagemaker:UpdateEndpoint" in deploy_actions and "iam:PassRole" in deploy_actions
     assert not any(a.endswith(":*") or a == "*" for a in deploy_actions)
 
@@ -400,43 +595,43 @@ def variants(tmp_path_factory) -> Variants:
 
 def test_serverless_runs_outside_the_vpc_only_with_the_stated_exception(variants):
     template = variants.templates["Serverless"]
-    (model,) = _resources(template, "AWS::SageMaker::Model").values()
+    (model,) = of_type(template, "AWS::SageMaker::Model").values()
     assert "VpcConfig" not in model["Properties"] and "EnableNetworkIsolation" not in model["Properties"]
-    (config,) = _resources(template, "AWS::SageMaker::EndpointConfig").values()
+    (config,) = of_type(template, "AWS::SageMaker::EndpointConfig").values()
     (variant,) = config["Properties"]["ProductionVariants"]
     assert variant["ServerlessConfig"] == {"MemorySizeInMB": 3072, "MaxConcurrency": 10, "ProvisionedConcurrency": 2}
     assert "InstanceType" not in variant and "KmsKeyId" not in config["Properties"]
     assert "DataCaptureConfig" not in config["Properties"]
-    assert _resources(template, "AWS::ApplicationAutoScaling::ScalableTarget") == {}
+    assert of_type(template, "AWS::ApplicationAutoScaling::ScalableTarget") == {}
     # The project's rules see the hole; the stack acknowledges it with the configured reason.
     findings = {(f.rule.id, f.logical_id) for f in check_template(template)}
     assert {("MLP-SM1", "Model"), ("MLP-SM2", "Model"), ("MLP-SM3", "EndpointConfig")} <= findings
     text = json.dumps(variants.report)
     assert "Serverless endpoint, by config: A public demo model scoring synthetic data only" in text
     # No guardrail on the deploy role: it would deny the model CloudFormation must create.
-    roles = _resources(template, "AWS::IAM::Role")
+    roles = of_type(template, "AWS::IAM::Role")
     (deploy,) = [r for k, r in roles.items() if k.startswith("DeployRole")]
     assert "Guardrail" not in json.dumps(deploy["Properties"].get("ManagedPolicyArns", []))
 
 
 def test_async_endpoint_writes_encrypted_results_and_scales_from_zero_on_its_queue(variants):
     template = variants.templates["Async"]
-    (config,) = _resources(template, "AWS::SageMaker::EndpointConfig").values()
+    (config,) = of_type(template, "AWS::SageMaker::EndpointConfig").values()
     settings = config["Properties"]["AsyncInferenceConfig"]
     output = settings["OutputConfig"]
     assert f"/{ASYNC_PREFIX}/mlp-async-endpoint/output" in json.dumps(output["S3OutputPath"])
     assert f"/{ASYNC_PREFIX}/mlp-async-endpoint/failure" in json.dumps(output["S3FailurePath"])
     assert "KmsKeyId" in output
-    topics = _resources(template, "AWS::SNS::Topic")
+    topics = of_type(template, "AWS::SNS::Topic")
     assert {output["NotificationConfig"][k]["Ref"] for k in ("SuccessTopic", "ErrorTopic")} == set(topics)
     assert all("KmsMasterKeyId" in t["Properties"] for t in topics.values())
     assert settings["ClientConfig"] == {"MaxConcurrentInvocationsPerInstance": 2}
     # ml.g5.12xlarge has local NVMe: no endpoint-config key.
     assert "KmsKeyId" not in config["Properties"]
-    (target,) = _resources(template, "AWS::ApplicationAutoScaling::ScalableTarget").values()
+    (target,) = of_type(template, "AWS::ApplicationAutoScaling::ScalableTarget").values()
     assert target["Properties"]["MinCapacity"] == 0
     policies = {p["Properties"]["PolicyName"]: p["Properties"] for p in
-                _resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy").values()}  # fmt: skip
+                of_type(template, "AWS::ApplicationAutoScaling::ScalingPolicy").values()}  # fmt: skip
     backlog = policies["mlp-async-endpoint-Batchy-backlog"]["TargetTrackingScalingPolicyConfiguration"]
     assert backlog["CustomizedMetricSpecification"]["MetricName"] == "ApproximateBacklogSizePerInstance"
     gpu = policies["mlp-async-endpoint-Batchy-gpu"]["TargetTrackingScalingPolicyConfiguration"]
@@ -444,12 +639,12 @@ def test_async_endpoint_writes_encrypted_results_and_scales_from_zero_on_its_que
     assert gpu["CustomizedMetricSpecification"]["Namespace"] == "/aws/sagemaker/Endpoints"
     step = policies["mlp-async-endpoint-Batchy-from-zero"]
     assert step["PolicyType"] == "StepScaling"
-    (step_id,) = [k for k, p in _resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy").items()
+    (step_id,) = [k for k, p in of_type(template, "AWS::ApplicationAutoScaling::ScalingPolicy").items()
                   if p["Properties"]["PolicyType"] == "StepScaling"]  # fmt: skip
-    (wake,) = [a["Properties"] for a in _resources(template, "AWS::CloudWatch::Alarm").values()
+    (wake,) = [a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()
                if a["Properties"].get("MetricName") == "HasBacklogWithoutCapacity"]  # fmt: skip
     assert wake["AlarmActions"] == [{"Ref": step_id}]
     # Every alarm the promotion creates is one the deploy role may create: named under the endpoint.
-    names = [a["Properties"].get("AlarmName") for a in _resources(template, "AWS::CloudWatch::Alarm").values()
+    names = [a["Properties"].get("AlarmName") for a in of_type(template, "AWS::CloudWatch::Alarm").values()
              if a.get("Condition") == "HasModel"]  # fmt: skip
     assert names and all(n.startswith("mlp-async-endpoint-") for n in names)

@@ -342,7 +342,7 @@ def test_mlflow_tracking_is_optional(pipeline, tmp_path, monkeypatch):
     fake = types.SimpleNamespace(
         start_run=lambda run_name=None: calls.append(("start_run", run_name)),
         log_params=lambda params: calls.append(("log_params", params)),
-        log_metrics=lambda metrics, step: calls.append(("log_metrics", step)),
+        log_metrics=lambda _metrics, step: calls.append(("log_metrics", step)),
         end_run=lambda: calls.append(("end_run", None)),
     )
     monkeypatch.setitem(sys.modules, "mlflow", fake)

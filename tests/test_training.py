@@ -166,29 +166,18 @@ def test_model_package_group_is_retained(dev):
     assert group["DeletionPolicy"] == "Retain"
 
 
-def _role_policy(synthesized, role_prefix: str) -> list[dict]:
-    resources = synthesized.templates[STACK]["Resources"]
-    (role_id,) = [i for i, r in resources.items() if r["Type"] == "AWS::IAM::Role" and i.startswith(role_prefix)]
-    policies = [
-        r["Properties"]["PolicyDocument"]["Statement"]
-        for r in resources.values()
-        if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]
-    ]
-    return [statement for policy in policies for statement in policy]
-
-
 def test_roles_are_scoped_and_guarded(dev):
     resources = dev.templates[STACK]["Resources"]
     for role_id, role in resources.items():
         if role["Type"] == "AWS::IAM::Role":
             # The foundation's guardrail denies jobs without VPC, isolation or KMS.
             assert "SageMakerGuardrail" in json.dumps(role["Properties"]["ManagedPolicyArns"]), role_id
-    pipeline_statements = _role_policy(dev, "PipelineRole")
+    pipeline_statements = dev.role_statements(STACK, "PipelineRole")
     pass_role = next(s for s in pipeline_statements if s["Action"] == "iam:PassRole")
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
     assert len(pass_role["Resource"]) == 2
-    processing = json.dumps(_role_policy(dev, "ProcessingRole"))
-    training = json.dumps(_role_policy(dev, "TrainingRole"))
+    processing = json.dumps(dev.role_statements(STACK, "ProcessingRole"))
+    training = json.dumps(dev.role_statements(STACK, "TrainingRole"))
     assert "mlp-dev-curated-bucket-arn" in processing and "mlp-dev-curated-bucket-arn" not in training
     assert '"s3:*"' not in processing + training
 
@@ -458,18 +447,11 @@ def test_variant_with_mlflow_has_sagemaker_log_the_training_job(dev):
 
 
 def test_training_role_may_log_runs_to_the_tracking_server_only(prod):
-    resources = prod.templates[STACK]["Resources"]
     ((server_id, server),) = prod.resources(STACK, "AWS::SageMaker::MlflowTrackingServer").items()
     assert server["Properties"]["TrackingServerName"] == "mlp-prod-mlflow"
     ((_, pipeline_resource),) = prod.resources(STACK, "AWS::SageMaker::Pipeline").items()
     assert server_id in pipeline_resource["DependsOn"]
-    (role_id,) = [i for i, r in resources.items() if r["Type"] == "AWS::IAM::Role" and i.startswith("TrainingRole")]
-    statements = [
-        s
-        for r in resources.values()
-        if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]
-        for s in r["Properties"]["PolicyDocument"]["Statement"]
-    ]
+    statements = prod.role_statements(STACK, "TrainingRole")
     (statement,) = [s for s in statements if "sagemaker:DescribeMlflowTrackingServer" in s["Action"]]
     assert statement["Resource"] == {"Fn::GetAtt": [server_id, "TrackingServerArn"]}
     run_actions = "CreateExperiment GetExperiment GetExperimentByName CreateRun GetRun UpdateRun LogBatch LogMetric"

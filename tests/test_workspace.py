@@ -12,6 +12,7 @@ import pytest
 
 from infra.config import parse_config
 from tests.helpers import dev_data
+from tests.templates import actions_of, of_type, role_statements
 
 STACK = "Training"
 SAGEMAKER_TRUST = {
@@ -67,7 +68,7 @@ class Built:
     acknowledged: set[tuple[str, str]]
 
     def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
-        return {k: r for k, r in self.template["Resources"].items() if r["Type"] == resource_type}
+        return of_type(self.template, resource_type)
 
     def one(self, resource_type: str) -> tuple[str, dict[str, Any]]:
         ((logical_id, resource),) = self.resources(resource_type).items()
@@ -78,16 +79,7 @@ class Built:
         return logical_id
 
     def inline_statements(self, role_id: str) -> list[dict[str, Any]]:
-        return [
-            statement
-            for policy in self.resources("AWS::IAM::Policy").values()
-            if {"Ref": role_id} in policy["Properties"]["Roles"]
-            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        ]
-
-
-def _actions(statements: list[dict[str, Any]]) -> set[str]:
-    return {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+        return role_statements(self.template, role_id)
 
 
 @pytest.fixture(scope="module")
@@ -303,10 +295,10 @@ def test_execution_roles_run_only_their_own_private_spaces(built):
         role_id = profile["Properties"]["UserSettings"]["ExecutionRole"]["Fn::GetAtt"][0]
         statements = built.inline_statements(role_id)
         # Nothing but running Studio: data access comes only from the extra policies.
-        assert _actions(statements) == STUDIO_ACTIONS
-        assert "sagemaker:CreatePresignedDomainUrl" not in _actions(statements)
+        assert actions_of(*statements) == STUDIO_ACTIONS
+        assert "sagemaker:CreatePresignedDomainUrl" not in actions_of(*statements)
         for statement in statements:
-            actions = set(_actions([statement]))
+            actions = set(actions_of(statement))
             if actions & {"sagemaker:CreateSpace", "sagemaker:CreateApp"}:
                 owner = statement["Condition"]["ArnEquals"]["sagemaker:OwnerUserProfileArn"]["Fn::Join"][1]
                 assert owner[-1] == f"/{name}" and ":user-profile/" in owner
@@ -321,7 +313,7 @@ def test_execution_roles_run_only_their_own_private_spaces(built):
 
 def test_default_execution_role_may_only_write_studio_logs(built):
     statements = built.inline_statements(built.logical_id("AWS::IAM::Role", "DefaultExecutionRole"))
-    assert _actions(statements) == {a for a in STUDIO_ACTIONS if a.startswith("logs:")}
+    assert actions_of(*statements) == {a for a in STUDIO_ACTIONS if a.startswith("logs:")}
     (statement,) = statements
     assert statement["Resource"]["Fn::Join"][1][-1] == ":log-group:/aws/sagemaker/studio:*"
 
@@ -336,7 +328,7 @@ def test_each_persona_may_open_only_its_own_profile(built):
         (policy,) = [p["Properties"] for k, p in policies.items() if f"{persona}LaunchPolicy" in k]
         assert policy["Roles"] == [role]
         statements = policy["PolicyDocument"]["Statement"]
-        (launch,) = [s for s in statements if "sagemaker:CreatePresignedDomainUrl" in _actions([s])]
+        (launch,) = [s for s in statements if "sagemaker:CreatePresignedDomainUrl" in actions_of(s)]
         assert launch["Resource"]["Fn::Join"][1][-1] == f"/{profile}"
 
 
@@ -369,7 +361,7 @@ def test_tracking_server_role_is_scoped_to_the_mlflow_prefix(built):
     bucket = {"Fn::ImportValue": "mlp-dev-artifacts-bucket-arn"}
     objects = {"Fn::Join": ["", [bucket, "/mlflow/*"]]}
     statements = built.inline_statements(role_id)
-    s3 = [s for s in statements if any(a.startswith("s3:") for a in _actions([s]))]
+    s3 = [s for s in statements if any(a.startswith("s3:") for a in actions_of(s))]
     assert s3 == [
         {
             "Action": ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
@@ -385,7 +377,7 @@ def test_tracking_server_role_is_scoped_to_the_mlflow_prefix(built):
     ]
     (kms_statement,) = [s for s in statements if s not in s3]
     assert kms_statement["Resource"] == {"Fn::GetAtt": [built.logical_id("AWS::KMS::Key", "Key"), "Arn"]}
-    assert all(a.startswith("kms:") for a in _actions([kms_statement]))
+    assert all(a.startswith("kms:") for a in actions_of(kms_statement))
 
 
 def test_access_policy_names_only_the_tracking_server(built):
@@ -395,7 +387,7 @@ def test_access_policy_names_only_the_tracking_server(built):
     assert {json.dumps(s["Resource"]) for s in statements} == {
         json.dumps({"Fn::GetAtt": [server_id, "TrackingServerArn"]})
     }
-    assert _actions(statements) == {
+    assert actions_of(*statements) == {
         "sagemaker-mlflow:*",
         "sagemaker:CreatePresignedMlflowTrackingServerUrl",
         "sagemaker:DescribeMlflowTrackingServer",

@@ -18,7 +18,8 @@ class Stack:
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
-        return self.template.get("Resources", {})
+        resources: dict[str, dict[str, Any]] = self.template.get("Resources", {})
+        return resources
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,7 @@ def diff_stack(stack: str, base: dict[str, Any], head: dict[str, Any]) -> list[R
     return changes
 
 
-def _attributes(resource: dict[str, Any]) -> tuple:
+def _attributes(resource: dict[str, Any]) -> tuple[str | None, ...]:
     return tuple(
         resource.get(k) and repr(resource.get(k)) for k in ("DeletionPolicy", "UpdateReplacePolicy", "DependsOn")
     )
@@ -204,9 +204,11 @@ def _text(value: Any) -> str:
         if function == "Fn::GetAtt":
             return f"<{'.'.join(argument) if isinstance(argument, list) else argument}>"
         if function == "Fn::Join":
-            return argument[0].join(_text(v) for v in argument[1])
+            separator: str = argument[0]
+            return separator.join(_text(v) for v in argument[1])
         if function == "Fn::Sub":
-            return argument if isinstance(argument, str) else argument[0]
+            template: str = argument if isinstance(argument, str) else argument[0]
+            return template
         if function in ("Fn::ImportValue", "Fn::GetStackOutput"):
             output = argument.get("OutputName") if isinstance(argument, dict) else _text(argument)
             return f"<import {output}>"
@@ -219,7 +221,7 @@ def _principal(value: Any) -> str:
     return _text(value)
 
 
-def _as_list(value: Any) -> list:
+def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
@@ -298,7 +300,7 @@ def review(
     return result
 
 
-def _permission_key(p: Permission) -> tuple:
+def _permission_key(p: Permission) -> tuple[str, ...]:
     return (p.stack, p.logical_id, p.effect, p.action, p.resource, p.principal)
 
 
@@ -381,7 +383,7 @@ def _environment(r: EnvironmentReview) -> list[str]:
 
 def _grouped(perms: list[Permission]) -> list[str]:
     """One line per policy, resource and principal, with its actions together."""
-    groups: dict[tuple, list[str]] = {}
+    groups: dict[tuple[str, ...], list[str]] = {}
     for p in perms:
         groups.setdefault((p.stack, p.logical_id, p.effect, p.resource, p.principal), []).append(p.action)
     lines = []

@@ -9,7 +9,7 @@ from pathlib import Path
 from infra.assembly import cost, reader
 
 
-def summarize(cloud: reader.Assembly) -> list[tuple[str, int, Counter]]:
+def summarize(cloud: reader.Assembly) -> list[tuple[str, int, Counter[str]]]:
     """(stack name, resource count, count per type) for every stack in the assembly."""
     rows = []
     for name, stack in cloud.stacks.items():

@@ -570,12 +570,15 @@ def _sagemaker_shapes() -> Mapping[str, Any]:
     import botocore
 
     versions = sorted((Path(botocore.__file__).parent / "data" / "sagemaker").glob("*/service-2.json*"))
+    shapes: Mapping[str, Any]
     if versions:
         raw = versions[-1].read_bytes()
-        return json.loads(gzip.decompress(raw) if versions[-1].suffix == ".gz" else raw)["shapes"]
+        shapes = json.loads(gzip.decompress(raw) if versions[-1].suffix == ".gz" else raw)["shapes"]
+        return shapes
     import botocore.loaders
 
-    return botocore.loaders.create_loader().load_service_model("sagemaker", "service-2")["shapes"]
+    shapes = botocore.loaders.create_loader().load_service_model("sagemaker", "service-2")["shapes"]
+    return shapes
 
 
 @functools.cache

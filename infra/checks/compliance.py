@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import aws_cdk as cdk
 import cdk_nag
 from constructs import IConstruct
 
 from infra.checks.rules import PACK_NAME, ml_platform_checks
+
+if TYPE_CHECKING:
+    from aws_cdk import aws_iam as iam
 
 # Namespaces of the packs as they appear in acknowledgment ids (`<namespace>::<rule id>`).
 AWS_SOLUTIONS = "AwsSolutions"
@@ -30,15 +33,15 @@ INLINE_POLICY_REASON = (
 )
 
 
-def service_principal(service: str, account: str) -> Any:
+def service_principal(service: str, account: str) -> iam.PrincipalBase:
     """`service` acting for this account only: the confused-deputy guard of every service role here."""
     from aws_cdk import aws_iam as iam
 
     return iam.ServicePrincipal(service).with_conditions({"StringEquals": {"aws:SourceAccount": account}})
 
 
-def enable_checks(app: cdk.App) -> None:
-    """Register every pack as a validation plugin: a finding not acknowledged fails synth.
+def enable_checks(app: cdk.Stage) -> None:
+    """Register every pack as a validation plugin on an app or a stage: a finding not acknowledged fails synth.
 
     Call it once every construct exists: it also acknowledges MLP-L1 on CDK's own custom-resource
     providers (emptying the default security group, auto-deleting objects of throwaway buckets).
@@ -95,6 +98,8 @@ def _render(value: object) -> str:
         if function == "Fn::GetAtt":
             return f"<{'.'.join(argument)}>"
         if function == "Fn::Join":
+            separator: str
+            parts: list[object]
             separator, parts = argument
             return separator.join(_render(part) for part in parts)
         if function == "Fn::ImportValue" and isinstance(argument, str):

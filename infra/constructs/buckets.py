@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict, Unpack
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -76,6 +78,17 @@ class AccessLogsBucket(s3.Bucket):
         _no_replication(self)
 
 
+class EncryptedBucketOptions(TypedDict, total=False):
+    """The optional props of an `EncryptedBucket`."""
+
+    lifecycle: list[s3.LifecycleRule] | None
+    """Lifecycle rules of the bucket (none by default)."""
+    pin_key: bool
+    """Refuse uploads that name any KMS key but the bucket's own (default True)."""
+    event_bridge: bool
+    """Send object events to EventBridge, natively (default False)."""
+
+
 class EncryptedBucket(s3.Bucket):
     """A data bucket: customer-managed KMS with bucket keys, versioned, TLS-only, private, access-logged.
 
@@ -92,10 +105,9 @@ class EncryptedBucket(s3.Bucket):
         key: kms.IKey,
         access_logs: s3.IBucket,
         access_logs_prefix: str,
-        lifecycle: list[s3.LifecycleRule] | None = None,
-        pin_key: bool = True,
-        event_bridge: bool = False,
+        **options: Unpack[EncryptedBucketOptions],
     ) -> None:
+        """`key` encrypts the objects; server access logs go to `access_logs` under `access_logs_prefix`."""
         super().__init__(
             scope,
             construct_id,
@@ -108,7 +120,7 @@ class EncryptedBucket(s3.Bucket):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=access_logs,
             server_access_logs_prefix=access_logs_prefix,
-            lifecycle_rules=lifecycle,
+            lifecycle_rules=options.get("lifecycle"),
             **bucket_retention(config),
         )
         objects = self.arn_for_objects("*")
@@ -122,7 +134,7 @@ class EncryptedBucket(s3.Bucket):
                 conditions={"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}},
             )
         )
-        if pin_key:
+        if options.get("pin_key", True):
             self.add_to_resource_policy(
                 iam.PolicyStatement(
                     sid="DenyOtherKmsKeys",
@@ -130,12 +142,10 @@ class EncryptedBucket(s3.Bucket):
                     principals=[iam.AnyPrincipal()],
                     actions=["s3:PutObject"],
                     resources=[objects],
-                    conditions={
-                        "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key.key_arn}
-                    },
+                    conditions={"StringNotEqualsIfExists": {_KEY_ID: key.key_arn}},
                 )
             )
-        if event_bridge:
+        if options.get("event_bridge", False):
             # Native EventBridge delivery: unlike `event_bridge_enabled=True` this needs no
             # custom-resource Lambda to write the notification configuration.
             cfn: s3.CfnBucket = self.node.default_child  # type: ignore[assignment]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import aws_iam as iam
 
@@ -48,9 +48,17 @@ def metrics(namespaces: Sequence[str]) -> iam.PolicyStatement:
 
 
 def consumer_grant(
-    config: PlatformConfig, partition: str, *, sid: str, actions: Sequence[str], resources: Sequence[str], **conditions
+    config: PlatformConfig,
+    partition: str,
+    *,
+    sid: str,
+    actions: Sequence[str],
+    resources: Sequence[str],
+    **conditions: Mapping[str, object],
 ) -> iam.PolicyStatement | None:
     """A resource-policy statement for the serving roles of training.model_consumers, or None without any.
+
+    `conditions` are further condition blocks by operator, e.g. `StringEquals={"kms:ViaService": ...}`.
 
     The roles are named by `aws:PrincipalArn` with their accounts as principals, so the policy is
     valid before the roles exist (the consumers deploy after this environment).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypedDict, Unpack
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
@@ -164,6 +165,14 @@ class TrackingServer(Construct):
         )
 
 
+class StudioDomainOptions(TypedDict, total=False):
+    """The optional props of a `StudioDomain`."""
+
+    persona_policies: Mapping[str, iam.IManagedPolicy] | None
+    """Policies for one persona's profile only (e.g. `LakeAccess.policies`, keyed by persona), so a
+    scientist's profile never gets an engineer's writes."""
+
+
 class StudioDomain(Construct):
     """A VpcOnly, IAM-authenticated Studio domain with one user profile (and execution role) per persona."""
 
@@ -178,13 +187,13 @@ class StudioDomain(Construct):
         security_group: ec2.ISecurityGroup,
         key: kms.IKey,
         extra_policies: list[iam.IManagedPolicy],
-        persona_policies: Mapping[str, iam.IManagedPolicy] | None = None,
+        **options: Unpack[StudioDomainOptions],
     ) -> None:
-        """`extra_policies` go to every profile's role; `persona_policies` (e.g. `LakeAccess.policies`,
-        keyed by persona) only to that persona's, so a scientist's profile never gets an engineer's writes."""
+        """The domain's apps run in `subnets` of `vpc` behind `security_group`, its volumes encrypted with
+        `key`; `extra_policies` go to every profile's role."""
         super().__init__(scope, construct_id)
         assert config.training is not None and config.training.studio is not None
-        persona_policies = persona_policies or {}
+        persona_policies = options.get("persona_policies") or {}
         unknown = set(persona_policies) - set(PROFILES)
         if unknown:
             raise ValueError(f"persona_policies for unknown personas {sorted(unknown)}; known: {', '.join(PROFILES)}")
