@@ -10,8 +10,9 @@ import aws_cdk as cdk
 
 from infra.checks.compliance import enable_checks
 from infra.config import PlatformConfig
+from infra.constructs.placement import Placement
 from pipelines.definition import SHIPPED
-from stacks.datalake import DataLakeStack
+from stacks.datalake import DataLakeInputs, DataLakeStack
 from stacks.network import NetworkStack
 from stacks.security import SecurityStack
 
@@ -59,16 +60,20 @@ def build_platform(
     """
     security = SecurityStack(app, "Security", config=config)
     network = NetworkStack(app, "Network", config=config, logs_key=security.keys.logs)
+    # Where the lake's Glue workers and the training jobs run.
+    placement = Placement(vpc=network.vpc, subnets=network.network.subnets, security_group=network.network.workload_sg)
     data_lake = DataLakeStack(
         app,
         "DataLake",
         config=config,
-        data_key=security.keys.data,
-        artifacts_key=security.keys.artifacts,
-        logs_key=security.keys.logs,
-        vpc=network.vpc,
-        subnets=network.network.subnets,
-        security_group=network.network.workload_sg,
+        data_lake=config.data_lake,
+        serving=config.serving,
+        inputs=DataLakeInputs(
+            data_key=security.keys.data,
+            artifacts_key=security.keys.artifacts,
+            logs_key=security.keys.logs,
+            placement=placement,
+        ),
     )
     training = None
     if config.trains_here:
