@@ -76,22 +76,24 @@ def build_platform(
         ),
     )
     training = None
-    if config.trains_here:
+    if config.trains_here and config.training is not None:  # trains_here implies a training section
         # Imported only here: the pipeline builder pulls in the SageMaker SDK when it has to build.
-        from stacks.training import TrainingStack
+        from stacks.training import TrainingInputs, TrainingStack
 
         training = TrainingStack(
             app,
             "Training",
             config=config,
-            artifacts_key=security.keys.artifacts,
-            data_key=security.keys.data,
-            vpc=network.vpc,
-            subnets=network.network.subnets,
-            security_group=network.network.workload_sg,
-            guardrail=security.guardrail,
-            logs_key=security.keys.logs,
-            persona_policies=data_lake.access.policies,
+            training=config.training,
+            data_lake=config.data_lake,
+            inputs=TrainingInputs(
+                artifacts_key=security.keys.artifacts,
+                data_key=security.keys.data,
+                logs_key=security.keys.logs,
+                placement=placement,
+                guardrail=security.guardrail,
+                persona_policies=data_lake.access.policies,
+            ),
             definitions=definitions,
         )
         training.add_stack_dependency(data_lake, "imports the lake's bucket exports")

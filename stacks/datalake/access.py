@@ -249,33 +249,7 @@ class LakeAccess(Construct):
         catalog_arns = self._catalog_arns(zones)
         shared_arns = self._shared_arns()
         analytics = zone_buckets["analytics"]
-        statements = [
-            iam.PolicyStatement(
-                sid="QueryInWorkgroup",
-                actions=list(QUERY_ACTIONS),
-                resources=[self._arn("athena", f"workgroup/{workgroup.name}")],
-            ),
-            iam.PolicyStatement(
-                sid="ReadCatalog", actions=list(READ_CATALOG_ACTIONS), resources=catalog_arns + shared_arns
-            ),
-            # Lake Formation vends the S3 credentials of registered locations; no resource ARN exists.
-            iam.PolicyStatement(sid="LakeFormationData", actions=["lakeformation:GetDataAccess"], resources=["*"]),
-            iam.PolicyStatement(
-                sid="QueryResults",
-                actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
-                resources=[analytics.arn_for_objects(f"{ATHENA_RESULTS}*")],
-            ),
-            iam.PolicyStatement(
-                sid="ListResults",
-                actions=["s3:ListBucket", "s3:GetBucketLocation"],
-                resources=[analytics.bucket_arn],
-            ),
-            iam.PolicyStatement(
-                sid="DataKey",
-                actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                resources=[data_key.key_arn],
-            ),
-        ]
+        statements = self._read_statements(catalog_arns + shared_arns, workgroup, data_key)
         if write:
             statements += self._write_statements(zones, catalog_arns)
         policy = iam.ManagedPolicy(
@@ -331,6 +305,37 @@ class LakeAccess(Construct):
             self._arn("glue", "catalog", shared.account),
             self._arn("glue", f"database/{source}", shared.account),
             self._arn("glue", f"table/{source}/*", shared.account),
+        ]
+
+    def _read_statements(
+        self, catalog: list[str], workgroup: athena.CfnWorkGroup, data_key: kms.IKey
+    ) -> list[iam.PolicyStatement]:
+        """Every persona's: queries in the workgroup, reads of `catalog`, its results and the data key."""
+        analytics = self._parts.buckets.zones["analytics"]
+        return [
+            iam.PolicyStatement(
+                sid="QueryInWorkgroup",
+                actions=list(QUERY_ACTIONS),
+                resources=[self._arn("athena", f"workgroup/{workgroup.name}")],
+            ),
+            iam.PolicyStatement(sid="ReadCatalog", actions=list(READ_CATALOG_ACTIONS), resources=catalog),
+            # Lake Formation vends the S3 credentials of registered locations; no resource ARN exists.
+            iam.PolicyStatement(sid="LakeFormationData", actions=["lakeformation:GetDataAccess"], resources=["*"]),
+            iam.PolicyStatement(
+                sid="QueryResults",
+                actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[analytics.arn_for_objects(f"{ATHENA_RESULTS}*")],
+            ),
+            iam.PolicyStatement(
+                sid="ListResults",
+                actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                resources=[analytics.bucket_arn],
+            ),
+            iam.PolicyStatement(
+                sid="DataKey",
+                actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                resources=[data_key.key_arn],
+            ),
         ]
 
     def _write_statements(self, zones: Sequence[str], catalog_arns: list[str]) -> list[iam.PolicyStatement]:
