@@ -12,7 +12,7 @@ from infra.checks.compliance import enable_checks
 from infra.config import PlatformConfig
 from infra.constructs.placement import Placement
 from pipelines.definition import SHIPPED
-from stacks.datalake import DataLakeStack
+from stacks.datalake import DataLakeInputs, DataLakeStack
 from stacks.network import NetworkStack
 from stacks.security import SecurityStack
 
@@ -62,40 +62,44 @@ def build_platform(
     network = NetworkStack(
         app, "Network", config=config, network=config.network, training=config.training, logs_key=security.keys.logs
     )
+    # Where the lake's Glue workers, the training and serving jobs and the platform's functions run.
+    placement = Placement(vpc=network.vpc, subnets=network.network.subnets, security_group=network.network.workload_sg)
     data_lake = DataLakeStack(
         app,
         "DataLake",
         config=config,
-        data_key=security.keys.data,
-        artifacts_key=security.keys.artifacts,
-        logs_key=security.keys.logs,
-        vpc=network.vpc,
-        subnets=network.network.subnets,
-        security_group=network.network.workload_sg,
+        data_lake=config.data_lake,
+        serving=config.serving,
+        inputs=DataLakeInputs(
+            data_key=security.keys.data,
+            artifacts_key=security.keys.artifacts,
+            logs_key=security.keys.logs,
+            placement=placement,
+        ),
     )
     training = None
-    if config.trains_here:
+    if config.trains_here and config.training is not None:  # trains_here implies a training section
         # Imported only here: the pipeline builder pulls in the SageMaker SDK when it has to build.
-        from stacks.training import TrainingStack
+        from stacks.training import TrainingInputs, TrainingStack
 
         training = TrainingStack(
             app,
             "Training",
             config=config,
-            artifacts_key=security.keys.artifacts,
-            data_key=security.keys.data,
-            vpc=network.vpc,
-            subnets=network.network.subnets,
-            security_group=network.network.workload_sg,
-            guardrail=security.guardrail,
-            logs_key=security.keys.logs,
-            persona_policies=data_lake.access.policies,
+            training=config.training,
+            data_lake=config.data_lake,
+            inputs=TrainingInputs(
+                artifacts_key=security.keys.artifacts,
+                data_key=security.keys.data,
+                logs_key=security.keys.logs,
+                placement=placement,
+                guardrail=security.guardrail,
+                persona_policies=data_lake.access.policies,
+            ),
             definitions=definitions,
         )
         training.add_stack_dependency(data_lake, "imports the lake's bucket exports")
     serving = None
-    # Where the serving and retraining functions and jobs run.
-    placement = Placement(vpc=network.vpc, subnets=network.network.subnets, security_group=network.network.workload_sg)
     if config.serving is not None:
         from stacks.serving import ServingInputs, ServingStack
 

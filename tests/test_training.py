@@ -193,7 +193,7 @@ def test_pipeline_waits_for_its_roles_permissions(dev):
 @pytest.fixture(scope="module")
 def dev_spec():
     config = load_config("dev")
-    return pipeline_spec(config, subnets=1)
+    return pipeline_spec(config, config.training, config.data_lake.dataset, subnets=1)
 
 
 def test_stored_definitions_are_current_and_builds_are_byte_identical(dev_spec):
@@ -229,7 +229,7 @@ def _training_data(change) -> dict:
 
 def _variant(change) -> dict:
     config = parse_config(_training_data(change), "variant")
-    definition = json.loads(pipeline.build(pipeline_spec(config, subnets=2)))
+    definition = json.loads(pipeline.build(pipeline_spec(config, config.training, config.data_lake.dataset, subnets=2)))
     resource = {
         "Type": "AWS::SageMaker::Pipeline",
         "Properties": {"PipelineDefinition": {"PipelineDefinitionBody": json.dumps(definition)}},

@@ -1,0 +1,43 @@
+"""The pipeline's step scripts as file assets, and the reproducible source tarball of the training code."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+import tempfile
+from pathlib import Path
+
+from aws_cdk import aws_s3_assets as assets
+from constructs import Construct
+
+from pipelines import definition as pipeline
+
+STEPS = Path(pipeline.__file__).resolve().parent / "steps"
+
+
+def source_tarball(sources: list[Path], directory: Path) -> Path:
+    """A byte-reproducible sourcedir.tar.gz (fixed order, times and owners) of the training code."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for source in sorted(sources):
+            data = source.read_bytes()
+            info = tarfile.TarInfo(source.name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    path = directory / "sourcedir.tar.gz"
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
+        gz.write(buffer.getvalue())
+    return path
+
+
+def step_scripts(scope: Construct) -> dict[str, assets.Asset]:
+    """Each script asset by the definition's placeholder for its object key (see pipelines/definition.py)."""
+    return {
+        "PreprocessKey": assets.Asset(scope, "PreprocessScript", path=str(STEPS / "preprocess.py")),
+        "EvaluateKey": assets.Asset(scope, "EvaluateScript", path=str(STEPS / "evaluate.py")),
+        "CompileKey": assets.Asset(scope, "CompileScript", path=str(STEPS / "compile_neuron.py")),
+        "TrainingCodeKey": assets.Asset(
+            scope, "TrainingCode", path=str(source_tarball([STEPS / "train.py"], Path(tempfile.mkdtemp())))
+        ),
+    }
