@@ -22,7 +22,7 @@ from infra.catalog import naming
 from infra.catalog.naming import export_name
 from infra.checks.compliance import acknowledge_wildcards
 from infra.config import PlatformConfig, RetrainingConfig
-from infra.constructs.functions import PythonFunction
+from infra.constructs.functions import FunctionProps, PythonFunction
 from infra.constructs.placement import Placement
 from infra.constructs.retention import retention
 from stacks.base import PlatformStack
@@ -81,24 +81,26 @@ class RetrainingStack(PlatformStack):
             self,
             "Retraining",
             config=self.config,
-            source="retraining",
-            description=f"starts {self.pipeline} on drift, schedule, new data or request",
-            environment={
-                "PIPELINE_NAME": self.pipeline,
-                "STATE_TABLE": self.table.ref,
-                "COOLDOWN_MINUTES": str(self.retraining.cooldown_minutes),
-                "RAW_BUCKET": self.raw_bucket,
-                "RAW_PREFIX": naming.dataset_prefix(self.config),
-                # Without a new-data trigger no such event arrives; the thresholds stay valid anyway.
-                "NEW_DATA_MIN_OBJECTS": str(new_data.min_objects if new_data else 1),
-                "NEW_DATA_MIN_BYTES": str(new_data.min_bytes if new_data else 0),
-                "MANUAL_SOURCE": naming.retraining_request_source(self.config),
-            },
-            subnet_ids=placement.subnet_ids,
-            security_group=placement.security_group,
-            key=key,
-            alerts_topic_arn=alerts_topic.topic_arn,
-            timeout_seconds=60,
+            props=FunctionProps(
+                source="retraining",
+                description=f"starts {self.pipeline} on drift, schedule, new data or request",
+                environment={
+                    "PIPELINE_NAME": self.pipeline,
+                    "STATE_TABLE": self.table.ref,
+                    "COOLDOWN_MINUTES": str(self.retraining.cooldown_minutes),
+                    "RAW_BUCKET": self.raw_bucket,
+                    "RAW_PREFIX": naming.dataset_prefix(self.config),
+                    # Without a new-data trigger no such event arrives; the thresholds stay valid anyway.
+                    "NEW_DATA_MIN_OBJECTS": str(new_data.min_objects if new_data else 1),
+                    "NEW_DATA_MIN_BYTES": str(new_data.min_bytes if new_data else 0),
+                    "MANUAL_SOURCE": naming.retraining_request_source(self.config),
+                },
+                subnet_ids=placement.subnet_ids,
+                security_group=placement.security_group,
+                key=key,
+                alerts_topic_arn=alerts_topic.topic_arn,
+                timeout_seconds=60,
+            ),
         )
         role = function.role
         pipeline_arn = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:pipeline/{self.pipeline}"

@@ -10,6 +10,7 @@ when anything lands there.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,61 +34,72 @@ LAMBDAS = Path(__file__).resolve().parents[2] / "lambdas"
 RUNTIME = "python3.13"
 
 
+@dataclass(frozen=True)
+class FunctionProps:
+    """What one platform function is: its code, purpose and settings, and where it runs."""
+
+    source: str  # the folder under lambdas/ holding handler.py; also names the function
+    description: str  # what it does, for the function and its role
+    environment: Mapping[str, str]
+    subnet_ids: Sequence[str]  # the VPC subnets its network interfaces live in
+    security_group: ec2.ISecurityGroup
+    key: kms.IKey  # encrypts its logs, dead letters and environment
+    alerts_topic_arn: str  # told when an invocation fails for good
+    timeout_seconds: int = 60
+    retry_attempts: int = 2  # asynchronous invocations: retries before the dead-letter queue
+    max_event_age_seconds: int = 3600
+    role_name: str | None = None  # named only where another account's policy grants it by ARN
+
+
 class PythonFunction(Construct):
     """`lambdas/<source>/handler.py` as a function; `role` is its execution role, to be granted more."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        config: PlatformConfig,
-        source: str,
-        description: str,
-        environment: Mapping[str, str],
-        subnet_ids: Sequence[str],
-        security_group: ec2.ISecurityGroup,
-        key: kms.IKey,
-        alerts_topic_arn: str,
-        timeout_seconds: int = 60,
-        retry_attempts: int = 2,
-        max_event_age_seconds: int = 3600,
-        role_name: str | None = None,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, props: FunctionProps) -> None:
         super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
-        code = assets.Asset(self, "Code", path=str(LAMBDAS / source), exclude=["__pycache__", "*.pyc"])
+        self.stack = cdk.Stack.of(self)
+        self.props = props
+        code = assets.Asset(self, "Code", path=str(LAMBDAS / props.source), exclude=["__pycache__", "*.pyc"])
         self.log_group = logs.LogGroup(
             self,
             "Logs",
-            encryption_key=key,
+            encryption_key=props.key,
             retention=log_retention(config.security.function_log_retention_days),
             removal_policy=retention(config),
         )
         self.dead_letters = DeadLetterQueue(
-            self, "DeadLetters", config=config, key=key, source=f"the {source} function's failed invocations"
+            self,
+            "DeadLetters",
+            config=config,
+            key=props.key,
+            source=f"the {props.source} function's failed invocations",
         )
-        self.role = iam.Role(
+        self.role = self._role()
+        self.function = self._function(config, code)
+        self.function_arn = self.function.get_att("Arn").to_string()
+        self.function_name = self.function.ref
+        self._failures()
+
+    def _role(self) -> iam.Role:
+        """The execution role: its own logs, dead letters, alerts and key, and VPC networking."""
+        props = self.props
+        role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"The {source} function: {description}",
-            # Named only where another account's policy grants it by ARN.
-            role_name=role_name,
+            description=f"The {props.source} function: {props.description}",
+            role_name=props.role_name,
         )
-        self.role.add_to_policy(
+        role.add_to_policy(
             iam.PolicyStatement(
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],
                 resources=[self.log_group.log_group_arn],
             )
         )
-        self.role.add_to_policy(
-            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.dead_letters.queue_arn])
-        )
-        self.role.add_to_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[alerts_topic_arn]))
-        key.grant_encrypt_decrypt(self.role)
+        role.add_to_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.dead_letters.queue_arn]))
+        role.add_to_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[props.alerts_topic_arn]))
+        props.key.grant_encrypt_decrypt(role)
         # Resource-less actions: the function's network interfaces in the VPC, and trace segments.
-        self.role.add_to_policy(
+        role.add_to_policy(
             iam.PolicyStatement(
                 actions=[
                     "ec2:CreateNetworkInterface",
@@ -101,35 +113,43 @@ class PythonFunction(Construct):
                 resources=["*"],
             )
         )
-        acknowledge(self.role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
+        acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
         acknowledge_wildcards(
-            self.role,
+            role,
             "Lambda's VPC network interfaces and X-Ray segments take no resource ARN; the KMS action "
             "families come from CDK's key grant.",
             actions=["kms:GenerateDataKey*", "kms:ReEncrypt*"],
             resources=["*"],
         )
-        self.function = cdk.CfnResource(
+        return role
+
+    def _function(self, config: PlatformConfig, code: assets.Asset) -> cdk.CfnResource:
+        """The function itself, named from the config, in the VPC, one execution at a time."""
+        props = self.props
+        function = cdk.CfnResource(
             self,
             "Function",
             type="AWS::Lambda::Function",
             properties={
                 # Named, so alarms, dashboards and tests can name it without a cross-stack reference.
-                "FunctionName": naming.function_name(config, source),
-                "Description": description,
+                "FunctionName": naming.function_name(config, props.source),
+                "Description": props.description,
                 "Runtime": RUNTIME,
                 "Handler": "handler.handler",
                 "Code": {"S3Bucket": code.s3_bucket_name, "S3Key": code.s3_object_key},
                 "Role": self.role.role_arn,
-                "Timeout": timeout_seconds,
+                "Timeout": props.timeout_seconds,
                 "MemorySize": 256,
                 # One at a time: the handlers change shared state (a stack, a pipeline) and check first.
                 "ReservedConcurrentExecutions": 1,
                 "DeadLetterConfig": {"TargetArn": self.dead_letters.queue_arn},
                 "TracingConfig": {"Mode": "Active"},
-                "VpcConfig": {"SubnetIds": list(subnet_ids), "SecurityGroupIds": [security_group.security_group_id]},
-                "Environment": {"Variables": dict(environment)},
-                "KmsKeyArn": key.key_arn,
+                "VpcConfig": {
+                    "SubnetIds": list(props.subnet_ids),
+                    "SecurityGroupIds": [props.security_group.security_group_id],
+                },
+                "Environment": {"Variables": dict(props.environment)},
+                "KmsKeyArn": props.key.key_arn,
                 "LoggingConfig": {
                     "LogFormat": "JSON",
                     "LogGroup": self.log_group.log_group_name,
@@ -138,10 +158,12 @@ class PythonFunction(Construct):
                 },
             },
         )
-        self.function.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
-        self.function_arn = self.function.get_att("Arn").to_string()
-        self.function_name = self.function.ref
-        # Failed asynchronous invocations: retried, then kept (DLQ) and announced (alert topic).
+        function.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
+        return function
+
+    def _failures(self) -> None:
+        """Failed asynchronous invocations: retried, then kept (DLQ) and announced; an alarm on the DLQ."""
+        props = self.props
         cdk.CfnResource(
             self,
             "InvokeConfig",
@@ -149,9 +171,9 @@ class PythonFunction(Construct):
             properties={
                 "FunctionName": self.function.ref,
                 "Qualifier": "$LATEST",
-                "MaximumRetryAttempts": retry_attempts,
-                "MaximumEventAgeInSeconds": max_event_age_seconds,
-                "DestinationConfig": {"OnFailure": {"Destination": alerts_topic_arn}},
+                "MaximumRetryAttempts": props.retry_attempts,
+                "MaximumEventAgeInSeconds": props.max_event_age_seconds,
+                "DestinationConfig": {"OnFailure": {"Destination": props.alerts_topic_arn}},
             },
         )
         self.dead_letter_alarm = cdk.CfnResource(
@@ -159,7 +181,7 @@ class PythonFunction(Construct):
             "DeadLettersAlarm",
             type="AWS::CloudWatch::Alarm",
             properties={
-                "AlarmDescription": f"Invocations of the {source} function failed after every retry",
+                "AlarmDescription": f"Invocations of the {props.source} function failed after every retry",
                 "Namespace": "AWS/SQS",
                 "MetricName": "ApproximateNumberOfMessagesVisible",
                 "Dimensions": [{"Name": "QueueName", "Value": self.dead_letters.queue_name}],
@@ -169,10 +191,9 @@ class PythonFunction(Construct):
                 "Threshold": 0,
                 "ComparisonOperator": "GreaterThanThreshold",
                 "TreatMissingData": "notBreaching",
-                "AlarmActions": [alerts_topic_arn],
+                "AlarmActions": [props.alerts_topic_arn],
             },
         )
-        self.stack = stack
 
     def invoked_by_rule(
         self,

@@ -10,7 +10,7 @@ from aws_cdk import aws_iam as iam
 
 from infra.catalog import monitors, naming
 from infra.checks.compliance import acknowledge_wildcards
-from infra.constructs.functions import PythonFunction
+from infra.constructs.functions import FunctionProps, PythonFunction
 from infra.constructs.serving_state import MODEL_PACKAGE
 from stacks.serving.admission import admit_source_events
 from stacks.serving.context import ServingContext
@@ -37,16 +37,18 @@ class Promotion:
             stack,
             "Promotion",
             config=ctx.config,
-            source="promotion",
-            description=f"sets the approved model version on {stack.stack_name}",
-            environment=self._environment(group, deploy_role, explainability),
-            subnet_ids=ctx.subnet_ids,
-            security_group=ctx.inputs.placement.security_group,
-            key=ctx.inputs.logs_key,
-            alerts_topic_arn=ctx.inputs.alerts_topic.topic_arn,
-            timeout_seconds=60,
-            # It reads the explainability config templates among the source account's artifacts.
-            role_name=ctx.outputs.role_name("promotion") if explainability else None,
+            props=FunctionProps(
+                source="promotion",
+                description=f"sets the approved model version on {stack.stack_name}",
+                environment=self._environment(group, deploy_role, explainability),
+                subnet_ids=ctx.subnet_ids,
+                security_group=ctx.inputs.placement.security_group,
+                key=ctx.inputs.logs_key,
+                alerts_topic_arn=ctx.inputs.alerts_topic.topic_arn,
+                timeout_seconds=60,
+                # It reads the explainability config templates among the source account's artifacts.
+                role_name=ctx.outputs.role_name("promotion") if explainability else None,
+            ),
         )
         self._grant(deploy_role)
         pattern: dict[str, Any] = naming.model_package_changes(group, "Approved", "Rejected")
