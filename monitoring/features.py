@@ -1,0 +1,168 @@
+"""Streaming summaries of one feature's values: what a baseline records and what a window is compared with.
+
+A summary is updated chunk by chunk, so a window of any size is summarized in bounded memory. The
+baseline and the window use the same code for binning, so their counts are comparable bin by bin.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy.typing as npt
+
+    Floats = npt.NDArray[np.float64]
+    Counts = npt.NDArray[np.int64]
+
+# The three feature types of a schema: whole numbers, other numbers, and text (categorical).
+INTEGRAL, FRACTIONAL, STRING = "integral", "fractional", "string"
+TYPES = (INTEGRAL, FRACTIONAL, STRING)
+NUMERIC = (INTEGRAL, FRACTIONAL)
+DEFAULT_BINS = 10
+DEFAULT_CATEGORIES = 20
+OTHER = "__other__"
+
+
+def quantile_edges(values: Floats, bins: int = DEFAULT_BINS) -> Floats:
+    """Interior cut points at the 1/bins ... (bins-1)/bins quantiles of `values` (finite, non-empty).
+
+    Ties collapse (a feature with few distinct values gets fewer bins) and a cut at the minimum is
+    dropped, since no value lies below it: every baseline bin holds at least one value.
+    """
+    if bins < 1:
+        raise ValueError(f"bins must be 1 or more, got {bins}")
+    if values.size == 0:
+        return np.empty(0, dtype="float64")
+    cuts = np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+    return np.asarray(cuts[cuts > values.min()], dtype="float64")
+
+
+def bin_index(edges: Floats, values: Floats) -> npt.NDArray[np.intp]:
+    """Bin of each value: bin i holds edges[i-1] <= v < edges[i]; the first and last bins are open-ended."""
+    return np.searchsorted(edges, values, side="right")
+
+
+@dataclass
+class NumericSummary:
+    """Counts, moments, range and histogram (on fixed `edges`) of a numeric feature.
+
+    `low`/`high` are the baseline's range: values outside it are counted as out of range. With
+    `integral`, a value with a fractional part is a type error (the baseline held whole numbers only).
+    """
+
+    edges: Floats
+    integral: bool = False
+    low: float | None = None
+    high: float | None = None
+    counts: Counts = field(init=False)
+    count: int = 0
+    missing: int = 0
+    type_errors: int = 0
+    out_of_range: int = 0
+    mean: float = 0.0
+    m2: float = 0.0  # sum of squared deviations from the mean
+    minimum: float = math.inf
+    maximum: float = -math.inf
+
+    def __post_init__(self) -> None:
+        self.counts = np.zeros(self.edges.size + 1, dtype="int64")
+
+    def update(self, values: Floats, missing: int = 0, type_errors: int = 0) -> None:
+        """Add finite `values`, plus `missing` absent and `type_errors` unreadable cells of the same rows."""
+        self.missing += missing
+        self.type_errors += type_errors
+        if self.integral and values.size:
+            whole = np.floor(values) == values
+            self.type_errors += int(values.size - np.count_nonzero(whole))
+            values = values[whole]
+        if values.size == 0:
+            return
+        self.counts += np.bincount(bin_index(self.edges, values), minlength=self.counts.size)
+        if self.low is not None and self.high is not None:
+            self.out_of_range += int(np.count_nonzero((values < self.low) | (values > self.high)))
+        self._add_moments(values)
+
+    def _add_moments(self, values: Floats) -> None:
+        # Chan et al.'s pairwise combination: numerically stable across chunks of any size.
+        size = int(values.size)
+        chunk_mean = float(values.mean())
+        chunk_m2 = float(np.square(values - chunk_mean).sum())
+        total = self.count + size
+        delta = chunk_mean - self.mean
+        self.mean += delta * size / total
+        self.m2 += chunk_m2 + delta * delta * self.count * size / total
+        self.count = total
+        self.minimum = min(self.minimum, float(values.min()))
+        self.maximum = max(self.maximum, float(values.max()))
+
+    @property
+    def rows(self) -> int:
+        """Rows that had this feature's cell: present, missing or unreadable."""
+        return self.count + self.missing + self.type_errors
+
+    @property
+    def std(self) -> float:
+        """Population standard deviation of the present values (0 for fewer than two)."""
+        return math.sqrt(self.m2 / self.count) if self.count > 1 else 0.0
+
+
+@dataclass
+class CategoricalSummary:
+    """Frequencies of a text feature over fixed `categories`; anything else counts in the "other" bucket."""
+
+    categories: list[str]
+    counts: Counts = field(init=False)
+    missing: int = 0
+    _index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.counts = np.zeros(len(self.categories) + 1, dtype="int64")
+        self._index = {value: i for i, value in enumerate(self.categories)}
+
+    def update(self, values: Any, missing: int = 0) -> None:
+        """Add present text `values` (any sequence of str) and `missing` absent cells."""
+        self.missing += missing
+        frequencies = pd.Series(values, dtype=object).value_counts(sort=False)
+        other = len(self.categories)
+        for value, times in frequencies.items():
+            self.counts[self._index.get(str(value), other)] += int(times)
+
+    @property
+    def count(self) -> int:
+        return int(self.counts.sum())
+
+    @property
+    def rows(self) -> int:
+        return self.count + self.missing
+
+    @property
+    def other(self) -> int:
+        return int(self.counts[-1])
+
+
+if TYPE_CHECKING:
+    Summary = NumericSummary | CategoricalSummary
+
+
+def top_categories(values: Sequence[str], limit: int = DEFAULT_CATEGORIES) -> list[str]:
+    """The `limit` most frequent values, most frequent first (ties in value order), for a baseline."""
+    frequencies = pd.Series(list(values), dtype=object).astype(str).value_counts(sort=False)
+    ranked = sorted(frequencies.items(), key=lambda item: (-int(item[1]), str(item[0])))
+    return [str(value) for value, _ in ranked[:limit]]
+
+
+def infer_type(values: Any) -> str:
+    """INTEGRAL, FRACTIONAL or STRING for a column of raw cells (missing cells are NaN/None)."""
+    present = pd.Series(values, dtype=object).dropna()
+    numbers = pd.to_numeric(present, errors="coerce").astype("float64").to_numpy()
+    if np.isnan(numbers).any():
+        return STRING
+    finite = numbers[np.isfinite(numbers)]
+    return INTEGRAL if finite.size and bool((np.floor(finite) == finite).all()) else FRACTIONAL
