@@ -97,10 +97,17 @@ def window_files(root: Path, start: datetime | None = None, end: datetime | None
     return found
 
 
-def json_lines(
-    paths: Iterable[Path], tally: Tally, chunk_bytes: int = CHUNK_BYTES
-) -> Iterator[list[tuple[Any, Path, int]]]:
-    """Chunks of (parsed JSON value, file, line number) of the non-blank lines; unparseable lines are tallied."""
+@dataclass
+class Chunk:
+    """Parsed JSON values of consecutive lines of one file; `numbers` are their line numbers (1-based)."""
+
+    path: Path
+    values: list[Any]
+    numbers: list[int]
+
+
+def json_lines(paths: Iterable[Path], tally: Tally, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Chunk]:
+    """Chunks of the parsed non-blank lines of each file; lines that are not JSON are tallied as malformed."""
     for path in paths:
         tally.files += 1
         number = 0
@@ -113,32 +120,33 @@ def json_lines(
                 number += len(lines)
 
 
-def _parse(lines: list[bytes], path: Path, before: int, tally: Tally) -> list[tuple[Any, Path, int]]:
+def _parse(lines: list[bytes], path: Path, before: int, tally: Tally) -> Chunk:
     try:
         # One parse for the whole chunk is several times faster than one per line; any problem
         # (a malformed or blank line) falls back to line by line.
         values = json.loads(b"[" + b",".join(lines) + b"]")
         if isinstance(values, list) and len(values) == len(lines):
             tally.lines += len(lines)
-            return [(value, path, before + i + 1) for i, value in enumerate(values)]
+            return Chunk(path, values, list(range(before + 1, before + len(lines) + 1)))
     except ValueError:
         pass
-    parsed = []
+    chunk = Chunk(path, [], [])
     for i, line in enumerate(lines):
         if not line.strip():
             continue
         tally.lines += 1
         try:
-            parsed.append((json.loads(line), path, before + i + 1))
+            chunk.values.append(json.loads(line))
+            chunk.numbers.append(before + i + 1)
         except ValueError:
             tally.bad(path, before + i + 1, "not a JSON object")
-    return parsed
+    return chunk
 
 
-def event_key(record: Mapping[str, Any]) -> str | None:
+def event_key(record: dict[str, Any]) -> str | None:
     """The id ground truth is joined on: inferenceId when the caller set one, else eventId."""
     metadata = record.get("eventMetadata")
-    if not isinstance(metadata, Mapping):
+    if not isinstance(metadata, dict):
         return None
     key = metadata.get("inferenceId") or metadata.get("eventId")
     return key if isinstance(key, str) and key else None
@@ -148,9 +156,9 @@ def read_ground_truth(paths: Sequence[Path], tally: Tally) -> dict[str, list[flo
     """Labels by event id from Model Monitor ground-truth files; a later record of the same id wins."""
     found: dict[str, list[float]] = {}
     for chunk in json_lines(paths, tally):
-        for record, path, line in chunk:
+        for record, line in zip(chunk.values, chunk.numbers):  # noqa: B905  Python 3.8
             try:
-                if not isinstance(record, Mapping):
+                if not isinstance(record, dict):
                     raise MalformedPayload("not a JSON object")
                 key = event_key(record)
                 if key is None:
@@ -158,7 +166,7 @@ def read_ground_truth(paths: Sequence[Path], tally: Tally) -> dict[str, list[flo
                 text, kind = payloads.payload_text(record.get("groundTruthData"), "groundTruthData")
                 found[key] = payloads.labels(text, kind)
             except MalformedPayload as problem:
-                tally.bad(path, line, str(problem))
+                tally.bad(chunk.path, line, str(problem))
                 continue
             tally.records += 1
     tally.check_not_all_malformed("ground-truth")
@@ -198,32 +206,75 @@ class CaptureReader:
 
     def __init__(self, features: Sequence[str], ground_truth: Mapping[str, list[float]] | None = None) -> None:
         self.features = list(features)
+        self.commas = len(self.features) - 1
         self.ground_truth = ground_truth or {}
         self.tally = CaptureTally()
 
     def batches(self, paths: Sequence[Path], chunk_bytes: int = CHUNK_BYTES) -> Iterator[Batch]:
         for chunk in json_lines(paths, self.tally, chunk_bytes):
             batch = Batch()
-            for record, path, line in chunk:
+            malformed = self.tally.malformed
+            for i, record in enumerate(chunk.values):
                 try:
-                    self._add(record, batch)
+                    if not self._add_simple(record, batch):
+                        self._add(record, batch)
                 except MalformedPayload as problem:
-                    self.tally.bad(path, line, str(problem))
-                    continue
-                self.tally.records += 1
+                    self.tally.bad(chunk.path, chunk.numbers[i], str(problem))
+            self.tally.records += len(chunk.values) - (self.tally.malformed - malformed)
             yield batch
         self.tally.check_not_all_malformed("capture")
 
+    def _add_simple(self, record: Any, batch: Batch) -> bool:
+        """Add a record of one CSV row in and one CSV score out, the common case, or return False.
+
+        The job's hot path, once per captured invocation: anything unusual (another encoding,
+        several rows, quotes, another width, a shape that raises) is left to `_add`.
+        """
+        try:
+            capture = record["captureData"]
+            request = capture["endpointInput"]
+            if request["encoding"] != "CSV":
+                return False
+            row = request["data"].rstrip("\r\n")
+            output = capture.get("endpointOutput")
+        except (KeyError, TypeError, AttributeError):
+            return False
+        if row.count(",") != self.commas or "\n" in row or "\r" in row or '"' in row or not row:
+            return False
+        try:
+            score = float(output["data"]) if output["encoding"] == "CSV" else math.nan
+        except (KeyError, TypeError, ValueError):
+            score = math.nan
+        if math.isnan(score):
+            self.tally.without_scores += 1
+        labels = self._labels(record, 1) if self.ground_truth else None
+        batch.rows.append(row)
+        batch.scores.append(score)
+        batch.labels.append(labels[0] if labels else math.nan)
+        self.tally.rows += 1
+        self.tally.labelled_rows += 1 if labels else 0
+        return True
+
     def _add(self, record: Any, batch: Batch) -> None:
-        capture = record.get("captureData") if isinstance(record, Mapping) else None
-        if not isinstance(capture, Mapping):
-            raise MalformedPayload("captureData is missing")
-        text, kind = payloads.payload_text(capture.get("endpointInput"), "endpointInput")
+        """Add a record of any supported shape, row by row; MalformedPayload when it is none."""
+        try:
+            capture = record["captureData"]
+            request = capture["endpointInput"]
+        except (KeyError, TypeError, IndexError):
+            raise MalformedPayload("captureData.endpointInput is missing") from None
+        text, kind = payloads.payload_text(request, "endpointInput")
         rows = payloads.csv_rows(text) if kind == payloads.CSV else payloads.json_rows(text, self.features)
-        scores = self._scores(capture.get("endpointOutput"), len(rows))
-        labels = self._labels(record, len(rows))
+        count = len(rows)
+        scores = self._scores(capture.get("endpointOutput") if isinstance(capture, dict) else None, count)
+        labels = self._labels(record, count) if self.ground_truth else None
+        self.tally.rows += count
+        if '"' not in text and all(row.count(",") == self.commas for row in rows):
+            batch.rows.extend(rows)
+            batch.scores.extend(scores or [math.nan] * count)
+            batch.labels.extend(labels or [math.nan] * count)
+            self.tally.labelled_rows += count if labels else 0
+            return
         width = len(self.features)
-        self.tally.rows += len(rows)
         for i, row in enumerate(rows):
             if payloads.field_count(row) != width:
                 self.tally.schema_errors += 1
@@ -246,7 +297,7 @@ class CaptureReader:
             return None
         return found
 
-    def _labels(self, record: Mapping[str, Any], rows: int) -> list[float] | None:
-        key = event_key(record) if self.ground_truth else None
+    def _labels(self, record: dict[str, Any], rows: int) -> list[float] | None:
+        key = event_key(record)
         found = self.ground_truth.get(key) if key is not None else None
         return found if found is not None and len(found) == rows else None

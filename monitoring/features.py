@@ -27,7 +27,8 @@ TYPES = (INTEGRAL, FRACTIONAL, STRING)
 NUMERIC = (INTEGRAL, FRACTIONAL)
 DEFAULT_BINS = 10
 DEFAULT_CATEGORIES = 20
-OTHER = "__other__"
+# Up to this many bin edges, histogram() compares instead of searching.
+FEW_EDGES = 32
 
 
 def quantile_edges(values: Floats, bins: int = DEFAULT_BINS) -> Floats:
@@ -44,9 +45,15 @@ def quantile_edges(values: Floats, bins: int = DEFAULT_BINS) -> Floats:
     return np.asarray(cuts[cuts > values.min()], dtype="float64")
 
 
-def bin_index(edges: Floats, values: Floats) -> npt.NDArray[np.intp]:
-    """Bin of each value: bin i holds edges[i-1] <= v < edges[i]; the first and last bins are open-ended."""
-    return np.searchsorted(edges, values, side="right")
+def histogram(edges: Floats, values: Floats) -> Counts:
+    """Counts per bin: bin i holds edges[i-1] <= v < edges[i]; the first and last bins are open-ended."""
+    if edges.size > FEW_EDGES:
+        found = np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1)
+        return np.asarray(found, dtype="int64")
+    # With few edges, counting the values at or above each edge beats a binary search per value
+    # (branch-free passes over the data, no index array).
+    at_or_above = np.array([values.size, *(np.count_nonzero(values >= edge) for edge in edges), 0], dtype="int64")
+    return at_or_above[:-1] - at_or_above[1:]
 
 
 @dataclass
@@ -84,7 +91,7 @@ class NumericSummary:
             values = values[whole]
         if values.size == 0:
             return
-        self.counts += np.bincount(bin_index(self.edges, values), minlength=self.counts.size)
+        self.counts += histogram(self.edges, values)
         if self.low is not None and self.high is not None:
             self.out_of_range += int(np.count_nonzero((values < self.low) | (values > self.high)))
         self._add_moments(values)

@@ -29,7 +29,7 @@ class MalformedPayload(ValueError):
 
 def payload_text(capture: Any, name: str) -> tuple[str, str]:
     """(text, CSV or JSON) of captureData[name]: its data decoded according to its encoding."""
-    if not isinstance(capture, Mapping):
+    if not isinstance(capture, dict):
         raise MalformedPayload(f"{name} is not an object")
     data, encoding = capture.get("data"), capture.get("encoding")
     if not isinstance(data, str):
@@ -98,8 +98,9 @@ def _rows(value: Any, features: Sequence[str]) -> list[list[Any]]:
 def scores(text: str, kind: str) -> list[float]:
     """The model's score per row of a response: one number per CSV line, or numbers in JSON."""
     if kind == CSV:
+        stripped = text.strip()
         try:
-            return [float(line) for line in csv_rows(text)]
+            return [float(stripped)] if "\n" not in stripped else [float(line) for line in csv_rows(stripped)]
         except ValueError:
             raise MalformedPayload("CSV response is not one number per line") from None
     try:

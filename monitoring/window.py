@@ -39,7 +39,6 @@ def parse_rows(rows: list[str], types: list[str]) -> Any:
         keep_default_na=False,
         na_values=NA_STRINGS,
         skip_blank_lines=False,
-        skipinitialspace=True,
         engine="c",
     )
 
