@@ -53,7 +53,8 @@ def histogram(edges: Floats, values: Floats) -> Counts:
     # With few edges, counting the values at or above each edge beats a binary search per value
     # (branch-free passes over the data, no index array).
     at_or_above = np.array([values.size, *(np.count_nonzero(values >= edge) for edge in edges), 0], dtype="int64")
-    return at_or_above[:-1] - at_or_above[1:]
+    counts: Counts = at_or_above[:-1] - at_or_above[1:]
+    return counts
 
 
 @dataclass
