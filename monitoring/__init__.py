@@ -2,6 +2,6 @@
 
 Runs inside SageMaker processing jobs (the training pipeline's preprocess and evaluate steps, and the
 monitor's analysis job), whose images hold Python 3.8 and pandas 1.1: runtime code keeps to their
-features (annotations are strings, no `zip(strict=)`, no `str.removeprefix`). See README.md for the
+features (annotations are strings, nothing newer from the standard library). See README.md for the
 files it writes.
 """

@@ -32,17 +32,20 @@ FEW_EDGES = 32
 
 
 def quantile_edges(values: Floats, bins: int = DEFAULT_BINS) -> Floats:
-    """Interior cut points at the 1/bins ... (bins-1)/bins quantiles of `values` (finite, non-empty).
+    """Interior cut points at the 1/bins ... (bins-1)/bins quantiles of finite `values`.
 
+    Each cut is a value of the data (the one at rank floor(k * n / bins) in sorted order), never an
+    interpolation between two, so no bin is empty on the baseline: bin k starts at a value it holds.
     Ties collapse (a feature with few distinct values gets fewer bins) and a cut at the minimum is
-    dropped, since no value lies below it: every baseline bin holds at least one value.
+    dropped, since nothing lies below it.
     """
     if bins < 1:
         raise ValueError(f"bins must be 1 or more, got {bins}")
     if values.size == 0:
         return np.empty(0, dtype="float64")
-    cuts = np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
-    return np.asarray(cuts[cuts > values.min()], dtype="float64")
+    ordered = np.sort(values)
+    cuts = np.unique(ordered[(np.arange(1, bins) * ordered.size) // bins])
+    return np.asarray(cuts[cuts > ordered[0]], dtype="float64")
 
 
 def histogram(edges: Floats, values: Floats) -> Counts:
