@@ -40,17 +40,19 @@ RECORD = (
     '"mode":"OUTPUT","data":"{score:.6f}","encoding":"CSV"}}}},"eventMetadata":{{"eventId":"{event}",'
     '"inferenceTime":"2026-05-09T{hour:02d}:{minute:02d}:00Z"}},"eventVersion":"0"}}\n'
 )
-TRUTH = '{{"groundTruthData":{{"data":"{label}","encoding":"CSV"}},"eventMetadata":{{"eventId":"{event}"}},"eventVersion":"0"}}\n'
+TRUTH = (
+    '{{"groundTruthData":{{"data":"{label}","encoding":"CSV"}},"eventMetadata":{{"eventId":"{event}"}},'
+    '"eventVersion":"0"}}\n'
+)
 
 
-def feature_frame(rows: int, features: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
+def feature_frame(rows: int, features: int, seed: int) -> pd.DataFrame:
     """Numeric features of several shapes, two whole-number ones and two categorical ones."""
     rng = np.random.default_rng(seed)
     columns: dict[str, object] = {}
+    shapes = (lambda: rng.normal(0.0, 1.0, rows), lambda: rng.gamma(2.0, 30.0, rows), lambda: rng.uniform(0, 100, rows))
     for i in range(features - 4):
-        shape = i % 3
-        values = rng.normal(shift, 1.0, rows) if shape == 0 else rng.gamma(2.0, 30.0, rows) if shape == 1 else rng.uniform(0, 100, rows)
-        columns[f"f{i:02d}"] = np.round(values, 4)
+        columns[f"f{i:02d}"] = np.round(shapes[i % 3](), 4)
     columns["count_a"] = rng.poisson(3, rows).astype(float)
     columns["count_b"] = rng.poisson(12, rows).astype(float)
     columns["category_a"] = rng.choice(CATEGORIES, rows)
@@ -89,7 +91,8 @@ def write_window(directory: Path, records: int, features: int) -> None:
             with (hour_dir / "capture.jsonl").open("w") as capture:
                 for i in range(number * per_file, min(records, (number + 1) * per_file)):
                     event = f"{i:08d}-0000-4000-8000-000000000000"
-                    capture.write(RECORD.format(row=pool[picks[i]], score=scores[i], event=event, hour=number, minute=i % 60))
+                    row = pool[picks[i]]
+                    capture.write(RECORD.format(row=row, score=scores[i], event=event, hour=number, minute=i % 60))
                     if i % 10 == 0:
                         truth.write(TRUTH.format(label=int(labels[i]), event=event))
 
@@ -110,7 +113,7 @@ def run_analysis(workdir: Path) -> tuple[float, int, str]:
     ]  # fmt: skip
     core = min(os.sched_getaffinity(0))
     start = time.perf_counter()
-    result = subprocess.run(  # noqa: PLW1509  pinning the child to one core is the point
+    result = subprocess.run(
         command, env=env, capture_output=True, text=True, preexec_fn=lambda: os.sched_setaffinity(0, {core})
     )
     seconds = time.perf_counter() - start
