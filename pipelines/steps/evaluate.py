@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shutil
 import sys
@@ -381,11 +382,15 @@ def use_library(library_dir: Path) -> None:
     for entry in (*entries, library_dir):
         if str(entry) not in sys.path:
             sys.path.insert(0, str(entry))
+    if importlib.util.find_spec("monitoring") is None:
+        raise ValueError(
+            f"--library-dir {library_dir} holds no `monitoring` package (a zip of it, or its parent directory); "
+            "--monitoring-baseline-dir needs it"
+        )
 
 
 def write_monitoring_baselines(args: argparse.Namespace, test: pd.DataFrame, y: np.ndarray, p: np.ndarray) -> None:
     """The platform engine's model-quality baseline of the test split, and its bias baseline when a facet is set."""
-    use_library(args.library_dir)
     from monitoring.bias import FacetCounts, write_bias_baseline
     from monitoring.quality import write_model_quality_baseline
 
@@ -407,6 +412,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         )
     if args.bias_facet is not None and args.monitoring_baseline_dir is None:
         raise ValueError("--bias-facet needs --monitoring-baseline-dir (the bias baseline is written there)")
+    if args.monitoring_baseline_dir is not None:
+        use_library(args.library_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

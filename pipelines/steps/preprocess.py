@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import sys
 from collections.abc import Sequence
@@ -261,13 +262,15 @@ def use_library(library_dir: Path) -> None:
     for entry in (*entries, library_dir):
         if str(entry) not in sys.path:
             sys.path.insert(0, str(entry))
+    if importlib.util.find_spec("monitoring") is None:
+        raise PreprocessError(
+            f"--library-dir {library_dir} holds no `monitoring` package (a zip of it, or its parent directory); "
+            "--monitoring-baseline-dir needs it"
+        )
 
 
-def write_monitoring_baseline(
-    output_dir: Path, train: pd.DataFrame, features: Sequence[str], library_dir: Path
-) -> None:
+def write_monitoring_baseline(output_dir: Path, train: pd.DataFrame, features: Sequence[str]) -> None:
     """The platform engine's data-quality baseline of the training features (what an endpoint receives)."""
-    use_library(library_dir)
     from monitoring.baseline import write_data_quality_baseline
 
     write_data_quality_baseline(output_dir / "data_quality", train, features)
@@ -286,6 +289,8 @@ def summary(splits: dict[str, pd.DataFrame], counts: dict[str, int], target: str
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        if args.monitoring_baseline_dir is not None:
+            use_library(args.library_dir)
         files = input_files(args.input_dir)
         if not files:
             raise PreprocessError(f"no {' or '.join(INPUT_SUFFIXES)} file under {args.input_dir}")
@@ -309,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.output_dir, splits["train"], args.target, args.bias_facet, args.bias_threshold, args.features
         )
     if args.monitoring_baseline_dir is not None:
-        write_monitoring_baseline(args.monitoring_baseline_dir, splits["train"], args.features, args.library_dir)
+        write_monitoring_baseline(args.monitoring_baseline_dir, splits["train"], args.features)
     print(json.dumps({"files": len(files), **summary(splits, counts, args.target)}), flush=True)
     return 0
 
