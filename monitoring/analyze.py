@@ -63,7 +63,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ground-truth-dir", type=Path, default=None)
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output"))
     parser.add_argument("--monitors", default="data_quality", help=f"comma-separated, of {', '.join(MONITORS)}")
-    parser.add_argument("--endpoint", default="", help="endpoint name, recorded in the report")
+    parser.add_argument("--endpoint", required=True, help="endpoint name: the report's, and its metrics' dimension")
     parser.add_argument("--window-start", type=_time, default=None, help="first hour analysed (UTC, inclusive)")
     parser.add_argument("--window-end", type=_time, default=None, help="end of the window (UTC, exclusive)")
     parser.add_argument("--max-js-distance", type=float, default=None, help="replaces every feature's drift limit")

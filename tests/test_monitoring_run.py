@@ -358,5 +358,5 @@ def test_bias_without_drift_stays_below_and_injected_bias_crosses_its_threshold(
 )
 def test_bad_arguments_are_refused_with_one_line(argv, message, capsys):
     with pytest.raises(SystemExit):
-        analyze.parse_args(argv)
+        analyze.parse_args(["--endpoint", "fraud-endpoint", *argv])
     assert message in capsys.readouterr().err
