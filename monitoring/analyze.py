@@ -100,10 +100,10 @@ def analyze(args: argparse.Namespace) -> dict[str, Any]:
     if quality is not None and args.min_metric:
         quality = quality.with_floors(dict(args.min_metric))
     bias = BiasBaseline.load(args.bias_baseline) if "bias" in args.monitors else None
-    truth_tally = Tally()
+    truth_tally = Tally(root=args.ground_truth_dir)
     truth = read_ground_truth(window_files(args.ground_truth_dir), truth_tally) if args.ground_truth_dir else None
     window = Window(data, bias.new_counts() if bias else None, bias.facet if bias else "")
-    reader = CaptureReader(data.names, truth)
+    reader = CaptureReader(data.names, truth, root=args.capture_dir)
     for batch in reader.batches(window_files(args.capture_dir, args.window_start, args.window_end)):
         window.add(batch)
     tally = reader.tally

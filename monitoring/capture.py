@@ -50,6 +50,7 @@ class CaptureError(ValueError):
 class Tally:
     """What reading found: lines, well-formed records, rows, and the malformed lines with a few examples."""
 
+    root: Path | None = None  # files are named relative to it (the input directory: an S3 key's tail)
     files: int = 0
     lines: int = 0
     records: int = 0
@@ -59,7 +60,8 @@ class Tally:
     def bad(self, path: Path, line: int, reason: str) -> None:
         self.malformed += 1
         if len(self.examples) < MAX_EXAMPLES:
-            self.examples.append({"file": str(path), "line": line, "reason": reason})
+            name = path.relative_to(self.root) if self.root is not None and self.root in path.parents else path
+            self.examples.append({"file": str(name), "line": line, "reason": reason})
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -204,11 +206,13 @@ class CaptureTally(Tally):
 class CaptureReader:
     """Reads capture files into Batches of rows that have the baseline's `features` columns."""
 
-    def __init__(self, features: Sequence[str], ground_truth: Mapping[str, list[float]] | None = None) -> None:
+    def __init__(
+        self, features: Sequence[str], ground_truth: Mapping[str, list[float]] | None = None, root: Path | None = None
+    ) -> None:
         self.features = list(features)
         self.commas = len(self.features) - 1
         self.ground_truth = ground_truth or {}
-        self.tally = CaptureTally()
+        self.tally = CaptureTally(root=root)
 
     def batches(self, paths: Sequence[Path], chunk_bytes: int = CHUNK_BYTES) -> Iterator[Batch]:
         for chunk in json_lines(paths, self.tally, chunk_bytes):
