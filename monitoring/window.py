@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from monitoring.features import STRING, CategoricalSummary, NumericSummary
+from monitoring.features import STRING, CategoricalSummary
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -102,7 +102,3 @@ class Window:
         if not self._labels:
             return np.empty(0, dtype="float64"), np.empty(0, dtype="float64")
         return np.concatenate(self._labels), np.concatenate(self._scores)
-
-    @property
-    def numeric_summaries(self) -> list[NumericSummary]:
-        return [s for s in self.summaries if isinstance(s, NumericSummary)]

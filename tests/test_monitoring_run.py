@@ -10,6 +10,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,7 @@ from monitoring.quality import write_model_quality_baseline
 from monitoring.window import Window
 from tests import monitoring_data as data
 
+ROOT = Path(__file__).resolve().parent.parent
 WINDOW_ROWS = 3000
 
 
@@ -363,3 +368,26 @@ def test_bad_arguments_are_refused_with_one_line(argv, message, capsys):
     with pytest.raises(SystemExit):
         analyze.parse_args(["--endpoint", "fraud-endpoint", *argv])
     assert message in capsys.readouterr().err
+
+
+# --- the job as SageMaker starts it -------------------------------------------------------------
+
+
+def test_the_job_runs_from_the_library_zip_alone(tmp_path, baselines):
+    """`python3 -m monitoring.analyze` with the zip the job receives on PYTHONPATH, outside the repository."""
+    library = tmp_path / "library" / "5f2a0c.zip"
+    library.parent.mkdir()
+    with zipfile.ZipFile(library, "w") as archive:
+        for path in sorted((ROOT / "monitoring").glob("*.py")):
+            archive.write(path, f"monitoring/{path.name}")
+    data.write_capture(tmp_path / "capture", data.capture_lines(data.rows(500, seed=16)))
+    command = [sys.executable, "-m", "monitoring.analyze", "--capture-dir", "capture", "--output-dir", "out"]
+    command += ["--data-baseline", str(baselines / "data_quality"), "--endpoint", "fraud-endpoint"]
+    environment = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    result = subprocess.run(
+        command, cwd=tmp_path, env={**environment, "PYTHONPATH": str(library)}, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("status=ok records=500 malformed_lines=0 violations=0")
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert section(report, "data_quality")["rows"] == 500
