@@ -105,3 +105,39 @@ def ground_truth_lines(labels: Sequence[float], prefix: str = "e") -> list[str]:
         )
         for i, label in enumerate(labels)
     ]
+
+
+def write_baselines(root: Path) -> Path:
+    """The three baselines of a model trained on rows(seed=0), as the pipeline's steps write them."""
+    from monitoring.baseline import write_data_quality_baseline
+    from monitoring.bias import FacetCounts, write_bias_baseline
+    from monitoring.quality import write_model_quality_baseline
+
+    write_data_quality_baseline(root / "data_quality", rows(20_000, seed=0), list(FEATURES))
+    test = rows(5000, seed=1)
+    labels, scores = scores_for(test, seed=2)
+    write_model_quality_baseline(root / "model_quality", labels, scores)
+    counts = FacetCounts(threshold=500.0, score_threshold=0.5)
+    counts.update(test["account_age_days"].to_numpy(), labels, scores)
+    write_bias_baseline(root / "bias", "account_age_days", counts)
+    return root
+
+
+def write_traffic(root: Path, frame: pd.DataFrame, labels: np.ndarray, scores: np.ndarray) -> tuple[Path, Path]:
+    """(capture directory, ground-truth directory) of one invocation per row, every one labelled."""
+    capture, truth = root / "capture", root / "ground-truth"
+    write_capture(capture, capture_lines(frame, scores))
+    (truth / "2026" / "05" / "09" / "14").mkdir(parents=True)
+    (truth / "2026" / "05" / "09" / "14" / "labels.jsonl").write_text("\n".join(ground_truth_lines(labels)) + "\n")
+    return capture, truth
+
+
+def analysis_arguments(baselines: Path, capture: Path, truth: Path, output: Path) -> list[str]:
+    """The analysis job's arguments for every monitor."""
+    return [
+        "--capture-dir", str(capture), "--ground-truth-dir", str(truth), "--output-dir", str(output),
+        "--data-baseline", str(baselines / "data_quality"),
+        "--quality-baseline", str(baselines / "model_quality"),
+        "--bias-baseline", str(baselines / "bias"),
+        "--monitors", "data_quality,model_quality,bias", "--endpoint", "fraud-endpoint",
+    ]  # fmt: skip

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import numpy as np
 import pytest
 from moto import mock_aws
 
@@ -82,6 +83,30 @@ def test_injected_drift_is_published_above_the_drift_threshold_and_no_drift_belo
     [violations] = statistic(cloudwatch, "ViolationCount", MonitorKind="data_quality")
     assert (worst > DRIFT_THRESHOLD) is crosses and (amount > DRIFT_THRESHOLD) is crosses
     assert (violations > 0) is crosses
+
+
+@pytest.mark.parametrize("injected", [False, True])
+def test_each_monitor_publishes_a_number_across_its_threshold_only_when_injected(aws, tmp_path, injected):
+    """Drift in `amount`, a model that turned to noise and bias against young accounts, or none of them."""
+    s3, cloudwatch = aws
+    baselines = data.write_baselines(tmp_path / "baselines")
+    frame = data.rows(3000, seed=20, amount_shift=60.0 if injected else 0.0)
+    labels, scores = data.scores_for(data.rows(3000, seed=20), seed=21)
+    if injected:
+        young = frame["account_age_days"].to_numpy() <= 500
+        scores = np.where(young, np.random.default_rng(22).uniform(0.6, 1.0, 3000), 0.0)
+    capture, truth = data.write_traffic(tmp_path, frame, labels, scores)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert analyze.main(data.analysis_arguments(baselines, capture, truth, tmp_path / "out")) == 0
+    report = json.loads((tmp_path / "out" / analyze.REPORT_FILE).read_text())
+    publish({"report_uri": store(s3, report)}, s3=s3, cloudwatch=cloudwatch, settings=SETTINGS)
+    floor = json.loads((baselines / "model_quality" / "constraints.json").read_text())["min_metrics"]["auc"]
+    [drift] = statistic(cloudwatch, "MaxFeatureDrift", MonitorKind="data_quality")
+    [auc] = statistic(cloudwatch, "auc", MonitorKind="model_quality")
+    [shift] = statistic(cloudwatch, "MaxBiasShift", MonitorKind="bias")
+    assert (drift > DRIFT_THRESHOLD, auc < floor, shift > 0.1) == (injected, injected, injected)
+    counts = [statistic(cloudwatch, "ViolationCount", MonitorKind=kind)[0] for kind in analyze.MONITORS]
+    assert all(count > 0 for count in counts) if injected else counts == [0, 0, 0]
 
 
 def test_every_metric_and_its_dimensions(aws):

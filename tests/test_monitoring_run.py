@@ -22,10 +22,8 @@ import pandas as pd
 import pytest
 
 from monitoring import analyze
-from monitoring.baseline import DataQualityBaseline, write_data_quality_baseline
-from monitoring.bias import FacetCounts, write_bias_baseline
+from monitoring.baseline import DataQualityBaseline
 from monitoring.capture import CaptureReader, window_files
-from monitoring.quality import write_model_quality_baseline
 from monitoring.window import Window
 from tests import monitoring_data as data
 
@@ -35,17 +33,7 @@ WINDOW_ROWS = 3000
 
 @pytest.fixture(scope="module")
 def baselines(tmp_path_factory) -> Path:
-    """The three baselines of a model trained on data.rows(seed=0), as the pipeline's steps write them."""
-    root = tmp_path_factory.mktemp("baselines")
-    train = data.rows(20_000, seed=0)
-    write_data_quality_baseline(root / "data_quality", train, list(data.FEATURES))
-    test = data.rows(5000, seed=1)
-    labels, scores = data.scores_for(test, seed=2)
-    write_model_quality_baseline(root / "model_quality", labels, scores)
-    counts = FacetCounts(threshold=500.0, score_threshold=0.5)
-    counts.update(test["account_age_days"].to_numpy(), labels, scores)
-    write_bias_baseline(root / "bias", "account_age_days", counts)
-    return root
+    return data.write_baselines(tmp_path_factory.mktemp("baselines"))
 
 
 def run(baselines: Path, capture: Path, output: Path, *extra: str) -> tuple[int, str, str, dict[str, Any] | None]:
@@ -69,11 +57,7 @@ def all_monitors(baselines: Path, truth: Path) -> list[str]:
 
 
 def traffic(tmp_path: Path, frame: pd.DataFrame, labels: np.ndarray, scores: np.ndarray) -> tuple[Path, Path]:
-    capture, truth = tmp_path / "capture", tmp_path / "ground-truth"
-    data.write_capture(capture, data.capture_lines(frame, scores))
-    (truth / "2026" / "05" / "09" / "14").mkdir(parents=True)
-    (truth / "2026" / "05" / "09" / "14" / "labels.jsonl").write_text("\n".join(data.ground_truth_lines(labels)) + "\n")
-    return capture, truth
+    return data.write_traffic(tmp_path, frame, labels, scores)
 
 
 def section(report: dict[str, Any], kind: str) -> dict[str, Any]:
