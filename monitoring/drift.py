@@ -56,7 +56,8 @@ def feature_report(baseline: FeatureBaseline, summary: Summary, checked: bool) -
     else:
         report.update(type_error_rate=0.0, other_rate=_rate(summary.other, summary.count))
     report["counts"] = [int(c) for c in summary.counts]
-    measured = checked and summary.count > 0
+    # A feature the baseline never saw a value of has no distribution to compare with.
+    measured = checked and summary.count > 0 and sum(baseline.counts) > 0
     report["psi"] = finite(psi(baseline.counts, summary.counts)) if measured else None
     report["js_distance"] = finite(js_distance(baseline.counts, summary.counts)) if measured else None
     report["violations"] = _violations(baseline, report) if checked else []

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from monitoring import analyze
-from monitoring.baseline import DataQualityBaseline
+from monitoring.baseline import DataQualityBaseline, write_data_quality_baseline
 from monitoring.capture import CaptureReader, window_files
 from monitoring.window import Window
 from tests import monitoring_data as data
@@ -282,6 +282,16 @@ def test_a_drift_limit_from_the_config_replaces_the_baselines(tmp_path, baseline
     data.write_capture(tmp_path / "capture", data.capture_lines(frame))
     _, _, _, report = run(baselines, tmp_path / "capture", tmp_path / "out", "--max-js-distance", "0.9")
     assert ("drift", "amount") not in {(v["check"], v["subject"]) for v in report["violations"]}
+
+
+def test_a_feature_the_baseline_never_saw_gets_no_distance(tmp_path):
+    train = data.rows(500, seed=0).assign(amount=np.nan)
+    write_data_quality_baseline(tmp_path / "data_quality", train, list(data.FEATURES))
+    data.write_capture(tmp_path / "capture", data.capture_lines(data.rows(500, seed=1)))
+    status, _, stderr, report = run(tmp_path, tmp_path / "capture", tmp_path / "out")
+    assert status == 0, stderr
+    amount = feature(report, "amount")
+    assert (amount["baseline_missing_rate"], amount["js_distance"], amount["psi"]) == (1.0, None, None)
 
 
 def test_too_few_rows_are_described_but_not_judged(tmp_path, baselines):
