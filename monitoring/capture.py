@@ -245,11 +245,14 @@ class CaptureReader:
             return False
         if row.count(",") != self.commas or "\n" in row or "\r" in row or '"' in row or not row:
             return False
+        if output is not None and not (isinstance(output, dict) and output.get("encoding") == "CSV"):
+            return False  # a JSON or base64 response: the general path reads it
         try:
-            score = float(output["data"]) if output["encoding"] == "CSV" else math.nan
+            score = float(output["data"]) if output is not None else math.nan
         except (KeyError, TypeError, ValueError):
             score = math.nan
-        if math.isnan(score):
+        if not math.isfinite(score):
+            score = math.nan
             self.tally.without_scores += 1
         labels = self._labels(record, 1) if self.ground_truth else None
         batch.rows.append(row)

@@ -98,11 +98,7 @@ def _rows(value: Any, features: Sequence[str]) -> list[list[Any]]:
 def scores(text: str, kind: str) -> list[float]:
     """The model's score per row of a response: one number per CSV line, or numbers in JSON."""
     if kind == CSV:
-        stripped = text.strip()
-        try:
-            return [float(stripped)] if "\n" not in stripped else [float(line) for line in csv_rows(stripped)]
-        except ValueError:
-            raise MalformedPayload("CSV response is not one number per line") from None
+        return _csv_scores(text.strip())
     try:
         values = [json.loads(line) for line in text.splitlines() if line.strip()]
     except ValueError:
@@ -110,6 +106,16 @@ def scores(text: str, kind: str) -> list[float]:
     found: list[float] = []
     for value in values:
         found.extend(_scores(value))
+    return found
+
+
+def _csv_scores(text: str) -> list[float]:
+    try:
+        found = [float(text)] if "\n" not in text else [float(line) for line in csv_rows(text)]
+    except ValueError:
+        raise MalformedPayload("CSV response is not one number per line") from None
+    if not all(math.isfinite(value) for value in found):
+        raise MalformedPayload("CSV response holds a score that is not a finite number")
     return found
 
 

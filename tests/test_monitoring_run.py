@@ -89,6 +89,7 @@ def test_every_capture_encoding_gives_the_same_rows(tmp_path, baselines):
             response_encoding="JSON",
             response_type="application/json",
         ),
+        data.capture_record(csv_rows[4], json.dumps({"predictions": [0.45]}), "f", response_encoding="JSON"),
         data.capture_record(
             json.dumps([list(json_rows[5].values())]),
             json.dumps([0.6]),
@@ -102,9 +103,9 @@ def test_every_capture_encoding_gives_the_same_rows(tmp_path, baselines):
     data.write_capture(tmp_path, lines)
     reader = CaptureReader(data.FEATURES)
     batches = list(reader.batches(window_files(tmp_path)))
-    assert [row for batch in batches for row in batch.rows] == csv_rows
-    assert [s for batch in batches for s in batch.scores] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
-    assert (reader.tally.records, reader.tally.rows, reader.tally.malformed) == (5, 6, 0)
+    assert [row for batch in batches for row in batch.rows] == [*csv_rows[:5], csv_rows[4], csv_rows[5]]
+    assert [s for batch in batches for s in batch.scores] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.45, 0.6]
+    assert (reader.tally.records, reader.tally.rows, reader.tally.malformed) == (6, 7, 0)
 
 
 def test_malformed_lines_are_counted_skipped_and_named(tmp_path, baselines):
