@@ -54,6 +54,7 @@ format: setup
 
 bench: setup
 	$(BIN)/python benchmarks/synth.py
+	$(BIN)/python benchmarks/monitor.py
 
 # What a change does to the cloud: `make review BASE=origin/main [ENV=all] [OUT=review.md]`.
 # Exits 1 when a stateful resource would be replaced or removed, unless ALLOW_STATEFUL_REPLACEMENT=1.

@@ -9,10 +9,12 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
 import types
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -504,7 +506,11 @@ def test_model_archive_with_an_escaping_member_is_refused(pipeline, tmp_path, me
 
 @pytest.mark.parametrize("script", ["preprocess.py", "train.py", "evaluate.py"])
 def test_scripts_stand_alone_in_sagemaker_containers(script):
-    """Only the standard library, numpy and pandas (mlflow optional), and syntax older container Pythons parse."""
+    """Only the standard library, numpy and pandas (mlflow optional), and syntax older container Pythons parse.
+
+    Preprocess and evaluate import the platform's monitoring library too, only when asked to write
+    its baselines; the library is a job input of its own (see the monitoring-baseline tests).
+    """
     source = (STEPS / script).read_text()
     tree = ast.parse(source, feature_version=(3, 8))
     imported = set()
@@ -515,6 +521,7 @@ def test_scripts_stand_alone_in_sagemaker_containers(script):
             assert node.level == 0, "no relative import: the script runs alone"
             imported.add(node.module.split(".")[0])
     allowed = set(sys.stdlib_module_names) | {"numpy", "pandas"} | ({"mlflow"} if script == "train.py" else set())
+    allowed |= {"monitoring"} if script in ("preprocess.py", "evaluate.py") else set()
     assert imported <= allowed, imported - allowed
     # Runtime features newer than Python 3.8 the older processing image lacks.
     for newer in (".removeprefix(", ".removesuffix(", ".is_relative_to(", "strict=", "filter="):
@@ -730,3 +737,94 @@ def test_evaluate_writes_the_explainability_monitor_config_the_promotion_complet
         headers=list(FEATURES),
     )._to_dict()
     assert completed == expected
+
+
+# --- the platform monitoring engine's baselines ---------------------------------------------------
+
+
+def test_preprocess_writes_the_data_quality_baseline_of_the_training_features_when_asked(pipeline, tmp_path):
+    from monitoring.baseline import write_data_quality_baseline
+
+    extra = ("--monitoring-baseline-dir", str(tmp_path / "monitoring"))
+    status, _, err = run(preprocess, *preprocess_args(pipeline.raw, tmp_path / "out", *extra))
+    assert status == 0, err
+    train = read_csv(tmp_path / "out" / "train" / "train.csv")
+    expected = write_data_quality_baseline(tmp_path / "expected", train, list(FEATURES))
+    written = json.loads((tmp_path / "monitoring" / "data_quality" / "statistics.json").read_text())
+    assert written == expected
+    assert [f["name"] for f in written["features"]] == list(FEATURES) and written["rows"] == len(train)
+    assert (tmp_path / "monitoring" / "data_quality" / "constraints.json").is_file()
+
+
+def test_evaluate_writes_model_quality_and_bias_baselines_of_the_test_split_when_asked(pipeline, tmp_path):
+    facet = "account_age_days"
+    args = pipeline.evaluate_args(pipeline.processed / "test", tmp_path)
+    extra = options(monitoring_baseline_dir=tmp_path / "monitoring", bias_facet=facet, bias_threshold=1000)
+    status, _, err = run(evaluate, *args, *extra)
+    assert status == 0, err
+    evaluation = json.loads((tmp_path / "evaluation" / "evaluation.json").read_text())["binary_classification_metrics"]
+    quality = json.loads((tmp_path / "monitoring" / "model_quality" / "statistics.json").read_text())
+    assert quality["metrics"] == {name: evaluation[name]["value"] for name in evaluate.METRICS}
+    assert quality["confusion_matrix"] == evaluation["confusion_matrix"]
+    assert quality["threshold"] == 0.5
+    test = read_csv(pipeline.processed / "test" / "test.csv")
+    bias = json.loads((tmp_path / "monitoring" / "bias" / "statistics.json").read_text())
+    young = int((test[facet] <= 1000).sum())
+    assert bias["facet"] == facet and bias["counts"]["rows"] == [young, len(test) - young]
+    assert bias["metrics"]["CI"] == pytest.approx((2 * young - len(test)) / len(test))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--bias-facet", "amount"), "--bias-facet 'amount' and --bias-threshold None come together or not at all"),
+        (("--bias-facet", "amount", "--bias-threshold", "1"), "--bias-facet needs --monitoring-baseline-dir"),
+        (
+            ("--bias-facet", "channel", "--bias-threshold", "1", "--monitoring-baseline-dir", "x"),
+            "--bias-facet 'channel' is not a model feature",
+        ),
+    ],
+)
+def test_evaluate_refuses_an_incomplete_bias_baseline_request(pipeline, tmp_path, extra, message):
+    status, _, err = run(evaluate, *pipeline.evaluate_args(pipeline.processed / "test", tmp_path), *extra)
+    assert status == 1 and err.strip().startswith(message)
+
+
+def test_the_scripts_import_the_library_from_the_zip_the_job_receives(pipeline, tmp_path):
+    """As SageMaker runs them: a copy of the script alone, the library a zip in its own input directory.
+
+    Without --monitoring-baseline-dir (the Model Monitor engine) the scripts run without the library.
+    """
+    library = tmp_path / "library"
+    library.mkdir()
+    with zipfile.ZipFile(library / "0123abcd.zip", "w") as archive:
+        for path in sorted((ROOT / "monitoring").glob("*.py")):
+            archive.write(path, f"monitoring/{path.name}")
+    code = tmp_path / "code"
+    code.mkdir()
+    for script in ("preprocess.py", "evaluate.py"):
+        shutil.copy(STEPS / script, code / script)
+    environment = {name: value for name, value in os.environ.items() if name not in (*ENVIRONMENT, "PYTHONPATH")}
+
+    def script(name: str, *argv: object) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-I", str(code / name), *map(str, argv)]
+        return subprocess.run(command, env=environment, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+    monitored = ("--monitoring-baseline-dir", tmp_path / "monitoring", "--library-dir", library)
+    result = script("preprocess.py", *preprocess_args(pipeline.raw, tmp_path / "out"), *monitored)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "monitoring" / "data_quality" / "statistics.json").is_file()
+    result = script("evaluate.py", *pipeline.evaluate_args(pipeline.processed / "test", tmp_path), *monitored)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "monitoring" / "model_quality" / "constraints.json").is_file()
+    result = script(
+        "preprocess.py", *preprocess_args(pipeline.raw, tmp_path / "plain"), "--library-dir", tmp_path / "none"
+    )
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "plain" / "monitoring").exists()
+    result = script("preprocess.py", *preprocess_args(pipeline.raw, tmp_path / "lost"), *monitored[:2])
+    assert result.returncode == 1 and not (tmp_path / "lost").exists()
+    assert result.stderr == (
+        "--library-dir /opt/ml/processing/input/library holds no `monitoring` package (a zip of it, or its parent "
+        "directory); --monitoring-baseline-dir needs it\n"
+    )

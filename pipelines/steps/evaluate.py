@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shutil
 import sys
@@ -33,6 +34,8 @@ SHAP_LABEL = "label0"
 MONITOR_CONFIG_FILE = "monitoring/analysis_config.json"
 MONITOR_SHAP_SAMPLES = 100
 MIN_TEST_SHARE = 0.10  # of the training rows
+# Where the processing job receives the platform's monitoring library (a ProcessingInput).
+LIBRARY_DIR = "/opt/ml/processing/input/library"
 # Largest allowed gap between test and training positive rates: the larger of an absolute and a relative bound.
 RATE_GAP_ABSOLUTE = 0.02
 RATE_GAP_RELATIVE = 0.25
@@ -356,16 +359,67 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="write SHAP values of the first N test rows (analysis.json); none unless given",
     )
     parser.add_argument("--explainability-dir", type=Path, default=Path("/opt/ml/processing/explainability"))
+    parser.add_argument(
+        "--monitoring-baseline-dir",
+        type=Path,
+        default=None,
+        help="write the platform monitoring engine's model-quality (and bias) baselines here; none unless given",
+    )
+    parser.add_argument(
+        "--library-dir",
+        type=Path,
+        default=Path(LIBRARY_DIR),
+        help="where the platform's monitoring library is (a zip of the `monitoring` package, or its parent directory)",
+    )
+    parser.add_argument("--bias-facet", default=None, help="feature whose groups the bias baseline compares")
+    parser.add_argument("--bias-threshold", type=float, default=None, help="facet values above it form the facet group")
     return parser.parse_args(argv)
+
+
+def use_library(library_dir: Path) -> None:
+    """Put the platform's monitoring library on the import path (see preprocess.py's twin)."""
+    entries = sorted(library_dir.glob("*.zip")) if library_dir.is_dir() else []
+    for entry in (*entries, library_dir):
+        if str(entry) not in sys.path:
+            sys.path.insert(0, str(entry))
+    if importlib.util.find_spec("monitoring") is None:
+        raise ValueError(
+            f"--library-dir {library_dir} holds no `monitoring` package (a zip of it, or its parent directory); "
+            "--monitoring-baseline-dir needs it"
+        )
+
+
+def write_monitoring_baselines(args: argparse.Namespace, test: pd.DataFrame, y: np.ndarray, p: np.ndarray) -> None:
+    """The platform engine's model-quality baseline of the test split, and its bias baseline when a facet is set."""
+    from monitoring.bias import FacetCounts, write_bias_baseline
+    from monitoring.quality import write_model_quality_baseline
+
+    write_model_quality_baseline(args.monitoring_baseline_dir / "model_quality", y, p, threshold=args.threshold)
+    if args.bias_facet is not None:
+        counts = FacetCounts(threshold=args.bias_threshold, score_threshold=args.threshold)
+        counts.update(test[args.bias_facet].to_numpy(dtype="float64"), y, p)
+        write_bias_baseline(args.monitoring_baseline_dir / "bias", args.bias_facet, counts)
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    if not 0.0 <= args.threshold <= 1.0:
+        raise ValueError(f"--threshold must be in [0, 1], got {args.threshold}")
+    if args.explainability_rows is not None and args.explainability_rows < 1:
+        raise ValueError(f"--explainability-rows must be 1 or more, got {args.explainability_rows}")
+    if (args.bias_facet is None) != (args.bias_threshold is None):
+        raise ValueError(
+            f"--bias-facet {args.bias_facet!r} and --bias-threshold {args.bias_threshold!r} come together or not at all"
+        )
+    if args.bias_facet is not None and args.monitoring_baseline_dir is None:
+        raise ValueError("--bias-facet needs --monitoring-baseline-dir (the bias baseline is written there)")
+    if args.monitoring_baseline_dir is not None:
+        use_library(args.library_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        if not 0.0 <= args.threshold <= 1.0:
-            raise ValueError(f"--threshold must be in [0, 1], got {args.threshold}")
-        if args.explainability_rows is not None and args.explainability_rows < 1:
-            raise ValueError(f"--explainability-rows must be 1 or more, got {args.explainability_rows}")
+        check_arguments(args)
         with tempfile.TemporaryDirectory() as workdir:
             model = load_model(args.model_dir, Path(workdir))
         train_columns, train = read_split(args.train_dir, first_columns=2)
@@ -373,6 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_soundness(train_columns, train, test_columns, test)
         if list(model["features"]) != test_columns[2:]:
             raise ValueError(f"model features {model['features']} differ from the split's features {test_columns[2:]}")
+        if args.bias_facet is not None and args.bias_facet not in model["features"]:
+            raise ValueError(f"--bias-facet {args.bias_facet!r} is not a model feature: {model['features']}")
     except ValueError as error:
         print(error, file=sys.stderr)
         return 1
@@ -387,6 +443,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.predictions_dir.mkdir(parents=True, exist_ok=True)
     predictions = pd.DataFrame({"label": y, "prediction": (p >= args.threshold).astype(int), "probability": p})
     predictions.to_csv(args.predictions_dir / PREDICTIONS_FILE, index=False)
+    if args.monitoring_baseline_dir is not None:
+        write_monitoring_baselines(args, test, y, p)
     explained = None
     if args.explainability_rows is not None:
         explained = write_explainability(args.explainability_dir, model, test, args.explainability_rows)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import sys
 from collections.abc import Sequence
@@ -20,6 +21,8 @@ SPLITS = ("train", "validation", "test")
 MIN_TEST_SHARE = 0.10
 # Text read as missing in numeric CSV columns; the key column treats only an empty field as missing.
 NA_STRINGS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
+# Where the processing job receives the platform's monitoring library (a ProcessingInput).
+LIBRARY_DIR = "/opt/ml/processing/input/library"
 
 
 class PreprocessError(ValueError):
@@ -43,6 +46,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bias-facet", default=None, help="feature whose groups the Clarify bias baseline compares")
     parser.add_argument(
         "--bias-threshold", type=float, default=None, help="facet values above it form the group Clarify compares"
+    )
+    parser.add_argument(
+        "--monitoring-baseline-dir",
+        type=Path,
+        default=None,
+        help="write the platform monitoring engine's data-quality baseline here (data_quality/); none unless given",
+    )
+    parser.add_argument(
+        "--library-dir",
+        type=Path,
+        default=Path(LIBRARY_DIR),
+        help="where the platform's monitoring library is (a zip of the `monitoring` package, or its parent directory)",
     )
     args = parser.parse_args(argv)
     args.features = [name.strip() for name in args.features.split(",") if name.strip()]
@@ -237,6 +252,30 @@ def write_outputs(
     splits["train"][list(features)].to_csv(output_dir / "baseline" / "baseline.csv", index=False)
 
 
+def use_library(library_dir: Path) -> None:
+    """Put the platform's monitoring library on the import path.
+
+    SageMaker copies it into `library_dir` as the zip the deployment uploaded (the `monitoring`
+    package at the zip's root; Python imports from a zip), or it is a directory holding the package.
+    """
+    entries = sorted(library_dir.glob("*.zip")) if library_dir.is_dir() else []
+    for entry in (*entries, library_dir):
+        if str(entry) not in sys.path:
+            sys.path.insert(0, str(entry))
+    if importlib.util.find_spec("monitoring") is None:
+        raise PreprocessError(
+            f"--library-dir {library_dir} holds no `monitoring` package (a zip of it, or its parent directory); "
+            "--monitoring-baseline-dir needs it"
+        )
+
+
+def write_monitoring_baseline(output_dir: Path, train: pd.DataFrame, features: Sequence[str]) -> None:
+    """The platform engine's data-quality baseline of the training features (what an endpoint receives)."""
+    from monitoring.baseline import write_data_quality_baseline
+
+    write_data_quality_baseline(output_dir / "data_quality", train, features)
+
+
 def summary(splits: dict[str, pd.DataFrame], counts: dict[str, int], target: str) -> dict[str, object]:
     return {
         **counts,
@@ -250,6 +289,8 @@ def summary(splits: dict[str, pd.DataFrame], counts: dict[str, int], target: str
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        if args.monitoring_baseline_dir is not None:
+            use_library(args.library_dir)
         files = input_files(args.input_dir)
         if not files:
             raise PreprocessError(f"no {' or '.join(INPUT_SUFFIXES)} file under {args.input_dir}")
@@ -272,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_clarify_inputs(
             args.output_dir, splits["train"], args.target, args.bias_facet, args.bias_threshold, args.features
         )
+    if args.monitoring_baseline_dir is not None:
+        write_monitoring_baseline(args.monitoring_baseline_dir, splits["train"], args.features)
     print(json.dumps({"files": len(files), **summary(splits, counts, args.target)}), flush=True)
     return 0
 
