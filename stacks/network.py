@@ -76,20 +76,40 @@ class PlatformNetwork(Construct):
         logs_key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
-        subnets = [ec2.SubnetConfiguration(name="Isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)]
-        if network.egress == "controlled":
-            subnets = [
-                ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC),
-                ec2.SubnetConfiguration(name="Isolated", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
-            ]
-        self.flow_log_group = logs.LogGroup(
+        self.flow_log_group = self._flow_log_group(config, network, logs_key)
+        self.vpc = self._vpc(network)
+        self.subnets = ec2.SubnetSelection(
+            subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
+            if network.egress == "isolated"
+            else ec2.SubnetType.PRIVATE_WITH_EGRESS
+        )
+        self.workload_sg = self._workload_security_group()
+        self.endpoint_sg = self._endpoint_security_group(network)
+        self.s3_endpoint = self._s3_endpoint()
+        self.dynamodb_endpoint = self._dynamodb_endpoint()
+        self.interface_endpoints = self._interface_endpoints(training)
+
+    def _flow_log_group(self, config: PlatformConfig, network: NetworkConfig, logs_key: kms.IKey) -> logs.LogGroup:
+        """The encrypted log group the VPC's flow logs are delivered to."""
+        group = logs.LogGroup(
             self,
             "FlowLogs",
             encryption_key=logs_key,
             retention=log_retention(network.flow_logs_retention_days),
             removal_policy=retention(config),
         )
-        self.vpc = ec2.Vpc(
+        group.node.add_dependency(logs_key)
+        return group
+
+    def _vpc(self, network: NetworkConfig) -> ec2.Vpc:
+        """The VPC with its subnets (isolated, or private behind NAT in controlled egress) and all-traffic flow logs."""
+        subnets = [ec2.SubnetConfiguration(name="Isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)]
+        if network.egress == "controlled":
+            subnets = [
+                ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC),
+                ec2.SubnetConfiguration(name="Isolated", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            ]
+        vpc = ec2.Vpc(
             self,
             "Vpc",
             ip_addresses=ec2.IpAddresses.cidr(network.cidr),
@@ -106,58 +126,59 @@ class PlatformNetwork(Construct):
                 )
             },
         )
-        self.flow_log_group.node.add_dependency(logs_key)
         acknowledge(
-            self.vpc.node.find_child("All"),
+            vpc.node.find_child("All"),
             "CDK-generated policy of the flow log delivery role, scoped to this one log group; "
             "an inline policy lives and dies with its role.",
             in_hipaa_nist_pci("IAMNoInlinePolicy"),
         )
-        self.subnets = ec2.SubnetSelection(
-            subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
-            if network.egress == "isolated"
-            else ec2.SubnetType.PRIVATE_WITH_EGRESS
-        )
+        return vpc
 
-        # Workloads (SageMaker jobs and models, Lambdas, Glue) share one group: HTTPS out, and all
-        # traffic among themselves (distributed training, EFA and Glue workers require it).
-        self.workload_sg = ec2.SecurityGroup(
+    def _workload_security_group(self) -> ec2.SecurityGroup:
+        """The one security group of every workload: HTTPS out, and all traffic among its members."""
+        # SageMaker jobs and models, Lambdas and Glue share it: distributed training, EFA and Glue
+        # workers require all traffic among themselves.
+        group = ec2.SecurityGroup(
             self,
             "WorkloadSecurityGroup",
             vpc=self.vpc,
             description="SageMaker jobs/models, Lambdas and Glue jobs of the ML platform",
             allow_all_outbound=False,
         )
-        self.workload_sg.add_ingress_rule(self.workload_sg, ec2.Port.all_traffic(), "peers of distributed jobs")
-        self.workload_sg.add_egress_rule(self.workload_sg, ec2.Port.all_traffic(), "peers of distributed jobs")
+        group.add_ingress_rule(group, ec2.Port.all_traffic(), "peers of distributed jobs")
+        group.add_egress_rule(group, ec2.Port.all_traffic(), "peers of distributed jobs")
         acknowledge(
-            self.workload_sg,
+            group,
             "The all-traffic ingress comes only from this security group itself (peers of one "
             "distributed job, EFA, Glue workers), never from a CIDR.",
             in_hipaa_nist_pci("EC2RestrictedCommonPorts"),
         )
         # The subnets have no route to the internet (isolated mode), so 443 reaches only the
         # interface endpoints and the S3/DynamoDB gateway endpoints' prefix lists.
-        self.workload_sg.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs through VPC endpoints")
+        group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs through VPC endpoints")
+        return group
 
-        # Endpoint ENIs accept HTTPS from the VPC's own range: a literal CIDR from config, not the
-        # VPC's CidrBlock attribute, which the nag port rules cannot evaluate.
-        self.endpoint_sg = ec2.SecurityGroup(
+    def _endpoint_security_group(self, network: NetworkConfig) -> ec2.SecurityGroup:
+        """The security group of the interface endpoints' network interfaces: HTTPS from the VPC only."""
+        group = ec2.SecurityGroup(
             self,
             "EndpointSecurityGroup",
             vpc=self.vpc,
             description="Interface VPC endpoints of the ML platform: HTTPS from the VPC only",
             allow_all_outbound=False,
         )
-        self.endpoint_sg.add_ingress_rule(ec2.Peer.ipv4(network.cidr), ec2.Port.tcp(443), "HTTPS from the VPC")
+        # A literal CIDR from config, not the VPC's CidrBlock attribute, which the nag port rules
+        # cannot evaluate.
+        group.add_ingress_rule(ec2.Peer.ipv4(network.cidr), ec2.Port.tcp(443), "HTTPS from the VPC")
+        return group
 
+    def _s3_endpoint(self) -> ec2.GatewayVpcEndpoint:
+        """The S3 gateway endpoint: buckets of this account, plus the AWS-owned bucket of ECR image layers."""
         account = cdk.Aws.ACCOUNT_ID
-        # Gateway endpoints: S3 only for buckets of this account plus the AWS-owned bucket that
-        # serves ECR image layers; DynamoDB only for tables of this account.
-        self.s3_endpoint = self.vpc.add_gateway_endpoint(
+        endpoint = self.vpc.add_gateway_endpoint(
             "S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[self.subnets]
         )
-        self.s3_endpoint.add_to_policy(
+        endpoint.add_to_policy(
             iam.PolicyStatement(
                 sid="OwnAccountBuckets",
                 principals=[iam.AnyPrincipal()],
@@ -166,7 +187,7 @@ class PlatformNetwork(Construct):
                 conditions={"StringEquals": {"aws:ResourceAccount": account, "aws:PrincipalAccount": account}},
             )
         )
-        self.s3_endpoint.add_to_policy(
+        endpoint.add_to_policy(
             iam.PolicyStatement(
                 sid="EcrImageLayers",
                 principals=[iam.AnyPrincipal()],
@@ -174,10 +195,15 @@ class PlatformNetwork(Construct):
                 resources=[f"arn:{cdk.Aws.PARTITION}:s3:::prod-{cdk.Aws.REGION}-starport-layer-bucket/*"],
             )
         )
-        self.dynamodb_endpoint = self.vpc.add_gateway_endpoint(
+        return endpoint
+
+    def _dynamodb_endpoint(self) -> ec2.GatewayVpcEndpoint:
+        """The DynamoDB gateway endpoint: tables of this account only."""
+        account = cdk.Aws.ACCOUNT_ID
+        endpoint = self.vpc.add_gateway_endpoint(
             "DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB, subnets=[self.subnets]
         )
-        self.dynamodb_endpoint.add_to_policy(
+        endpoint.add_to_policy(
             iam.PolicyStatement(
                 sid="OwnAccountTables",
                 principals=[iam.AnyPrincipal()],
@@ -186,8 +212,11 @@ class PlatformNetwork(Construct):
                 conditions={"StringEquals": {"aws:PrincipalAccount": account}},
             )
         )
+        return endpoint
 
-        self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
+    def _interface_endpoints(self, training: TrainingConfig | None) -> dict[str, ec2.InterfaceVpcEndpoint]:
+        """An interface endpoint per AWS API the environment calls, usable by this account's principals only."""
+        endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
         for name, service, _why in interface_endpoints(training):
             endpoint = self.vpc.add_interface_endpoint(
                 name,
@@ -197,18 +226,18 @@ class PlatformNetwork(Construct):
                 open=False,
                 private_dns_enabled=True,
             )
-            # Only this account's principals may use the endpoint: stolen credentials of another
-            # account cannot move data out through it.
+            # Stolen credentials of another account cannot move data out through the endpoint.
             endpoint.add_to_policy(
                 iam.PolicyStatement(
                     sid="OwnAccountPrincipals",
                     principals=[iam.AnyPrincipal()],
                     actions=["*"],
                     resources=["*"],
-                    conditions={"StringEquals": {"aws:PrincipalAccount": account}},
+                    conditions={"StringEquals": {"aws:PrincipalAccount": cdk.Aws.ACCOUNT_ID}},
                 )
             )
-            self.interface_endpoints[name] = endpoint
+            endpoints[name] = endpoint
+        return endpoints
 
 
 class NetworkStack(PlatformStack):

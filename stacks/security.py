@@ -34,24 +34,32 @@ class PlatformKeys(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, kms_config: KmsConfig) -> None:
         super().__init__(scope, construct_id)
-        removal = retention(config)
-        pending = cdk.Duration.days(kms_config.pending_window_days)
+        self.data = self._key(
+            config, kms_config, "data", "Data lake buckets (raw, curated, analytics) and Athena results"
+        )
+        self.artifacts = self._key(
+            config, kms_config, "artifacts", "ML artifacts: SageMaker volumes, outputs, models, data capture"
+        )
+        self.logs = self._key(
+            config, kms_config, "logs", "Audit and operations telemetry: CloudTrail, CloudWatch Logs, alert topic"
+        )
+        self._let_log_services_encrypt()
+        self._let_alert_publishers_encrypt()
 
-        def key(name: str, description: str) -> kms.Key:
-            return kms.Key(
-                self,
-                name.capitalize(),
-                alias=f"alias/{config.prefix}-{name}",
-                description=description,
-                enable_key_rotation=True,
-                pending_window=pending,
-                removal_policy=removal,
-            )
+    def _key(self, config: PlatformConfig, kms_config: KmsConfig, name: str, description: str) -> kms.Key:
+        """A rotating key aliased `alias/<prefix>-<name>`, retained unless the config allows destroying data."""
+        return kms.Key(
+            self,
+            name.capitalize(),
+            alias=f"alias/{config.prefix}-{name}",
+            description=description,
+            enable_key_rotation=True,
+            pending_window=cdk.Duration.days(kms_config.pending_window_days),
+            removal_policy=retention(config),
+        )
 
-        self.data = key("data", "Data lake buckets (raw, curated, analytics) and Athena results")
-        self.artifacts = key("artifacts", "ML artifacts: SageMaker volumes, outputs, models, data capture")
-        self.logs = key("logs", "Audit and operations telemetry: CloudTrail, CloudWatch Logs, alert topic")
-
+    def _let_log_services_encrypt(self) -> None:
+        """Key policy statements letting CloudWatch Logs and CloudTrail use the logs key for this account."""
         region, account, partition = cdk.Aws.REGION, cdk.Aws.ACCOUNT_ID, cdk.Aws.PARTITION
         # CloudWatch Logs encrypts log groups of this account and region only.
         self.logs.add_to_resource_policy(
@@ -90,7 +98,9 @@ class PlatformKeys(Construct):
                 resources=["*"],
             )
         )
-        # Alarms, EventBridge rules and budgets publish to the encrypted alert topic.
+
+    def _let_alert_publishers_encrypt(self) -> None:
+        """A key policy statement letting alarms, EventBridge rules and budgets publish to the encrypted alert topic."""
         self.logs.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowAlertPublishers",
@@ -123,7 +133,6 @@ class AuditTrail(Construct):
         key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
-        removal = retention(config)
         self.access_logs = AccessLogsBucket(self, "AccessLogs", config=config)
         # CloudTrail names the trail's key in each write; the bucket still refuses non-KMS uploads.
         self.bucket = EncryptedBucket(
@@ -135,15 +144,20 @@ class AuditTrail(Construct):
             access_logs_prefix="trail/",
             pin_key=False,
         )
-
         self.log_group = logs.LogGroup(
             self,
             "Logs",
             encryption_key=key,
             retention=log_retention(trail_config.log_retention_days),
-            removal_policy=removal,
+            removal_policy=retention(config),
         )
-        self.trail = cloudtrail.Trail(
+        self.trail = self._trail(trail_config, key)
+        if trail_config.lake_data_events:
+            self._select_lake_data_events(config)
+
+    def _trail(self, trail_config: CloudTrailConfig, key: kms.IKey) -> cloudtrail.Trail:
+        """The validated, encrypted trail, delivered to the bucket and to the log group."""
+        trail = cloudtrail.Trail(
             self,
             "Trail",
             bucket=self.bucket,
@@ -154,7 +168,7 @@ class AuditTrail(Construct):
             send_to_cloud_watch_logs=True,
             cloud_watch_log_group=self.log_group,
         )
-        logs_role = self.trail.node.try_find_child("LogsRole")
+        logs_role = trail.node.try_find_child("LogsRole")
         if logs_role is not None:
             acknowledge(
                 logs_role,
@@ -162,32 +176,34 @@ class AuditTrail(Construct):
                 "an inline policy lives and dies with its role.",
                 in_hipaa_nist_pci("IAMNoInlinePolicy"),
             )
-        if trail_config.lake_data_events:
-            cfn_trail: cloudtrail.CfnTrail = self.trail.node.default_child  # type: ignore[assignment]
-            # Advanced selectors: management events plus S3 object events of the data lake's
-            # buckets, matched by the name prefix CloudFormation gives them.
-            lake = generated_bucket_prefix(config, "DataLake")
-            cfn_trail.add_property_deletion_override("EventSelectors")
-            cfn_trail.add_property_override(
-                "AdvancedEventSelectors",
-                [
-                    {
-                        "Name": "Management events",
-                        "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}],
-                    },
-                    {
-                        "Name": "Data lake object events",
-                        "FieldSelectors": [
-                            {"Field": "eventCategory", "Equals": ["Data"]},
-                            {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
-                            {
-                                "Field": "resources.ARN",
-                                "StartsWith": [cdk.Fn.sub(f"arn:${{AWS::Partition}}:s3:::{lake}")],
-                            },
-                        ],
-                    },
-                ],
-            )
+        return trail
+
+    def _select_lake_data_events(self, config: PlatformConfig) -> None:
+        """Event selectors of the trail: management events plus S3 object events of the data lake's buckets."""
+        cfn_trail: cloudtrail.CfnTrail = self.trail.node.default_child  # type: ignore[assignment]
+        # Advanced selectors match the lake's buckets by the name prefix CloudFormation gives them.
+        lake = generated_bucket_prefix(config, "DataLake")
+        cfn_trail.add_property_deletion_override("EventSelectors")
+        cfn_trail.add_property_override(
+            "AdvancedEventSelectors",
+            [
+                {
+                    "Name": "Management events",
+                    "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}],
+                },
+                {
+                    "Name": "Data lake object events",
+                    "FieldSelectors": [
+                        {"Field": "eventCategory", "Equals": ["Data"]},
+                        {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+                        {
+                            "Field": "resources.ARN",
+                            "StartsWith": [cdk.Fn.sub(f"arn:${{AWS::Partition}}:s3:::{lake}")],
+                        },
+                    ],
+                },
+            ],
+        )
 
 
 class AlertTopic(Construct):

@@ -20,7 +20,7 @@ from infra.checks.compliance import (
     in_hipaa_nist_pci,
     service_principal,
 )
-from infra.config import PlatformConfig
+from infra.config import MlflowConfig, PlatformConfig, StudioConfig
 from infra.constructs.retention import retention
 
 # Where the tracking server keeps run artifacts in the ML artifacts bucket.
@@ -38,6 +38,20 @@ def _sagemaker_service(account: str) -> iam.IPrincipal:
     return service_principal("sagemaker.amazonaws.com", account)
 
 
+def _idle_shutdown(idle_minutes: int) -> dict[str, object]:
+    """App settings that stop an app after `idle_minutes` idle; users may shorten the timeout, never extend it."""
+    return {
+        "AppLifecycleManagement": {
+            "IdleSettings": {
+                "LifecycleManagement": "ENABLED",
+                "IdleTimeoutInMinutes": idle_minutes,
+                "MinIdleTimeoutInMinutes": MIN_IDLE_MINUTES,
+                "MaxIdleTimeoutInMinutes": idle_minutes,
+            }
+        }
+    }
+
+
 class TrackingServer(Construct):
     """A SageMaker managed MLflow tracking server: artifacts under `mlflow/` of the artifacts bucket, IAM access."""
 
@@ -53,48 +67,57 @@ class TrackingServer(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         assert config.training is not None and config.training.mlflow is not None
-        account = cdk.Stack.of(self).account
         self.name = naming.mlflow_server(config)
-        objects = f"{artifacts_bucket_arn}/{MLFLOW_PREFIX}*"
+        self._bucket_arn = artifacts_bucket_arn
+        self._objects = f"{artifacts_bucket_arn}/{MLFLOW_PREFIX}*"
+        self.role = self._role(artifacts_key)
+        self.server = self._server(config, config.training.mlflow, artifacts_bucket_name)
+        self.arn = self.server.get_att("TrackingServerArn").to_string()
+        self.access_policy = self._access_policy()
+        self.artifacts_policy = self._artifacts_policy(artifacts_key)
 
-        # The role the server itself runs as: it reads and writes run artifacts, nothing else.
-        self.role = iam.Role(
+    def _role(self, artifacts_key: kms.IKey) -> iam.Role:
+        """The role the server itself runs as: it reads and writes run artifacts, nothing else."""
+        role = iam.Role(
             self,
             "Role",
-            assumed_by=_sagemaker_service(account),
+            assumed_by=_sagemaker_service(cdk.Stack.of(self).account),
             description=f"MLflow tracking server {self.name}: its artifact prefix only",
         )
-        self.role.add_to_policy(
+        role.add_to_policy(
             iam.PolicyStatement(
                 actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-                resources=[objects],
+                resources=[self._objects],
             )
         )
-        self.role.add_to_policy(
+        role.add_to_policy(
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],
-                resources=[artifacts_bucket_arn],
+                resources=[self._bucket_arn],
                 conditions={"StringLike": {"s3:prefix": [f"{MLFLOW_PREFIX}*"]}},
             )
         )
-        artifacts_key.grant_encrypt_decrypt(self.role)
-        acknowledge(self.role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
+        artifacts_key.grant_encrypt_decrypt(role)
+        acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
         acknowledge_wildcards(
-            self.role,
+            role,
             "Objects under the tracking server's own mlflow/ prefix of the artifacts bucket (run ids are "
             "generated); KMS action families come from CDK's key grant on the artifacts key.",
             actions=KMS_GRANT_WILDCARDS,
-            resources=[objects],
+            resources=[self._objects],
         )
+        return role
 
+    def _server(self, config: PlatformConfig, mlflow: MlflowConfig, artifacts_bucket_name: str) -> cdk.CfnResource:
+        """The tracking server, storing artifacts under the mlflow/ prefix and retained with the environment's data."""
         # Generic L1 resource: the aws_sagemaker bindings would add 0.4 s to every synth.
-        self.server = cdk.CfnResource(
+        server = cdk.CfnResource(
             self,
             "Server",
             type="AWS::SageMaker::MlflowTrackingServer",
             properties={
                 "TrackingServerName": self.name,
-                "TrackingServerSize": config.training.mlflow.size,
+                "TrackingServerSize": mlflow.size,
                 "ArtifactStoreUri": f"s3://{artifacts_bucket_name}/{MLFLOW_PREFIX}",
                 # Models reach the registry only through the training pipeline's quality gate.
                 "AutomaticModelRegistration": False,
@@ -102,14 +125,15 @@ class TrackingServer(Construct):
             },
         )
         # Experiments and runs are data: kept unless the environment is throwaway.
-        self.server.apply_removal_policy(retention(config))
+        server.apply_removal_policy(retention(config))
         # SageMaker checks the artifact store with the role while it creates the server.
-        self.server.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
-        self.arn = self.server.get_att("TrackingServerArn").to_string()
+        server.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
+        return server
 
-        # What a client (a Studio profile, a job role) needs to use this server and no other;
-        # there is no public URL sharing: every call is signed with the caller's IAM identity.
-        self.access_policy = iam.ManagedPolicy(
+    def _access_policy(self) -> iam.ManagedPolicy:
+        """What a client (a Studio profile, a job role) needs to use this server and no other."""
+        # There is no public URL sharing: every call is signed with the caller's IAM identity.
+        policy = iam.ManagedPolicy(
             self,
             "AccessPolicy",
             description=f"Use the MLflow tracking server {self.name} (experiments, runs, models) through IAM",
@@ -126,15 +150,18 @@ class TrackingServer(Construct):
             ],
         )
         acknowledge(
-            self.access_policy,
+            policy,
             "sagemaker-mlflow:* is the MLflow REST API (experiments, runs, metrics, registered models) on "
             "this one tracking server ARN; its action list follows the MLflow version, not this platform.",
             ["AwsSolutions::AwsSolutions-IAM5[Action::sagemaker-mlflow:*]"],
         )
+        return policy
 
+    def _artifacts_policy(self, artifacts_key: kms.IKey) -> iam.ManagedPolicy:
+        """Read and write access to the run artifacts (the mlflow/ prefix and its key) for MLflow clients."""
         # MLflow clients upload and download artifacts straight to S3 with their own credentials;
         # the server only hands out the artifact location.
-        self.artifacts_policy = iam.ManagedPolicy(
+        policy = iam.ManagedPolicy(
             self,
             "ArtifactsPolicy",
             description=f"Read and write the run artifacts of {self.name} (the mlflow/ prefix, its key)",
@@ -142,12 +169,12 @@ class TrackingServer(Construct):
                 iam.PolicyStatement(
                     sid="RunArtifacts",
                     actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
-                    resources=[objects],
+                    resources=[self._objects],
                 ),
                 iam.PolicyStatement(
                     sid="ListRunArtifacts",
                     actions=["s3:ListBucket"],
-                    resources=[artifacts_bucket_arn],
+                    resources=[self._bucket_arn],
                     conditions={"StringLike": {"s3:prefix": [f"{MLFLOW_PREFIX}*"]}},
                 ),
                 iam.PolicyStatement(
@@ -158,11 +185,12 @@ class TrackingServer(Construct):
             ],
         )
         acknowledge_wildcards(
-            self.artifacts_policy,
+            policy,
             "Objects under the tracking server's mlflow/ prefix only: MLflow names artifact paths by "
             "experiment and run id at run time.",
-            resources=[objects],
+            resources=[self._objects],
         )
+        return policy
 
 
 class StudioDomainOptions(TypedDict, total=False):
@@ -202,36 +230,45 @@ class StudioDomain(Construct):
         self._arn_prefix = f"arn:{partition}:sagemaker:{region}:{account}"
         self._logs = f"arn:{partition}:logs:{region}:{account}:log-group:{STUDIO_LOG_GROUP}:*"
         self._key = key
-        idle = config.training.studio.idle_shutdown_minutes
-        groups = [security_group.security_group_id]
+        self.default_role = self._default_role(config)
+        self.domain = self._domain(config, config.training.studio, vpc, subnets, [security_group.security_group_id])
+        self.domain_id = self.domain.get_att("DomainId").to_string()
+        self.domain_arn = self.domain.get_att("DomainArn").to_string()
+        self.roles: dict[str, iam.Role] = {}
+        self.profiles: dict[str, cdk.CfnResource] = {}
+        self.launch_policies: dict[str, iam.ManagedPolicy] = {}
+        self._persona_profiles(config, extra_policies, persona_policies)
 
-        # CloudFormation requires a domain-wide role; every profile below brings its own, so this one
-        # only backs a profile or shared space made outside this stack: it may write logs, nothing more.
-        self.default_role = iam.Role(
+    def _default_role(self, config: PlatformConfig) -> iam.Role:
+        """The domain-wide execution role: it may write Studio logs, nothing more."""
+        # CloudFormation requires a domain-wide role; every profile brings its own, so this one only
+        # backs a profile or shared space made outside this stack.
+        role = iam.Role(
             self,
             "DefaultExecutionRole",
-            assumed_by=_sagemaker_service(account),
+            assumed_by=_sagemaker_service(cdk.Stack.of(self).account),
             description=f"Default Studio execution role of {config.prefix}: logs only, no data access",
         )
-        self.default_role.add_to_policy(self._logs_statement())
-        acknowledge(self.default_role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
+        role.add_to_policy(self._logs_statement())
+        acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
         acknowledge_wildcards(
-            self.default_role,
+            role,
             "Log streams of the Studio log group: Studio names one stream per app at run time.",
             resources=[self._logs],
         )
+        return role
 
-        lifecycle = {
-            "AppLifecycleManagement": {
-                "IdleSettings": {
-                    "LifecycleManagement": "ENABLED",
-                    "IdleTimeoutInMinutes": idle,
-                    "MinIdleTimeoutInMinutes": MIN_IDLE_MINUTES,
-                    "MaxIdleTimeoutInMinutes": idle,
-                }
-            }
-        }
-        self.domain = cdk.CfnResource(
+    def _domain(
+        self,
+        config: PlatformConfig,
+        studio: StudioConfig,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        groups: list[str],
+    ) -> cdk.CfnResource:
+        """The VpcOnly, IAM-authenticated domain, its volumes under the domain key, idle apps shut down."""
+        lifecycle = _idle_shutdown(studio.idle_shutdown_minutes)
+        domain = cdk.CfnResource(
             self,
             "Domain",
             type="AWS::SageMaker::Domain",
@@ -243,7 +280,7 @@ class StudioDomain(Construct):
                 "VpcId": vpc.vpc_id,
                 "SubnetIds": vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
                 # Home EFS volume and the spaces' EBS volumes.
-                "KmsKeyId": key.key_arn,
+                "KmsKeyId": self._key.key_arn,
                 "DefaultUserSettings": {
                     "ExecutionRole": self.default_role.role_arn,
                     "SecurityGroups": groups,
@@ -269,13 +306,16 @@ class StudioDomain(Construct):
         )
         # Retained (with its home EFS volume) unless the environment is throwaway. The volume's own
         # retention is an argument of DeleteDomain, not a CloudFormation property, so it cannot be set here.
-        self.domain.apply_removal_policy(retention(config))
-        self.domain_id = self.domain.get_att("DomainId").to_string()
-        self.domain_arn = self.domain.get_att("DomainArn").to_string()
+        domain.apply_removal_policy(retention(config))
+        return domain
 
-        self.roles: dict[str, iam.Role] = {}
-        self.profiles: dict[str, cdk.CfnResource] = {}
-        self.launch_policies: dict[str, iam.ManagedPolicy] = {}
+    def _persona_profiles(
+        self,
+        config: PlatformConfig,
+        extra_policies: list[iam.IManagedPolicy],
+        persona_policies: Mapping[str, iam.IManagedPolicy],
+    ) -> None:
+        """A user profile, its execution role and its launch policy for each persona in the config."""
         for persona, profile_name in PROFILES.items():
             settings = getattr(config.data_lake.personas, persona)
             if settings is None:
@@ -288,25 +328,29 @@ class StudioDomain(Construct):
                 policies.append(persona_policies[persona])
             for policy in policies:
                 role.add_managed_policy(policy)
-            profile = cdk.CfnResource(
-                self,
-                f"{name}Profile",
-                type="AWS::SageMaker::UserProfile",
-                properties={
-                    "DomainId": self.domain_id,
-                    "UserProfileName": profile_name,
-                    "UserSettings": {"ExecutionRole": role.role_arn},
-                },
-            )
-            # A profile can only be deleted after its spaces, which hold the user's work.
-            profile.apply_removal_policy(retention(config))
-            # The role can run Studio before anyone can open the profile.
-            profile.node.add_dependency(role.node.find_child("DefaultPolicy"))
             self.roles[persona] = role
-            self.profiles[persona] = profile
+            self.profiles[persona] = self._user_profile(config, name, profile_name, role)
             self.launch_policies[persona] = self._launch_policy(
                 name, profile_name, profile_arn, roles=settings.roles if settings.attach_policy else []
             )
+
+    def _user_profile(self, config: PlatformConfig, name: str, profile_name: str, role: iam.Role) -> cdk.CfnResource:
+        """One persona's user profile, running as its own execution role."""
+        profile = cdk.CfnResource(
+            self,
+            f"{name}Profile",
+            type="AWS::SageMaker::UserProfile",
+            properties={
+                "DomainId": self.domain_id,
+                "UserProfileName": profile_name,
+                "UserSettings": {"ExecutionRole": role.role_arn},
+            },
+        )
+        # A profile can only be deleted after its spaces, which hold the user's work.
+        profile.apply_removal_policy(retention(config))
+        # The role can run Studio before anyone can open the profile.
+        profile.node.add_dependency(role.node.find_child("DefaultPolicy"))
+        return profile
 
     def _execution_role(self, name: str, profile_name: str, profile_arn: str) -> iam.Role:
         """What Studio needs to run one profile's private spaces and apps; data access comes from extra_policies."""
@@ -318,12 +362,30 @@ class StudioDomain(Construct):
         )
         spaces = f"{self._arn_prefix}:space/{self.domain_id}/*"
         apps = f"{self._arn_prefix}:app/{self.domain_id}/*"
+        for statement in [
+            *self._studio_statements(profile_arn, spaces, apps),
+            *self._volume_key_statements(),
+            self._logs_statement(),
+        ]:
+            role.add_to_policy(statement)
+        acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
+        acknowledge_wildcards(
+            role,
+            "Studio names spaces, apps and log streams at run time: spaces and apps of this one domain "
+            "(create, update and delete only for the profile's own private spaces), streams of the Studio "
+            "log group; the List calls of the Studio UI take no resource ARN.",
+            resources=["*", spaces, apps, self._logs],
+        )
+        return role
+
+    def _studio_statements(self, profile_arn: str, spaces: str, apps: str) -> list[iam.PolicyStatement]:
+        """Describe this domain and profile, list what the UI shows, run only the profile's own private spaces."""
         # Only private spaces this profile owns: no shared spaces, no other profile's spaces or apps.
         own_private = {
             "ArnEquals": {"sagemaker:OwnerUserProfileArn": profile_arn},
             "StringEquals": {"sagemaker:SpaceSharingType": "Private"},
         }
-        statements = [
+        return [
             iam.PolicyStatement(
                 actions=["sagemaker:DescribeDomain"], resources=[f"{self._arn_prefix}:domain/{self.domain_id}"]
             ),
@@ -353,7 +415,11 @@ class StudioDomain(Construct):
                 resources=[spaces, apps],
                 conditions={"Null": {"sagemaker:TaggingAction": "false"}},
             ),
-            # The spaces' EBS volumes are encrypted with the domain key, created with this role's calls.
+        ]
+
+    def _volume_key_statements(self) -> list[iam.PolicyStatement]:
+        """Use of the domain key for the spaces' EBS volumes, which are created with this role's calls."""
+        return [
             iam.PolicyStatement(
                 actions=[
                     "kms:Decrypt",
@@ -369,19 +435,7 @@ class StudioDomain(Construct):
                 resources=[self._key.key_arn],
                 conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
             ),
-            self._logs_statement(),
         ]
-        for statement in statements:
-            role.add_to_policy(statement)
-        acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
-        acknowledge_wildcards(
-            role,
-            "Studio names spaces, apps and log streams at run time: spaces and apps of this one domain "
-            "(create, update and delete only for the profile's own private spaces), streams of the Studio "
-            "log group; the List calls of the Studio UI take no resource ARN.",
-            resources=["*", spaces, apps, self._logs],
-        )
-        return role
 
     def _logs_statement(self) -> iam.PolicyStatement:
         return iam.PolicyStatement(
