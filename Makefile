@@ -21,19 +21,27 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # 4 s of every synth and every test process (some machines set this variable for their shells).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup synth test lint format bench review diagram clean
+.PHONY: setup python-deps node-deps synth test lint format bench review diagram clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: python-deps node-deps
 
-$(VENV)/.installed: requirements.lock
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
-	touch $@
+# Each install is skipped while its marker holds the checksum of the lock files it installed from
+# (checksums, not timestamps: a checkout or a copy changes timestamps, not what is pinned).
+python-deps:
+	@sum="$$(sha256sum requirements.lock)"; \
+	if [ "$$(cat $(VENV)/.installed 2>/dev/null)" != "$$sum" ]; then \
+		test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+		$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); \
+		$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock; \
+		echo "$$sum" > $(VENV)/.installed; \
+	fi
 
-node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
-	touch $@
+node-deps:
+	@sum="$$(cat package.json package-lock.json | sha256sum)"; \
+	if [ "$$(cat node_modules/.installed 2>/dev/null)" != "$$sum" ]; then \
+		npm ci --no-audit --no-fund --loglevel=error; \
+		echo "$$sum" > node_modules/.installed; \
+	fi
 
 synth: setup
 	rm -rf cdk.out

@@ -64,7 +64,28 @@ def build_platform(
     )
     # Where the lake's Glue workers, the training and serving jobs and the platform's functions run.
     placement = Placement(vpc=network.vpc, subnets=network.network.subnets, security_group=network.network.workload_sg)
-    data_lake = DataLakeStack(
+    data_lake = _data_lake(app, config, security, placement)
+    training = _training(app, config, security, placement, data_lake, definitions)
+    serving = _serving(app, config, security, placement, data_lake, training)
+    monitoring = _monitoring(app, config, security)
+    retraining = _retraining(app, config, security, placement, data_lake, training)
+    _tag(app, config)
+    if checks:
+        enable_checks(app)
+    return Platform(
+        security=security,
+        network=network,
+        data_lake=data_lake,
+        training=training,
+        serving=serving,
+        monitoring=monitoring,
+        retraining=retraining,
+    )
+
+
+def _data_lake(app: cdk.Stage, config: PlatformConfig, security: SecurityStack, placement: Placement) -> DataLakeStack:
+    """The lake: zones, governance, catalog, ETL and the promoted serving state."""
+    return DataLakeStack(
         app,
         "DataLake",
         config=config,
@@ -77,81 +98,124 @@ def build_platform(
             placement=placement,
         ),
     )
-    training = None
-    if config.trains_here and config.training is not None:  # trains_here implies a training section
-        # Imported only here: the pipeline builder pulls in the SageMaker SDK when it has to build.
-        from stacks.training import TrainingInputs, TrainingStack
 
-        training = TrainingStack(
-            app,
-            "Training",
-            config=config,
-            training=config.training,
-            data_lake=config.data_lake,
-            inputs=TrainingInputs(
-                artifacts_key=security.keys.artifacts,
-                data_key=security.keys.data,
-                logs_key=security.keys.logs,
-                placement=placement,
-                guardrail=security.guardrail,
-                persona_policies=data_lake.access.policies,
-            ),
-            definitions=definitions,
-        )
-        training.add_stack_dependency(data_lake, "imports the lake's bucket exports")
-    serving = None
-    if config.serving is not None:
-        from stacks.serving import ServingInputs, ServingStack
 
-        serving = ServingStack(
-            app,
-            "Serving",
-            config=config,
-            serving=config.serving,
-            monitoring=config.monitoring,
-            inputs=ServingInputs(
-                artifacts_key=security.keys.artifacts,
-                logs_key=security.keys.logs,
-                alerts_topic=security.alerts.topic,
-                placement=placement,
-                guardrail=security.guardrail,
-            ),
-        )
-        serving.add_stack_dependency(data_lake, "imports the lake's bucket exports")
-        if training is not None:
-            serving.add_stack_dependency(training, "serves versions of the training stack's model package group")
-    monitoring = None
-    # The config allows monitoring only with serving, and serving only with training.
-    if config.monitoring is not None and config.serving is not None and config.training is not None:
-        from stacks.monitoring import MonitoringStack
+def _training(
+    app: cdk.Stage,
+    config: PlatformConfig,
+    security: SecurityStack,
+    placement: Placement,
+    data_lake: DataLakeStack,
+    definitions: Path | None,
+) -> TrainingStack | None:
+    """The registry and the training pipeline, where this environment trains (not when it serves another's)."""
+    if not config.trains_here or config.training is None:  # trains_here implies a training section
+        return None
+    # Imported only here: the pipeline builder pulls in the SageMaker SDK when it has to build.
+    from stacks.training import TrainingInputs, TrainingStack
 
-        # Names what Serving and Training create by their fixed names: no stack dependency needed.
-        monitoring = MonitoringStack(
-            app,
-            "Monitoring",
-            config=config,
-            monitoring=config.monitoring,
-            serving=config.serving,
-            training=config.training,
-            alerts_topic=security.alerts.topic,
+    training = TrainingStack(
+        app,
+        "Training",
+        config=config,
+        training=config.training,
+        data_lake=config.data_lake,
+        inputs=TrainingInputs(
+            artifacts_key=security.keys.artifacts,
+            data_key=security.keys.data,
             logs_key=security.keys.logs,
-        )
-    retraining = None
-    if config.retraining is not None:
-        from stacks.retraining import RetrainingStack
+            placement=placement,
+            guardrail=security.guardrail,
+            persona_policies=data_lake.access.policies,
+        ),
+        definitions=definitions,
+    )
+    training.add_stack_dependency(data_lake, "imports the lake's bucket exports")
+    return training
 
-        retraining = RetrainingStack(
-            app,
-            "Retraining",
-            config=config,
-            retraining=config.retraining,
-            key=security.keys.logs,
+
+def _serving(
+    app: cdk.Stage,
+    config: PlatformConfig,
+    security: SecurityStack,
+    placement: Placement,
+    data_lake: DataLakeStack,
+    training: TrainingStack | None,
+) -> ServingStack | None:
+    """The endpoint of the promoted version, its monitors and the promotion path."""
+    if config.serving is None:
+        return None
+    from stacks.serving import ServingInputs, ServingStack
+
+    serving = ServingStack(
+        app,
+        "Serving",
+        config=config,
+        serving=config.serving,
+        monitoring=config.monitoring,
+        inputs=ServingInputs(
+            artifacts_key=security.keys.artifacts,
+            logs_key=security.keys.logs,
             alerts_topic=security.alerts.topic,
             placement=placement,
-        )
-        retraining.add_stack_dependency(data_lake, "imports the raw bucket's name")
-        if training is not None:
-            retraining.add_stack_dependency(training, "starts the training stack's pipeline")
+            guardrail=security.guardrail,
+        ),
+    )
+    serving.add_stack_dependency(data_lake, "imports the lake's bucket exports")
+    if training is not None:
+        serving.add_stack_dependency(training, "serves versions of the training stack's model package group")
+    return serving
+
+
+def _monitoring(app: cdk.Stage, config: PlatformConfig, security: SecurityStack) -> MonitoringStack | None:
+    """Alarms, notices and the dashboard; the config allows monitoring only with serving, serving only with training."""
+    if config.monitoring is None or config.serving is None or config.training is None:
+        return None
+    from stacks.monitoring import MonitoringStack
+
+    # Names what Serving and Training create by their fixed names: no stack dependency needed.
+    return MonitoringStack(
+        app,
+        "Monitoring",
+        config=config,
+        monitoring=config.monitoring,
+        serving=config.serving,
+        training=config.training,
+        alerts_topic=security.alerts.topic,
+        logs_key=security.keys.logs,
+    )
+
+
+def _retraining(
+    app: cdk.Stage,
+    config: PlatformConfig,
+    security: SecurityStack,
+    placement: Placement,
+    data_lake: DataLakeStack,
+    training: TrainingStack | None,
+) -> RetrainingStack | None:
+    """The rules and the function that start the training pipeline again."""
+    if config.retraining is None:
+        return None
+    from stacks.retraining import RetrainingStack
+
+    retraining = RetrainingStack(
+        app,
+        "Retraining",
+        config=config,
+        retraining=config.retraining,
+        key=security.keys.logs,
+        alerts_topic=security.alerts.topic,
+        placement=placement,
+    )
+    retraining.add_stack_dependency(data_lake, "imports the raw bucket's name")
+    if training is not None:
+        retraining.add_stack_dependency(training, "starts the training stack's pipeline")
+    return retraining
+
+
+def _tag(app: cdk.Stage, config: PlatformConfig) -> None:
+    """Every resource carries the project, environment, owner and platform tags (the budget filters on platform)."""
     tags = {
         "project": config.project,
         "environment": config.environment,
@@ -162,14 +226,3 @@ def build_platform(
         tags["cost-center"] = config.tags.cost_center
     for key, value in tags.items():
         cdk.Tags.of(app).add(key, value)
-    if checks:
-        enable_checks(app)
-    return Platform(
-        security=security,
-        network=network,
-        data_lake=data_lake,
-        training=training,
-        serving=serving,
-        monitoring=monitoring,
-        retraining=retraining,
-    )
