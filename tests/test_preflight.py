@@ -8,6 +8,7 @@ and codes, the recorder and invitation fields are AWS's documented ones, not obs
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -103,7 +104,7 @@ def quota(name: str, value: float, code: str = "L-12345678", service: str = "sag
 
 def quota_code(name: str) -> str:
     """A stable, distinct fake quota code per name (AWS's are L- and eight hex digits)."""
-    return "L-" + format(abs(hash(name)) % 16**8, "08X")
+    return "L-" + hashlib.sha256(name.encode()).hexdigest()[:8].upper()
 
 
 def healthy(config: PlatformConfig, account: str, *, trusted_by: str | None = None) -> list[Call]:
@@ -344,16 +345,32 @@ def test_quota_missing_from_the_applied_list_is_read_from_aws_defaults(prod_conf
     assert (blocker.check, blocker.needed, blocker.found) == (name, "3 (pipeline: 3 steps at once)", "1")
 
 
-def test_concurrency_limit_of_ten_blocks_the_reserved_functions(prod_config: PlatformConfig) -> None:
-    calls = healthy(prod_config, PROD_ACCOUNT)
+def _limit_of_ten(calls: list[Call]) -> list[Call]:
     settings = next(c for c in calls if c.method == "get_account_settings").response
     assert settings is not None
     limits = {**settings["AccountLimit"], "ConcurrentExecutions": 10, "UnreservedConcurrentExecutions": 10}
-    section, _ = run_target(prod_config, answered(calls, "get_account_settings", {**settings, "AccountLimit": limits}))
+    return answered(calls, "get_account_settings", {**settings, "AccountLimit": limits})
+
+
+def test_concurrency_limit_of_ten_is_enough_now_that_no_function_reserves(prod_config: PlatformConfig) -> None:
+    section, _ = run_target(prod_config, _limit_of_ten(healthy(prod_config, PROD_ACCOUNT)))
+    [row] = [row for row in section.rows if row.check == "Lambda reserved concurrency"]
+    assert (row.status, row.needed, row.found) == (
+        Status.OK,
+        "0 reserved (the functions run unreserved)",
+        "limit 10, unreserved 10 (10 must stay)",
+    )
+
+
+def test_a_reservation_in_an_account_with_a_limit_of_ten_blocks(
+    prod_config: PlatformConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What decision 26 removed: a reserved concurrency of 1 per function fails in such an account."""
+    monkeypatch.setattr(needs, "RESERVED_CONCURRENCY", {"promotion": 1, "retraining": 1})
+    section, _ = run_target(prod_config, _limit_of_ten(healthy(prod_config, PROD_ACCOUNT)))
     [blocker] = rows_by_status(section, Status.BLOCKER)
     assert blocker.check == "Lambda reserved concurrency"
     assert blocker.needed == "2 reserved (mlp-prod-promotion, mlp-prod-retraining)"
-    assert blocker.found == "limit 10, unreserved 10 (10 must stay)"
     assert "--service-code lambda --quota-code L-B99A9384 --desired-value 1000" in blocker.fix
 
 

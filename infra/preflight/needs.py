@@ -70,8 +70,9 @@ WORKSPACE_ENDPOINT_SERVICES = tuple(
     f"aws.sagemaker.{{region}}.{name}" for name in ("studio", "notebook", "experiments")
 )
 
-# Reserved concurrency of each platform function (lambdas/<name>), by the stack that creates it.
-RESERVED_CONCURRENCY: Mapping[str, int] = MappingProxyType({"promotion": 1, "retraining": 1})
+# Reserved concurrency of each platform function (lambdas/<name>): none since decision 26 (a DynamoDB
+# lock keeps them one at a time), so a new account's concurrency limit of 10 is enough.
+RESERVED_CONCURRENCY: Mapping[str, int] = MappingProxyType({"promotion": 0, "retraining": 0})
 
 
 def instance_needs(config: PlatformConfig) -> list[InstanceNeed]:
