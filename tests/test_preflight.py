@@ -619,6 +619,16 @@ def test_every_operation_preflight_may_call_only_reads() -> None:
             assert operation.startswith(READ_PREFIXES), f"{service}:{operation} is not a Get/List/Describe call"
 
 
+def test_global_services_are_called_in_their_partitions_home_region() -> None:
+    from infra.preflight.account import home_region
+
+    assert [home_region(r) for r in ("eu-west-1", "cn-north-1", "us-gov-east-1")] == [
+        "us-east-1",
+        "cn-northwest-1",
+        "us-gov-west-1",
+    ]
+
+
 def test_the_guard_refuses_a_write_before_it_is_sent() -> None:
     fake = FakeAccount([Call("ssm", "put_parameter", {"Version": 1, "Tier": "Standard"})])
     account = Account(fake.factory, REGION)

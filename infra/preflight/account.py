@@ -44,8 +44,15 @@ _IAM_PREFIX = MappingProxyType({"service-quotas": "servicequotas"})
 ACCESS_DENIED = frozenset(
     {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError", "UnauthorizedException"}
 )
-# Services whose API lives in one region of the partition.
-_GLOBAL_REGION = MappingProxyType({"ce": "us-east-1", "organizations": "us-east-1"})
+# Services whose API lives in one region of each partition (Cost Explorer, Organizations).
+GLOBAL_SERVICES = frozenset({"ce", "organizations"})
+_PARTITION_HOME = (("cn-", "cn-northwest-1"), ("us-gov-", "us-gov-west-1"), ("", "us-east-1"))
+
+
+def home_region(region: str) -> str:
+    """The region of a global service's API in `region`'s partition."""
+    return next(home for prefix, home in _PARTITION_HOME if region.startswith(prefix))
+
 
 ClientFactory = Callable[[str, str], Any]
 
@@ -84,7 +91,8 @@ class Account:
         if service not in READ_OPERATIONS:
             raise WriteRefused(f"preflight reads no {service!r} API; registered: {', '.join(READ_OPERATIONS)}")
         if service not in self._clients:
-            client = self._factory(service, _GLOBAL_REGION.get(service, self.region))
+            region = home_region(self.region) if service in GLOBAL_SERVICES else self.region
+            client = self._factory(service, region)
             # First at the most specific level: before any other handler (a stub, a cache) answers the call.
             client.meta.events.register_first("before-call.*.*", _guard)
             self._clients[service] = client
