@@ -488,6 +488,17 @@ def test_no_credentials_at_all() -> None:
     assert (row.check, row.status, row.found) == ("credentials", Status.BLOCKER, "ExpiredToken: stubbed")
 
 
+def test_a_delivery_without_credentials_is_not_checked_rather_than_blocked() -> None:
+    from infra.preflight.run import targets
+
+    found = targets(ROOT / "config" / "multi-account.yaml", {}, None)
+    sections = [
+        check(t, FakeAccount([Call("sts", "get_caller_identity", error="ExpiredToken")]).factory) for t in found
+    ]
+    assert [[row.status for row in s.rows] for s in sections] == [[Status.UNCHECKED]] * 4
+    assert exit_code(sections) == 0 and exit_code(sections, strict=True) == 1
+
+
 def test_dev_is_checked_in_the_callers_account() -> None:
     config = load_config("dev")
     section, _ = run_target(config, healthy(config, "123456789012"), account=None)
