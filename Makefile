@@ -21,7 +21,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # 4 s of every synth and every test process (some machines set this variable for their shells).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup python-deps node-deps synth test lint format bench review diagram clean
+.PHONY: setup python-deps node-deps synth test lint format bench review diagram preflight clean
 
 setup: python-deps node-deps
 
@@ -70,6 +70,15 @@ review: setup
 	@test -n "$(BASE)" || { echo "review: set BASE, e.g. make review BASE=origin/main" >&2; exit 2; }
 	$(BIN)/python -m infra.assembly.review --base "$(BASE)" --env "$(ENV)" $(if $(OUT),--out "$(OUT)") \
 		$(if $(filter 1 true yes,$(ALLOW_STATEFUL_REPLACEMENT)),--allow-stateful-replacement)
+
+# Read-only checks of the account(s) ENV deploys to, before the first `cdk deploy` (README: "Before the
+# first deploy"). PROFILE=name, or PROFILE="tooling=a dev=b" per target; REGION= for an agnostic config;
+# STRICT=1 fails on checks that could not be made. Exits 1 on a blocker. Instance credentials (the
+# metadata service) are allowed here: this target, unlike the others, talks to AWS.
+preflight: setup
+	env -u AWS_EC2_METADATA_DISABLED $(BIN)/python -m infra.preflight --env "$(ENV)" \
+		$(foreach p,$(PROFILE),--profile "$(p)") $(if $(REGION),--region "$(REGION)") \
+		$(if $(filter 1 true yes,$(STRICT)),--strict)
 
 # The synthesized app as a picture (WebAssembly Graphviz from node_modules; no system packages).
 diagram: synth

@@ -17,6 +17,7 @@ import copy
 import dataclasses
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,7 @@ PREFIX = "/mlp-dev/serving/"
 PACKAGE_STATE = PREFIX + "ModelPackageArn"
 INSTANCE_TYPE = "ml.g5.xlarge"  # not the template default, so a reset to the default shows
 SSM_TYPE = "AWS::SSM::Parameter::Value<String>"
+LOCK_TABLE = "mlp-dev-promotion-lock"
 
 
 def state_parameter(name: str) -> dict[str, str]:
@@ -139,6 +141,8 @@ class World:
     writes: list[tuple[str, str]] = field(default_factory=list)
     # The Stubber of a stubbed CloudFormation client, for the tests that need AWS's describe_stacks.
     stubber: Stubber | None = None
+    # The table of the promotion lock.
+    dynamodb: Any = None
 
     def package(self, status: str, group: str = GROUP) -> str:
         return self.sagemaker.create_model_package(
@@ -146,8 +150,14 @@ class World:
         )["ModelPackageArn"]
 
     def run(self, event: Any) -> dict[str, Any]:
-        clients = {name: getattr(self, name) for name in ("cloudformation", "sagemaker", "sns", "s3", "ssm")}
+        clients = {
+            name: getattr(self, name) for name in ("cloudformation", "sagemaker", "sns", "s3", "ssm", "dynamodb")
+        }
         return promote(event, **clients, settings=self.settings)
+
+    def lock(self) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(TableName=LOCK_TABLE, Key={"pk": {"S": "lock#promotion"}}).get("Item")
+        return None if item is None else {name: next(iter(value.values())) for name, value in item.items()}
 
     def parameters(self) -> dict[str, str]:
         """What the stack resolved, by parameter (moto gives an SSM-typed one's resolved value as ParameterValue)."""
@@ -215,7 +225,9 @@ class World:
 @pytest.fixture(scope="module")
 def clients() -> dict[str, Any]:
     """Clients shared by the module's tests: moto routes a client's calls while any mock_aws is active."""
-    return {name: SESSION.client(name) for name in ("sagemaker", "cloudformation", "sns", "sqs", "s3", "ssm")}
+    return {
+        name: SESSION.client(name) for name in ("sagemaker", "cloudformation", "sns", "sqs", "s3", "ssm", "dynamodb")
+    }
 
 
 @pytest.fixture
@@ -239,8 +251,15 @@ def aws(clients, monkeypatch) -> Iterator[World]:
         queue_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-        settings = Settings(STACK, "ModelPackageArn", GROUP, ROLE, topic, PREFIX)
-        world = World(cloudformation, sagemaker, sns, sqs, s3, ssm, settings, queue_url)
+        # The key schema the Serving stack's lock table has.
+        clients["dynamodb"].create_table(
+            TableName=LOCK_TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        settings = Settings(STACK, "ModelPackageArn", GROUP, ROLE, topic, PREFIX, lock_table=LOCK_TABLE)
+        world = World(cloudformation, sagemaker, sns, sqs, s3, ssm, settings, queue_url, dynamodb=clients["dynamodb"])
         unwatch_cloudformation = world.watch(cloudformation.meta.events)
         unwatch_ssm = world.watch(ssm.meta.events)
         yield world
@@ -560,6 +579,85 @@ def test_a_busy_stack_raises_stack_busy_for_a_retry(aws, status, caplog):
     (line,) = log_lines(caplog)
     assert (line["action"], line["model_package_arn"]) == ("busy", arn)
     assert "state_parameters" not in line
+
+
+# --- one promotion at a time (the lock, in place of a reserved concurrency of 1) ----------------
+
+
+def _hold_lock(aws: World, seconds: int = 30) -> None:
+    until = int(time.time()) + seconds
+    item = {"pk": {"S": "lock#promotion"}, "token": {"S": "another-invocation"}, "lease_until": {"N": str(until)}}
+    aws.dynamodb.put_item(TableName=LOCK_TABLE, Item=item)
+
+
+def test_a_held_lock_makes_the_promotion_wait_for_a_retry(aws, caplog):
+    arn = aws.package("Approved")
+    _hold_lock(aws)
+    with pytest.raises(StackBusy, match=f"another promotion or restore of {STACK} holds the lock; retry later"):
+        aws.run(package_event(arn, "Approved"))
+    assert aws.writes == [] and aws.updates == []
+    assert aws.lock()["token"] == "another-invocation"  # left to its holder
+    (line,) = log_lines(caplog)
+    assert line["action"] == "busy"
+
+
+def test_a_lock_whose_lease_passed_is_taken_over_and_given_up(aws):
+    arn = aws.package("Approved")
+    _hold_lock(aws, seconds=-5)  # its holder died without giving it up
+    assert aws.run(package_event(arn, "Approved"))["action"] == "updated"
+    assert aws.lock() is None
+
+
+class _Interleaving:
+    """SSM, but while the first promotion writes its state a second promotion runs."""
+
+    def __init__(self, ssm: Any, second: Callable[[], dict[str, Any]]) -> None:
+        self.ssm, self.second, self.seen = ssm, second, []
+
+    def put_parameter(self, **params: Any) -> dict[str, Any]:
+        if not self.seen:
+            try:
+                self.seen.append(self.second())
+            except StackBusy as busy:
+                self.seen.append(busy)
+        return self.ssm.put_parameter(**params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ssm, name)
+
+
+def test_two_approvals_at_once_never_interleave_their_state(aws):
+    """What reserved concurrency used to guarantee: one version's values, written whole, per update."""
+    arn = baselined(aws)
+    other = aws.package("Approved")
+    plain = aws.ssm
+
+    def second() -> dict[str, Any]:
+        clients = {name: getattr(aws, name) for name in ("cloudformation", "sagemaker", "sns", "s3", "dynamodb")}
+        return promote(package_event(other, "Approved", event_id="second"), **clients, ssm=plain, settings=aws.settings)
+
+    aws.ssm = _Interleaving(plain, second)
+    assert aws.run(package_event(arn, "Approved"))["action"] == "updated"
+    [busy] = aws.ssm.seen
+    assert isinstance(busy, StackBusy)  # Lambda retries it once this promotion is done
+    assert [value for _, value in aws.writes] == [STATISTICS, "none", arn]
+    assert aws.lock() is None
+
+
+def test_a_restore_waits_for_a_held_lock(rolled_back):
+    aws = rolled_back
+    _hold_lock(aws)
+    with aws.stubber, pytest.raises(StackBusy, match="holds the lock"):
+        aws.run(stack_event())
+    assert aws.writes == []
+
+
+def test_promoting_needs_the_lock_table(aws):
+    arn = aws.package("Approved")
+    aws.settings = dataclasses.replace(aws.settings, lock_table="")
+    with pytest.raises(ConfigurationError, match="needs LOCK_TABLE and a DynamoDB client"):
+        aws.run(package_event(arn, "Approved"))
+    assert aws.writes == [] and aws.updates == []
 
 
 def _expected_update(arn: str) -> dict[str, Any]:

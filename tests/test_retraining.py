@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -483,6 +484,70 @@ def test_an_event_claimed_but_never_started_is_a_duplicate(aws):
     result = aws.run(drift_event(), sagemaker=None)
     assert result["action"] == "duplicate"
     assert "claimed at 2026-03-02T08:00:01, never marked started" in result["reason"]
+
+
+# --- one start at a time (the start lock, in place of a reserved concurrency of 1) -------------
+
+
+def _lock(aws: World, lease_until: datetime) -> None:
+    item = {
+        "pk": {"S": "lock#start"},
+        "token": {"S": "another-invocation"},
+        "lease_until": {"N": str(int(lease_until.timestamp()))},
+    }
+    aws.dynamodb.put_item(TableName=TABLE, Item=item)
+
+
+def test_a_start_lock_held_by_another_invocation_refuses_the_start(aws, caplog):
+    now = datetime.now(UTC)
+    _lock(aws, now + timedelta(seconds=30))
+    result = aws.run(drift_event(), now=now)
+    assert (result["action"], result["reason"]) == (
+        "refused",
+        "another invocation is deciding a start (the start lock is held)",
+    )
+    assert aws.executions() == [] and aws.item(f"event#{EVENT_ID}") is None  # nothing claimed: a retry may start
+    assert aws.item("lock#start")["token"] == "another-invocation"  # the holder's lock is left alone
+
+
+def test_a_lock_whose_lease_passed_is_taken_over_and_given_up(aws):
+    now = datetime.now(UTC)
+    _lock(aws, now - timedelta(seconds=1))  # its holder died without giving it up
+    assert aws.run(drift_event(), now=now)["action"] == "started"
+    assert aws.item("lock#start") is None
+
+
+class _Interleaving:
+    """SageMaker, but while the first invocation checks for running executions a second one runs."""
+
+    def __init__(self, sagemaker: Any, second: Callable[[], dict[str, Any]]) -> None:
+        self.sagemaker, self.second, self.seen = sagemaker, second, []
+
+    def list_pipeline_executions(self, **params: Any) -> dict[str, Any]:
+        if not self.seen:
+            self.seen.append(self.second())
+        return self.sagemaker.list_pipeline_executions(**params)
+
+    def start_pipeline_execution(self, **params: Any) -> dict[str, Any]:
+        return self.sagemaker.start_pipeline_execution(**params)
+
+
+def test_two_triggers_at_once_start_one_execution(aws):
+    """The check-then-start window is what reserved concurrency used to protect: the lock does now."""
+    now = datetime.now(UTC)
+    lease = timedelta(seconds=42)
+
+    def second() -> dict[str, Any]:
+        lock = aws.item("lock#start")
+        assert lock is not None and int(lock["lease_until"]) == int((now + lease).timestamp()) + 1
+        return retrain(schedule_event("e2"), sagemaker=aws.sagemaker, dynamodb=aws.dynamodb, settings=SETTINGS, now=now)
+
+    racing = _Interleaving(aws.sagemaker, second)
+    first = retrain(drift_event(), sagemaker=racing, dynamodb=aws.dynamodb, settings=SETTINGS, now=now, lease=lease)
+    assert first["action"] == "started"
+    assert [(r["action"], r["trigger"]) for r in racing.seen] == [("refused", "schedule")]
+    assert [e["TriggerReason"] for e in aws.executions()] == [f"drift:{ALARM}"]
+    assert aws.item("lock#start") is None
 
 
 # --- AWS errors --------------------------------------------------------------------------------

@@ -172,7 +172,7 @@ def test_every_job_definition_type_is_checked():
         resource = copy.deepcopy(_data_quality(network=None))
         resource["Type"] = resource_type
         assert "MLP-SM4" in _findings(resource), resource_type
-    assert sorted(rule.id for rule in RULES) == ["MLP-D1", "MLP-L1", *(f"MLP-SM{i}" for i in range(1, 10))]
+    assert sorted(rule.id for rule in RULES) == ["MLP-D1", "MLP-L1", "MLP-L2", *(f"MLP-SM{i}" for i in range(1, 10))]
 
 
 def test_plugin_fails_synth_and_acknowledgment_records_reason(tmp_path):
@@ -392,11 +392,12 @@ def test_plain_lambda_functions_are_checked_like_the_public_packs_would():
     assert _problems("MLP-L1", bare) == [
         "VpcConfig is missing",
         "DeadLetterConfig.TargetArn is missing",
-        "ReservedConcurrentExecutions is missing",
         "TracingConfig.Mode is not Active",
         "KmsKeyArn is missing (environment variables encrypted with the default key)",
         "LoggingConfig.LogGroup is missing (logs in an unencrypted, never-expiring default group)",
     ]
+    assert _problems("MLP-L2", bare) == ["ReservedConcurrentExecutions is missing"]
+    assert _problems("MLP-L2", {"Type": "AWS::Lambda::Function", "Properties": FUNCTION}) == []
 
 
 def test_plain_dynamodb_tables_need_a_customer_key_and_point_in_time_recovery():

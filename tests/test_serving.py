@@ -91,8 +91,9 @@ def test_endpoint_config_on_local_nvme_types_leaves_the_key_out(prod):
     ]
     # Captured data is still encrypted with the key: the NVMe exception covers storage only.
     assert "KmsKeyId" in config["DataCaptureConfig"] and config["DataCaptureConfig"]["InitialSamplingPercentage"] == 20
-    # No MLP-SM3 finding; the one finding of the stack is the explainability job's acknowledged isolation.
-    assert [f.rule.id for f in check_template(prod.templates[STACK])] == ["MLP-SM9"]
+    # No MLP-SM3 finding; the stack's findings are the explainability job's acknowledged isolation and
+    # the promotion function's acknowledged lack of reserved concurrency (decision 26).
+    assert [f.rule.id for f in check_template(prod.templates[STACK])] == ["MLP-SM9", "MLP-L2"]
 
 
 # --- Safe deployments ------------------------------------------------------------------------------
@@ -201,9 +202,11 @@ def test_monitors_run_on_the_promoted_baselines_in_the_vpc_with_kms(prod):
         assert network["VpcConfig"]["Subnets"] and network["VpcConfig"]["SecurityGroupIds"]
         assert "VolumeKmsKeyId" in definition["JobResources"]["ClusterConfig"]
         assert "KeysArtifacts" in json.dumps(definition[f"{kind}JobOutputConfig"]["KmsKeyId"])
-    # The one finding is the explainability job's isolation, acknowledged with the config's reason.
+    # The findings are the explainability job's isolation, acknowledged with the config's reason, and
+    # the promotion function's lack of reserved concurrency, acknowledged (decision 26).
     assert [(f.rule.id, f.logical_id) for f in check_template(template)] == [
-        ("MLP-SM9", "ModelExplainabilityJobDefinition")
+        ("MLP-SM9", "ModelExplainabilityJobDefinition"),
+        ("MLP-L2", "PromotionFunction39927905"),
     ]
     # Each monitor exists only with a model and its baselines.
     conditions = template["Conditions"]
@@ -466,7 +469,14 @@ def test_promotion_function_is_configured_as_its_handler_reads(dev):
     assert variables["MODEL_PACKAGE_GROUP"] == "mlp-dev-models"
     assert variables["DEPLOY_ROLE_ARN"]["Fn::GetAtt"][0].startswith("DeployRole")
     assert props["Handler"] == "handler.handler" and props["Runtime"].startswith("python3.")
-    assert props["ReservedConcurrentExecutions"] == 1 and props["TracingConfig"] == {"Mode": "Active"}
+    # No reserved concurrency (decision 26): promotions take turns through the lock table.
+    assert "ReservedConcurrentExecutions" not in props and props["TracingConfig"] == {"Mode": "Active"}
+    (lock_id,) = dev.resources(STACK, "AWS::DynamoDB::Table")
+    lock = dev.templates[STACK]["Resources"][lock_id]
+    assert variables["LOCK_TABLE"] == {"Ref": lock_id} and lock["DeletionPolicy"] == "Delete"
+    # Keyed as the handler writes its lock item.
+    assert lock["Properties"]["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert lock["Properties"]["AttributeDefinitions"] == [{"AttributeName": "pk", "AttributeType": "S"}]
     assert len(props["VpcConfig"]["SubnetIds"]) == len(dev.platform.network.vpc.isolated_subnets)
     assert props["LoggingConfig"]["LogFormat"] == "JSON"
     (invoke,) = dev.resources(STACK, "AWS::Lambda::EventInvokeConfig").values()

@@ -43,16 +43,18 @@ def service_principal(service: str, account: str) -> iam.PrincipalBase:
 def enable_checks(app: cdk.Stage) -> None:
     """Register every pack as a validation plugin on an app or a stage: a finding not acknowledged fails synth.
 
-    Call it once every construct exists: it also acknowledges MLP-L1 on CDK's own custom-resource
-    providers (emptying the default security group, auto-deleting objects of throwaway buckets).
+    Call it once every construct exists: it also acknowledges MLP-L1 and MLP-L2 on CDK's own
+    custom-resource providers (emptying the default security group, auto-deleting objects of
+    throwaway buckets).
     """
     for construct in app.node.find_all():
         if construct.node.id.startswith("Custom::") and construct.node.id.endswith("CustomResourceProvider"):
             acknowledge(
                 construct,
                 "A provider CDK itself adds for a deploy-time custom resource: it calls one AWS API "
-                "while CloudFormation deploys, holds no data and needs no VPC, queue or tracing.",
-                [f"{ML}::MLP-L1"],
+                "while CloudFormation deploys, holds no data and needs no VPC, queue, tracing or "
+                "reserved concurrency.",
+                [f"{ML}::MLP-L1", f"{ML}::MLP-L2"],
             )
     cdk.Validations.of(app).add_plugins(
         cdk_nag.AwsSolutionsChecks(),

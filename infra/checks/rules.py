@@ -276,8 +276,6 @@ def _function(props: Mapping[str, Any]) -> list[str]:
     )
     if not _present((props.get("DeadLetterConfig") or {}).get("TargetArn")):
         problems.append("DeadLetterConfig.TargetArn is missing")
-    if props.get("ReservedConcurrentExecutions") is None:
-        problems.append("ReservedConcurrentExecutions is missing")
     if (props.get("TracingConfig") or {}).get("Mode") != "Active":
         problems.append("TracingConfig.Mode is not Active")
     if not _present(props.get("KmsKeyArn")):
@@ -285,6 +283,12 @@ def _function(props: Mapping[str, Any]) -> list[str]:
     if not _present((props.get("LoggingConfig") or {}).get("LogGroup")):
         problems.append("LoggingConfig.LogGroup is missing (logs in an unencrypted, never-expiring default group)")
     return problems
+
+
+def _concurrency(props: Mapping[str, Any]) -> list[str]:
+    if props.get("ReservedConcurrentExecutions") is None:
+        return ["ReservedConcurrentExecutions is missing"]
+    return []
 
 
 def _table(props: Mapping[str, Any]) -> list[str]:
@@ -390,12 +394,22 @@ RULES: list[Rule] = [
         id="MLP-L1",
         description=(
             "Lambda functions declared as plain CloudFormation resources (which the public packs do not "
-            "inspect) run in the VPC with a dead-letter queue, reserved concurrency, active tracing, "
-            "a KMS key for their environment and their own log group."
+            "inspect) run in the VPC with a dead-letter queue, active tracing, a KMS key for their "
+            "environment and their own log group."
         ),
         fix="Use infra.constructs.functions.PythonFunction, which sets all of these.",
         resource_types=("AWS::Lambda::Function",),
         check=lambda _type, props: _function(props),
+    ),
+    Rule(
+        id="MLP-L2",
+        description=(
+            "Lambda functions declared as plain CloudFormation resources reserve concurrency (what the "
+            "HIPAA Security and NIST 800-53 R5 packs' LambdaConcurrency rules ask of typed functions)."
+        ),
+        fix="Set ReservedConcurrentExecutions, or acknowledge with the reason the function needs none.",
+        resource_types=("AWS::Lambda::Function",),
+        check=lambda _type, props: _concurrency(props),
     ),
     Rule(
         id="MLP-D1",

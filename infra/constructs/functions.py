@@ -1,10 +1,11 @@
 """A Python Lambda function from `lambdas/`, on CloudFormation resources, with the platform's defaults.
 
 The `aws_lambda` bindings would add about 0.3 s to every synth; the function, its invoke config
-and its permission are three plain resources. Defaults: in the VPC's isolated subnets, one
-concurrent execution, active tracing, JSON logs in a KMS-encrypted log group that is kept, failed
-asynchronous invocations retried and then kept in an encrypted dead-letter queue, and an alarm
-when anything lands there.
+and its permission are three plain resources. Defaults: in the VPC's isolated subnets, active
+tracing, JSON logs in a KMS-encrypted log group that is kept, failed asynchronous invocations
+retried and then kept in an encrypted dead-letter queue, and an alarm when anything lands there.
+No reserved concurrency (decision 26): an account with a concurrency limit of 10 can reserve none;
+the handlers serialize their work with a DynamoDB lock instead.
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ from aws_cdk import aws_s3_assets as assets
 from constructs import Construct
 
 from infra.catalog import naming
-from infra.checks.compliance import INLINE_POLICY_REASON, acknowledge, acknowledge_wildcards, in_hipaa_nist_pci
+from infra.checks.compliance import (
+    INLINE_POLICY_REASON,
+    ML,
+    acknowledge,
+    acknowledge_wildcards,
+    in_hipaa_nist_pci,
+)
 from infra.config import PlatformConfig
 from infra.constructs.log_groups import log_retention
 from infra.constructs.queues import DeadLetterQueue
@@ -124,7 +131,7 @@ class PythonFunction(Construct):
         return role
 
     def _function(self, config: PlatformConfig, code: assets.Asset) -> cdk.CfnResource:
-        """The function itself, named from the config, in the VPC, one execution at a time."""
+        """The function itself, named from the config, in the VPC, with no reserved concurrency."""
         props = self.props
         function = cdk.CfnResource(
             self,
@@ -140,8 +147,6 @@ class PythonFunction(Construct):
                 "Role": self.role.role_arn,
                 "Timeout": props.timeout_seconds,
                 "MemorySize": 256,
-                # One at a time: the handlers change shared state (a stack, a pipeline) and check first.
-                "ReservedConcurrentExecutions": 1,
                 "DeadLetterConfig": {"TargetArn": self.dead_letters.queue_arn},
                 "TracingConfig": {"Mode": "Active"},
                 "VpcConfig": {
@@ -159,6 +164,13 @@ class PythonFunction(Construct):
             },
         )
         function.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
+        acknowledge(
+            function,
+            "No reserved concurrency: accounts that start with a concurrency limit of 10 cannot reserve any "
+            "(Lambda keeps 10 unreserved there). A handler that changes shared state holds a DynamoDB lock "
+            "(with a lease) while it does, so one invocation at a time still does (decision 26).",
+            [f"{ML}::MLP-L2"],
+        )
         return function
 
     def _failures(self) -> None:

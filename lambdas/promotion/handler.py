@@ -25,6 +25,13 @@ model-explainability monitor's analysis config: the version's template
 stack deploys is written, SSE-KMS, to `s3://{bucket}/{prefix}/{version}/analysis_config.json`, and
 the state of the stack parameter `parameter` gets that URI; `none` for a version without a template.
 
+One promotion or restore at a time, without reserved concurrency (which an account with a
+concurrency limit of 10 cannot grant): from reading the stack to the end of the update call the
+invocation holds the `lock#promotion` item of the `LOCK_TABLE` DynamoDB table, taken by a
+conditional write that succeeds only when the item is absent or its lease has passed, and deleted by
+its holder; the lease ends with the invocation. An invocation that finds the lock held raises
+StackBusy, so Lambda retries the event: two approvals never interleave their writes.
+
 "CloudFormation Stack Status Change" events of this stack restore the state after a failed update:
 on UPDATE_ROLLBACK_COMPLETE, each SSM-typed parameter's value in SSM is set back to the value the
 rolled-back stack resolved (what it serves), so the next deployment does not bring the failed
@@ -33,13 +40,16 @@ version again.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import re
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -70,11 +80,15 @@ ENVIRONMENT = {
     "deploy_role_arn": "DEPLOY_ROLE_ARN",
     "alert_topic_arn": "ALERT_TOPIC_ARN",
     "state_prefix": "STATE_PREFIX",
+    "lock_table": "LOCK_TABLE",
 }
 # The keys of the EXPLAINABILITY object, each a non-empty string.
 EXPLAINABILITY_KEYS = ("parameter", "bucket", "prefix", "model_name_prefix", "instance_type", "kms_key_id")
 EXPLAINABILITY_TEMPLATE = "DriftCheckBaselines.Explainability.ConfigFile.S3Uri"
 S3_URI = re.compile(r"s3://([^/]+)/(.+)")
+LOCK_KEY = "lock#promotion"
+# The lock's lease when the invocation's remaining time is unknown: Lambda's longest timeout.
+DEFAULT_LEASE = timedelta(minutes=15)
 
 
 class PromotionError(Exception):
@@ -110,6 +124,10 @@ class Settings:
     explainability: Mapping[str, str] | None = None
     # The account of the promoted registry (optional, MODEL_PACKAGE_ACCOUNT); packages of others are ignored.
     model_package_account: str = ""
+    # The DynamoDB table holding the promotion lock (LOCK_TABLE); needed to promote or restore.
+    lock_table: str = ""
+    # How long the lock may be held: the invocation's remaining time (the handler sets it).
+    lock_lease: timedelta = DEFAULT_LEASE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -128,6 +146,7 @@ class Settings:
             baseline_parameters=baselines,
             explainability=_explainability(environ.get("EXPLAINABILITY") or ""),
             model_package_account=environ.get("MODEL_PACKAGE_ACCOUNT") or "",
+            lock_lease=DEFAULT_LEASE,
         )
 
 
@@ -277,6 +296,7 @@ def promote(
     settings: Settings,
     s3: Any = None,
     ssm: Any = None,
+    dynamodb: Any = None,
 ) -> dict[str, Any]:
     """Act on one model package or stack state change; see the module docstring for the outcomes.
 
@@ -284,8 +304,9 @@ def promote(
     model package state change, so an unknown source is ignored as a malformed one."""
     if settings.explainability is not None and s3 is None:
         raise ConfigurationError("EXPLAINABILITY is set but promote() has no S3 client to write the config with")
+    lock = _Lock(dynamodb, settings)
     if isinstance(event, dict) and event.get("source") == STACK_SOURCE:
-        return _on_stack_change(event, cloudformation, ssm, settings)
+        return _on_stack_change(event, cloudformation, ssm, settings, lock)
     try:
         change = parse_event(event)
     except MalformedEvent as problem:
@@ -313,7 +334,52 @@ def promote(
             return _alert_rejection(change, cloudformation, sns, settings, fields)
         if change.status != "Approved":
             return _outcome("ignored", f"approval status {change.status!r} is neither Approved nor Rejected", **fields)
-        return _promote_approved(change, cloudformation, sagemaker, s3, ssm, settings, fields)
+        with lock:
+            return _promote_approved(change, cloudformation, sagemaker, s3, ssm, settings, fields)
+
+
+class _Lock:
+    """The promotion lock (see the module docstring), held in a `with` block."""
+
+    def __init__(self, dynamodb: Any, settings: Settings) -> None:
+        self.dynamodb, self.table, self.stack = dynamodb, settings.lock_table, settings.stack_name
+        self.lease = settings.lock_lease
+        self.key = {"pk": {"S": LOCK_KEY}}
+        self.token = {"S": uuid.uuid4().hex}  # this invocation, as the lock's holder
+
+    def __enter__(self) -> None:
+        if self.dynamodb is None or not self.table:
+            raise ConfigurationError("promote() needs LOCK_TABLE and a DynamoDB client to hold the promotion lock")
+        now = datetime.now(UTC)
+        try:
+            self.dynamodb.put_item(
+                TableName=self.table,
+                Item={
+                    **self.key,
+                    "token": self.token,
+                    "lease_until": {"N": str(int((now + self.lease).timestamp()) + 1)},
+                    "updated_at": {"S": now.isoformat()},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR lease_until < :now",
+                ExpressionAttributeValues={":now": {"N": str(int(now.timestamp()))}},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            raise StackBusy(f"another promotion or restore of {self.stack} holds the lock; retry later") from None
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            self.dynamodb.delete_item(
+                TableName=self.table,
+                Key=self.key,
+                ConditionExpression="#token = :token",
+                ExpressionAttributeNames={"#token": "token"},
+                ExpressionAttributeValues={":token": self.token},
+            )
+        except ClientError as error:  # the lease passed and another invocation holds it now
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
 
 
 @contextmanager
@@ -402,7 +468,9 @@ def _alert_rejection(
     return _outcome("rejected", f"version {change.version} rejected; still serving {serving}", **fields)
 
 
-def _on_stack_change(event: dict[str, Any], cloudformation: Any, ssm: Any, settings: Settings) -> dict[str, Any]:
+def _on_stack_change(
+    event: dict[str, Any], cloudformation: Any, ssm: Any, settings: Settings, lock: _Lock
+) -> dict[str, Any]:
     try:
         change = parse_stack_event(event)
     except MalformedEvent as problem:
@@ -419,7 +487,7 @@ def _on_stack_change(event: dict[str, Any], cloudformation: Any, ssm: Any, setti
         return _outcome("ignored", f"stack {change.stack_name!r} is not {settings.stack_name!r}", **fields)
     if change.status != ROLLED_BACK:
         return _outcome("ignored", f"stack status {change.status} is not {ROLLED_BACK}", **fields)
-    with _failures_logged(fields):
+    with _failures_logged(fields), lock:
         return _restore_state(change, cloudformation, ssm, settings, fields)
 
 
@@ -451,11 +519,12 @@ def _restore_state(
 def state_value(ssm: Any, name: str) -> str | None:
     """The value of the SSM parameter `name`, or None when there is none."""
     try:
-        return ssm.get_parameter(Name=name)["Parameter"]["Value"]
+        value: str = ssm.get_parameter(Name=name)["Parameter"]["Value"]
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ParameterNotFound":
             return None
         raise
+    return value
 
 
 def write_state(ssm: Any, state: Mapping[str, str], *, last: str) -> None:
@@ -494,6 +563,9 @@ def _log(level: int, record: dict[str, Any]) -> None:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point: settings from the environment, clients from the execution role."""
     settings = Settings.from_env()
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        settings = dataclasses.replace(settings, lock_lease=timedelta(milliseconds=remaining()))
     config = Config(retries={"mode": "standard", "max_attempts": 5})
     return promote(
         event,
@@ -502,5 +574,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         sns=boto3.client("sns", config=config),
         s3=boto3.client("s3", config=config),
         ssm=boto3.client("ssm", config=config),
+        dynamodb=boto3.client("dynamodb", config=config),
         settings=settings,
     )

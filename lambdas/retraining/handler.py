@@ -30,6 +30,14 @@ the end of `start_pipeline_execution` (a Lambda timeout), the claim stays and a 
 `duplicate` ("claimed ... never marked started"); the ClientRequestToken, derived from the event
 id, makes a repeated start of the same event idempotent on the SageMaker side.
 
+One start at a time, without reserved concurrency (which an account with a concurrency limit of
+10 cannot grant): from the "is an execution running?" check to the end of the start, the
+invocation holds the `lock#start` item, taken by a conditional write that succeeds only when the
+item is absent or its lease has passed, and deleted (by its holder only) when the start is
+decided. The lease ends with the invocation (its remaining time), so a holder that dies blocks
+starts no longer than it could have run. An event that finds the lock held is refused like one
+that finds an execution running.
+
 Every invocation ends in one structured JSON log line on the `retraining` logger and returns a
 dict with at least `action` (`ignored`, `duplicate`, `accumulated`, `refused`, `started`) and
 `reason`. Malformed or foreign events are ignored without an AWS call; AWS errors are logged
@@ -45,6 +53,7 @@ import json
 import logging
 import os
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -77,6 +86,9 @@ RECENT_EXECUTIONS = 20
 RETENTION = timedelta(days=7)
 COUNTED, CLAIMED, STARTED = "counted", "claimed", "started"
 REQUEST_PREFIX = "retrain-"
+LOCK_KEY = "lock#start"
+# The lock's lease when the invocation's remaining time is unknown: Lambda's longest timeout.
+DEFAULT_LEASE = timedelta(minutes=15)
 ENVIRONMENT = {
     "pipeline_name": "PIPELINE_NAME",
     "state_table": "STATE_TABLE",
@@ -184,7 +196,7 @@ def parse_event(event: Any, settings: Settings) -> Trigger:
         raise MalformedEvent(f"event is a {type(event).__name__}, not an object")
     source, detail_type = event.get("source"), event.get("detail-type")
     kind = MANUAL if (source, detail_type) == (settings.manual_source, MANUAL_DETAIL_TYPE) else None
-    kind = kind or TRIGGERS.get((source, detail_type))
+    kind = kind or TRIGGERS.get((str(source), str(detail_type)))
     if kind is None:
         raise NotATrigger(f"not a retraining trigger: source {source!r}, detail-type {detail_type!r}")
     event_id = event.get("id")
@@ -258,7 +270,13 @@ def client_request_token(event_id: str) -> str:
 
 
 def retrain(
-    event: Any, *, sagemaker: Any, dynamodb: Any, settings: Settings, now: datetime | None = None
+    event: Any,
+    *,
+    sagemaker: Any,
+    dynamodb: Any,
+    settings: Settings,
+    now: datetime | None = None,
+    lease: timedelta = DEFAULT_LEASE,
 ) -> dict[str, Any]:
     """Act on one EventBridge event; see the module docstring for the outcomes."""
     now = datetime.now(UTC) if now is None else now if now.tzinfo else now.replace(tzinfo=UTC)
@@ -277,7 +295,7 @@ def retrain(
         **trigger.details,
     }
     try:
-        return _decide(trigger, _State(dynamodb, settings, now), sagemaker, settings, now, fields)
+        return _decide(trigger, _State(dynamodb, settings, now, lease), sagemaker, settings, now, fields)
     except (RetrainingError, ClientError, BotoCoreError) as error:
         code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
         _log(logging.ERROR, {"action": "failed", "reason": str(error), "error_code": code, **fields})
@@ -306,6 +324,24 @@ def _decide(
     elif record is not None:
         return _duplicate(record, fields)
     fields["trigger_reason"] = trigger.reason[:TRIGGER_REASON_MAX]
+    if not state.lock():
+        return _outcome("refused", "another invocation is deciding a start (the start lock is held)", **fields)
+    try:
+        return _start(trigger, batch, state, sagemaker, settings, now, fields)
+    finally:
+        state.unlock()
+
+
+def _start(
+    trigger: Trigger,
+    batch: tuple[int, int] | None,
+    state: _State,
+    sagemaker: Any,
+    settings: Settings,
+    now: datetime,
+    fields: dict[str, Any],
+) -> dict[str, Any]:
+    """Under the start lock: refuse while an execution runs or the cool-down lasts, else claim and start."""
     refusal = _refusal(sagemaker, settings, now, fields)
     if refusal:
         return _outcome("refused", refusal, **fields)
@@ -370,12 +406,50 @@ def _refusal(sagemaker: Any, settings: Settings, now: datetime, fields: dict[str
 class _State:
     """The items of the state table this function reads and writes (see the module docstring)."""
 
-    def __init__(self, dynamodb: Any, settings: Settings, now: datetime) -> None:
+    def __init__(self, dynamodb: Any, settings: Settings, now: datetime, lease: timedelta = DEFAULT_LEASE) -> None:
         self.dynamodb = dynamodb
         self.table = settings.state_table
         self.accumulator = {"pk": {"S": settings.accumulator_key}}
         self.updated_at = {"S": now.isoformat()}
         self.expires_at = {"N": str(int((now + RETENTION).timestamp()))}
+        self.now = {"N": str(int(now.timestamp()))}
+        self.lease_until = {"N": str(int((now + lease).timestamp()) + 1)}
+        self.token = {"S": uuid.uuid4().hex}  # this invocation, as the lock's holder
+
+    def lock(self) -> bool:
+        """Take the start lock until the lease ends; False while another invocation holds it."""
+        try:
+            self.dynamodb.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": {"S": LOCK_KEY},
+                    "token": self.token,
+                    "lease_until": self.lease_until,
+                    "updated_at": self.updated_at,
+                    "expires_at": self.expires_at,
+                },
+                ConditionExpression="attribute_not_exists(pk) OR lease_until < :now",
+                ExpressionAttributeValues={":now": self.now},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def unlock(self) -> None:
+        """Give the lock up, unless its lease passed and another invocation holds it now."""
+        try:
+            self.dynamodb.delete_item(
+                TableName=self.table,
+                Key={"pk": {"S": LOCK_KEY}},
+                ConditionExpression="#token = :token",
+                ExpressionAttributeNames={"#token": "token"},
+                ExpressionAttributeValues={":token": self.token},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
 
     @staticmethod
     def _key(event_id: str) -> dict[str, Any]:
@@ -524,9 +598,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point: settings from the environment, clients from the execution role."""
     settings = Settings.from_env()
     config = Config(retries={"mode": "standard", "max_attempts": 5})
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
     return retrain(
         event,
         sagemaker=boto3.client("sagemaker", config=config),
         dynamodb=boto3.client("dynamodb", config=config),
         settings=settings,
+        lease=timedelta(milliseconds=remaining()) if callable(remaining) else DEFAULT_LEASE,
     )

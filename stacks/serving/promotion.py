@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 
@@ -21,8 +22,8 @@ _STACK_STATUS = {"source": ["aws.cloudformation"], "detail-type": ["CloudFormati
 
 
 class Promotion:
-    """Creates the promotion function, the rules that call it (approvals, rolled-back updates) and, serving
-    from another account, the bus policy that admits that account's approvals.
+    """Creates the promotion function with its lock table, the rules that call it (approvals, rolled-back
+    updates) and, serving from another account, the bus policy that admits that account's approvals.
     """
 
     def __init__(
@@ -33,6 +34,7 @@ class Promotion:
         """
         self.ctx = ctx
         stack = ctx.stack
+        self.lock = self._lock()
         self.function = PythonFunction(
             stack,
             "Promotion",
@@ -77,6 +79,30 @@ class Promotion:
             },
         )
 
+    def _lock(self) -> cdk.CfnResource:
+        """Creates the table `PromotionLock`: one promotion or restore at a time (decision 26), without
+        reserved concurrency; the lock item lives there only while held.
+        """
+        lock = cdk.CfnResource(
+            self.ctx.stack,
+            "PromotionLock",
+            type="AWS::DynamoDB::Table",
+            properties={
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "SSESpecification": {
+                    "SSEEnabled": True,
+                    "SSEType": "KMS",
+                    "KMSMasterKeyId": self.ctx.inputs.logs_key.key_arn,
+                },
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            },
+        )
+        # It holds no data: a lock outlives no stack.
+        lock.apply_removal_policy(cdk.RemovalPolicy.DESTROY)
+        return lock
+
     def _environment(
         self, group: str, deploy_role: iam.Role, explainability: ExplainabilityJob | None
     ) -> dict[str, str]:
@@ -91,14 +117,20 @@ class Promotion:
             "STATE_PREFIX": naming.serving_state_prefix(ctx.config),
             "DEPLOY_ROLE_ARN": deploy_role.role_arn,
             "ALERT_TOPIC_ARN": ctx.inputs.alerts_topic.topic_arn,
+            "LOCK_TABLE": self.lock.ref,
             # The monitors' baselines it sets with the package: stack parameter -> DescribeModelPackage path.
             "BASELINE_PARAMETERS": json.dumps(baselines, sort_keys=True),
             **({"EXPLAINABILITY": stack.to_json_string(explainability.settings)} if explainability else {}),
         }
 
     def _grant(self, deploy_role: iam.Role) -> None:
-        """Update this stack through the deploy role, read the versions, write the promoted state."""
+        """Take the lock, update this stack through the deploy role, read the versions, write the promoted state."""
         ctx, role = self.ctx, self.function.role
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:PutItem", "dynamodb:DeleteItem"], resources=[self.lock.get_att("Arn").to_string()]
+            )
+        )
         stack_arn = ctx.arn("cloudformation", f"stack/{ctx.stack.stack_name}/*")
         role.add_to_policy(
             iam.PolicyStatement(

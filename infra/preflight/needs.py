@@ -1,0 +1,197 @@
+"""What one environment needs from its account: instances per type and usage, endpoints, concurrency, prerequisites.
+
+Derived from the config and the instance catalog the way the stacks and the pipeline builder use
+them; tests/test_preflight.py holds each figure against the synthesized templates and the stored
+pipeline definitions, so a change there that is not followed here fails the suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+from infra.catalog import instances
+from infra.config import PlatformConfig, ServingConfig, TrainingConfig
+
+
+class Usage(StrEnum):
+    """The usages SageMaker sets an instance quota for; the quota is named '<type> for <usage> usage'."""
+
+    TRAINING = "training job"
+    SPOT_TRAINING = "spot training job"
+    PROCESSING = "processing job"
+    ENDPOINT = "endpoint"
+    TRANSFORM = "transform job"
+
+
+@dataclass(frozen=True)
+class InstanceNeed:
+    """Instances of one type that may run at once for one usage, and what they are for."""
+
+    instance_type: str
+    usage: Usage
+    count: int
+    reasons: tuple[str, ...]
+
+    @property
+    def quota_name(self) -> str:
+        return f"{self.instance_type} for {self.usage.value} usage"
+
+
+# The pipeline runs at most this many steps at once (the Training stack's ParallelismConfiguration).
+PIPELINE_PARALLEL_STEPS = 4
+
+# Interface endpoints of the Network stack, as endpoint service names ({region} filled in).
+INTERFACE_ENDPOINT_SERVICES = tuple(
+    f"com.amazonaws.{{region}}.{name}"
+    for name in (
+        "sagemaker.api",
+        "sagemaker.runtime",
+        "sts",
+        "logs",
+        "monitoring",
+        "ecr.api",
+        "ecr.dkr",
+        "kms",
+        "glue",
+        "lakeformation",
+        "athena",
+        "events",
+        "ssm",
+        "sns",
+        "sqs",
+        "cloudformation",
+    )
+)
+# Only with a Studio domain or an MLflow tracking server.
+WORKSPACE_ENDPOINT_SERVICES = tuple(
+    f"aws.sagemaker.{{region}}.{name}" for name in ("studio", "notebook", "experiments")
+)
+
+# Reserved concurrency of each platform function (lambdas/<name>): none since decision 26 (a DynamoDB
+# lock keeps them one at a time), so a new account's concurrency limit of 10 is enough.
+RESERVED_CONCURRENCY: Mapping[str, int] = MappingProxyType({"promotion": 0, "retraining": 0})
+
+
+def instance_needs(config: PlatformConfig) -> list[InstanceNeed]:
+    """Peak concurrent instances per (type, usage): pipeline, endpoint (with its updates) and monitors."""
+    parts: list[tuple[str, Usage, int, str]] = []
+    if config.trains_here and config.training is not None:
+        parts += _pipeline(config.training)
+    if config.serving is not None and config.serving.mode != "serverless":
+        parts += _endpoint(config.serving)
+    parts += _monitors(config)
+    merged: dict[tuple[str, Usage], tuple[int, list[str]]] = {}
+    for instance_type, usage, count, reason in parts:
+        total, reasons = merged.get((instance_type, usage), (0, []))
+        merged[(instance_type, usage)] = (total + count, [*reasons, reason])
+    return [
+        InstanceNeed(instance_type, usage, count, tuple(reasons))
+        for (instance_type, usage), (count, reasons) in sorted(merged.items())
+    ]
+
+
+def _pipeline(training: TrainingConfig) -> list[tuple[str, Usage, int, str]]:
+    """One execution at a time (the retraining function refuses to start a second one)."""
+    usage = Usage.SPOT_TRAINING if training.spot.enabled else Usage.TRAINING
+    count = training.instance_count
+    if training.tuning is not None:
+        parallel = training.tuning.max_parallel_jobs
+        train = (training.instance_type, usage, parallel * count, f"tuning: {parallel} jobs x {count}")
+    else:
+        train = (training.instance_type, usage, count, f"training: {count}")
+    # After the quality gate the baselines (and the Neuron compile step) run side by side.
+    after_gate = 2 + (training.bias_baseline is not None) + training.serves_on_inferentia
+    processing = min(after_gate, PIPELINE_PARALLEL_STEPS)
+    return [
+        train,
+        (training.processing_instance_type, Usage.PROCESSING, processing, f"pipeline: {processing} steps at once"),
+    ]
+
+
+def _endpoint(serving: ServingConfig) -> list[tuple[str, Usage, int, str]]:
+    """Each variant at its autoscaling maximum, plus the new fleet an update brings up beside it."""
+    parts = []
+    scaling = serving.autoscaling
+    for variant in serving.variants:
+        fleet = max(variant.initial_instance_count, scaling.max_instances if scaling else 0)
+        if serving.deployment.strategy == "rolling":
+            extra = -(-fleet * serving.deployment.rolling_batch_percent // 100)
+            how = "rolling batch"
+        else:  # blue/green: the green fleet is as large as the blue one until the blue one goes
+            extra, how = fleet, "blue/green"
+        reason = f"{variant.name}: {fleet} +{extra} {how}"
+        parts.append((variant.instance_type, Usage.ENDPOINT, fleet + extra, reason))
+    return parts
+
+
+def _monitors(config: PlatformConfig) -> list[tuple[str, Usage, int, str]]:
+    """Every schedule fires on the hour, so all monitors may run at once (daily ones at midnight)."""
+    monitoring = config.monitoring
+    if monitoring is None or config.serving is None or config.serving.mode == "serverless":
+        return []
+    kinds = [
+        name
+        for name, section in (
+            ("data quality", monitoring.data_quality),
+            ("model quality", monitoring.model_quality),
+            ("bias", monitoring.bias),
+            ("explainability", monitoring.explainability),
+        )
+        if section is not None
+    ]
+    parts: list[tuple[str, Usage, int, str]] = []
+    if kinds:
+        parts.append((monitoring.instance_type, Usage.PROCESSING, len(kinds), f"{len(kinds)} monitors"))
+    if monitoring.explainability is not None and config.serving.variants:
+        shadow = monitoring.explainability.instance_type or config.serving.variants[0].instance_type
+        parts.append((shadow, Usage.ENDPOINT, 1, "explainability shadow: 1"))
+    return parts
+
+
+def interface_endpoints(config: PlatformConfig, region: str) -> list[str]:
+    """The endpoint service names of the interface endpoints in the environment's VPC."""
+    training = config.training
+    workspace = training is not None and (training.studio is not None or training.mlflow is not None)
+    names = INTERFACE_ENDPOINT_SERVICES + (WORKSPACE_ENDPOINT_SERVICES if workspace else ())
+    return [name.format(region=region) for name in names]
+
+
+def reserved_concurrency(config: PlatformConfig) -> dict[str, int]:
+    """Function name -> reserved concurrency, for the functions this environment deploys."""
+    deployed = {"promotion": config.serving is not None, "retraining": config.retraining is not None}
+    return {
+        f"{config.prefix}-{name}": RESERVED_CONCURRENCY[name]
+        for name, present in deployed.items()
+        if present and RESERVED_CONCURRENCY[name]
+    }
+
+
+def serverless_concurrency(config: PlatformConfig) -> int:
+    """The serverless endpoint's maximum concurrency (0 without one)."""
+    serving = config.serving
+    if serving is None or serving.serverless is None:
+        return 0
+    return serving.serverless.max_concurrency
+
+
+def model_monitor_users(config: PlatformConfig) -> list[str]:
+    """What in this environment runs on Model Monitor (the pipeline's baselines and the monitors)."""
+    users = ["pipeline baselines"] if config.trains_here else []
+    monitoring = config.monitoring
+    if monitoring is not None:
+        kinds = {
+            "data quality": monitoring.data_quality,
+            "model quality": monitoring.model_quality,
+            "bias": monitoring.bias,
+            "explainability": monitoring.explainability,
+        }
+        users += [f"{kind} monitor" for kind, section in kinds.items() if section is not None]
+    return users
+
+
+def accelerated(needs: Iterable[InstanceNeed]) -> list[InstanceNeed]:
+    """The needs on GPU, Inferentia or Trainium types, whose quotas new accounts often have at 0."""
+    return [n for n in needs if instances.get(n.instance_type).accelerator != instances.Accelerator.NONE]
