@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
 import tarfile
 from collections.abc import Sequence
@@ -17,6 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# What SageMaker mounts as /opt/ml. SAGEMAKER_BASE_DIR is the training toolkit's name for it; SageMaker
+# sets it in no container, and the pipeline emulator (pipelines/emulator) sets it to run the step elsewhere.
+OPT_ML = Path(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"))
+MODEL_DIR = "processing/model"
+COMPILED_DIR = "processing/compiled"
+# Container contract, checked against the pipeline definition and against what the step writes
+# (pipelines/emulator/contract.py): directories under /opt/ml -> files read (any of) or written (all).
+READS = {MODEL_DIR: ("model.json", "model.tar.gz")}
+WRITES = {COMPILED_DIR: ("model.tar.gz",)}
 
 # The handler the Neuron PyTorch inference container loads from code/inference.py: CSV rows of
 # feature values in, one probability per row out.
@@ -116,8 +127,8 @@ def pack(model_pt: bytes, destination: Path) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-dir", type=Path, default=Path("/opt/ml/processing/model"))
-    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/compiled"))
+    parser.add_argument("--model-dir", type=Path, default=OPT_ML / MODEL_DIR)
+    parser.add_argument("--output-dir", type=Path, default=OPT_ML / COMPILED_DIR)
     args = parser.parse_args(argv)
     try:
         model = load_model(args.model_dir)

@@ -27,6 +27,16 @@ METRIC_DEFINITIONS = [
 ]
 CHECKPOINT_FILE = "checkpoint.npz"
 MODEL_FILE = "model.json"
+HANDLER_FILE = "code/inference.py"
+# What SageMaker mounts as /opt/ml. SAGEMAKER_BASE_DIR is the training toolkit's name for it (the toolkit
+# reads it too); SageMaker sets it in no container, the pipeline emulator sets it to run the job elsewhere.
+OPT_ML = Path(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"))
+# Managed spot training syncs this directory with the job's checkpoint URI (CheckpointConfig.LocalPath's default).
+CHECKPOINT_DIR = "checkpoints"
+# Container contract, checked against the pipeline definition and against what the job writes
+# (pipelines/emulator/contract.py): directories under /opt/ml -> files read (any of) or written (all).
+READS = {"input/data/train": ("*.csv",), "input/data/validation": ("*.csv",), CHECKPOINT_DIR: (CHECKPOINT_FILE,)}
+WRITES = {"model": (MODEL_FILE, HANDLER_FILE), CHECKPOINT_DIR: (CHECKPOINT_FILE,)}
 # The handler the PyTorch inference container loads from the model archive's code/ directory, so
 # the registered model serves as is: CSV rows of feature values in, one probability per row out.
 INFERENCE_HANDLER = '''"""SageMaker inference handler of the logistic-regression model (written by train.py)."""
@@ -425,16 +435,18 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     parser.add_argument("--batch-size", "--batch_size", type=int, default=defaults.batch_size)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     environ = os.environ
-    parser.add_argument("--train", type=Path, default=Path(environ.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train")))
+    parser.add_argument(
+        "--train", type=Path, default=Path(environ.get("SM_CHANNEL_TRAIN", OPT_ML / "input/data/train"))
+    )
     parser.add_argument(
         "--validation",
         type=Path,
-        default=Path(environ.get("SM_CHANNEL_VALIDATION", "/opt/ml/input/data/validation")),
+        default=Path(environ.get("SM_CHANNEL_VALIDATION", OPT_ML / "input/data/validation")),
     )
-    parser.add_argument("--model-dir", type=Path, default=Path(environ.get("SM_MODEL_DIR", "/opt/ml/model")))
+    parser.add_argument("--model-dir", type=Path, default=Path(environ.get("SM_MODEL_DIR", OPT_ML / "model")))
     parser.add_argument(
         "--checkpoint-dir",
-        default="/opt/ml/checkpoints",
+        default=str(OPT_ML / CHECKPOINT_DIR),
         help="synced with S3 by managed spot training; an empty value turns checkpoints off",
     )
     # A tuning job may add arguments of its own (e.g. its objective metric): ignored, not fatal.
@@ -468,8 +480,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     document = model_document(model, train, validation, hp)
     args.model_dir.mkdir(parents=True, exist_ok=True)
     (args.model_dir / MODEL_FILE).write_text(json.dumps(document, indent=2) + "\n")
-    (args.model_dir / "code").mkdir(exist_ok=True)
-    (args.model_dir / "code" / "inference.py").write_text(INFERENCE_HANDLER)
+    (args.model_dir / HANDLER_FILE).parent.mkdir(exist_ok=True)
+    (args.model_dir / HANDLER_FILE).write_text(INFERENCE_HANDLER)
     tracker.finish()
     print(json.dumps({"model": str(args.model_dir / MODEL_FILE), **document["metadata"]}), flush=True)
     return 0
