@@ -55,12 +55,17 @@ def input_fn(body, content_type):
     if content_type != "text/csv":
         raise ValueError(f"unsupported content type {content_type}")
     text = body.decode() if isinstance(body, (bytes, bytearray)) else body
-    return np.array([[float(v) for v in line.split(",")] for line in text.strip().splitlines() if line.strip()])
+    # One row per line, none dropped (an empty line is a row whose one feature is missing); an empty
+    # field is a missing value.
+    rows = [[float(v) if v.strip() else float("nan") for v in line.split(",")] for line in text.splitlines()]
+    return np.array(rows, dtype="float64")
 
 
 def predict_fn(rows, model):
     scaled = (rows - np.asarray(model["mean"])) / np.asarray(model["std"])
-    return 1.0 / (1.0 + np.exp(-(scaled @ np.asarray(model["weights"]) + model["bias"])))
+    # A missing value scores as the training mean, as in training and evaluation.
+    scaled = np.where(np.isnan(scaled), 0.0, scaled)
+    return 0.5 * (1.0 + np.tanh(0.5 * (scaled @ np.asarray(model["weights"]) + model["bias"])))
 
 
 def output_fn(prediction, accept):
