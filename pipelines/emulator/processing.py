@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from infra.catalog import images
 from pipelines.emulator import declarations, standins
 from pipelines.emulator.container import Container, interpreter
 from pipelines.emulator.errors import EmulationError, NotEmulated
@@ -34,9 +33,6 @@ def run(step: str, name: str, args: dict[str, Any], world: World) -> Processed:
             str(cluster["InstanceCount"]),
             "one instance is emulated",
         )
-    problem = images.misfit(image, cluster["InstanceType"])
-    if problem:
-        raise EmulationError(step, "AppSpecification.ImageUri", image, problem)
     container = Container(world.scratch(name))
     inputs = _deliver(step, args, world, container)
     _write_config(name, args, container)

@@ -52,7 +52,7 @@ def run(job: TrainingJob, world: World) -> Trained:
     if checkpoints:
         _restore_checkpoints(world, container, checkpoints)
     hyperparameters = {name: str(value) for name, value in (args.get("HyperParameters") or {}).items()}
-    _check_submit_directory(job, container, hyperparameters)
+    _submit_directory(job, container, hyperparameters)
     _write_config(job, container, hyperparameters)
     environment = container.environment(
         {
@@ -65,12 +65,14 @@ def run(job: TrainingJob, world: World) -> Trained:
     stopping = args.get("StoppingCondition") or {}
     finished = container.run(TOOLKIT, environment, int(stopping.get("MaxRuntimeInSeconds", 3600)))
     if finished.returncode != 0:
-        raise EmulationError(
-            job.step,
-            f"{job.where}AlgorithmSpecification.TrainingImage",
-            args["AlgorithmSpecification"]["TrainingImage"],
-            f"training job {job.name} failed (exit {finished.returncode}): {_failure(container, finished)}",
-        )
+        exited = f"the training toolkit exited {finished.returncode}"
+        diagnosis = _diagnosis(job, container)
+        if diagnosis is not None:
+            argument, path, problem = diagnosis
+            raise EmulationError(job.step, argument, path, f"{problem}; {exited}")
+        image = args["AlgorithmSpecification"]["TrainingImage"]
+        reason = f"training job {job.name} failed ({exited}): {_failure(container, finished)}"
+        raise EmulationError(job.step, f"{job.where}AlgorithmSpecification.TrainingImage", image, reason)
     program = _decoded(hyperparameters.get("sagemaker_program", '""'))
     if program:
         declarations.verify_outputs(
@@ -151,37 +153,38 @@ def _restore_checkpoints(world: World, container: Container, config: dict[str, A
         world.store.deliver(prefix, "S3Prefix", local)
 
 
-def _check_submit_directory(job: TrainingJob, container: Container, hyperparameters: dict[str, str]) -> None:
-    """The archive the toolkit unpacks must exist in the container and hold the entry point.
+def _submit_directory(job: TrainingJob, container: Container, hyperparameters: dict[str, str]) -> None:
+    """Map the code archive's container path to the emulated directory, as a mount makes it resolve.
 
-    The toolkit would fail on it too (exit 2, FileNotFoundError): checked first for a one-line cause.
-    Container paths in hyperparameters are rewritten to the emulated directory, as a mount would resolve them.
+    The toolkit opens sagemaker_submit_directory itself: the one hyperparameter value the emulator
+    rewrites. An S3 URI in a network-isolated job is refused here: its container has no way to S3.
     """
-    where = f"{job.where}HyperParameters.{SUBMIT_DIRECTORY}"
     if SUBMIT_DIRECTORY not in hyperparameters:
         return
     path = _decoded(hyperparameters[SUBMIT_DIRECTORY])
+    where = f"{job.where}HyperParameters.{SUBMIT_DIRECTORY}"
     if path.startswith("s3://") and job.arguments.get("EnableNetworkIsolation"):
-        raise EmulationError(
-            job.step, where, path, "the job is network-isolated: its container cannot download from S3"
-        )
+        raise EmulationError(job.step, where, path, "the job is network-isolated: its container cannot read S3")
     if not path.startswith("/opt/ml/"):
         raise NotEmulated(job.step, where, path, "only a path in the container is emulated")
+    hyperparameters[SUBMIT_DIRECTORY] = json.dumps(str(container.host(path)))
+
+
+def _diagnosis(job: TrainingJob, container: Container) -> tuple[str, str, str] | None:
+    """(argument, path, problem) when the code the toolkit looks for is not where the job says."""
+    hyperparameters = job.arguments.get("HyperParameters") or {}
+    path = _decoded(str(hyperparameters.get(SUBMIT_DIRECTORY, '""')))
+    if not path.startswith("/opt/ml/"):
+        return None
     problem = container.missing(path)
     if problem:
-        raise EmulationError(job.step, where, path, problem)
-    host = container.host(path)
-    program = _decoded(hyperparameters.get("sagemaker_program", '""'))
-    with tarfile.open(host) as archive:
+        return f"{job.where}HyperParameters.{SUBMIT_DIRECTORY}", path, problem
+    program = _decoded(str(hyperparameters.get("sagemaker_program", '""')))
+    with tarfile.open(container.host(path)) as archive:
         names = archive.getnames()
     if program and program not in names:
-        raise EmulationError(
-            job.step,
-            f"{job.where}HyperParameters.sagemaker_program",
-            program,
-            f"not in {path} (it holds {', '.join(names)})",
-        )
-    hyperparameters[SUBMIT_DIRECTORY] = json.dumps(str(host))
+        return f"{job.where}HyperParameters.sagemaker_program", program, f"not in {path} (it holds {', '.join(names)})"
+    return None
 
 
 def _write_config(job: TrainingJob, container: Container, hyperparameters: dict[str, str]) -> None:

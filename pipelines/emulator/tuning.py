@@ -46,8 +46,7 @@ def run(step: str, name: str, arguments: dict[str, Any], world: World) -> Tuned:
                 "FinalHyperParameterTuningJobObjectiveMetric": {"MetricName": objective["MetricName"], "Value": value},
             }
         )
-    descending = objective["Type"] == "Maximize"
-    summaries.sort(key=lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], reverse=descending)
+    summaries = ranked(summaries, objective["Type"])
     properties = {
         **arguments,
         "HyperParameterTuningJobName": name,
@@ -57,6 +56,15 @@ def run(step: str, name: str, arguments: dict[str, Any], world: World) -> Tuned:
         "TrainingJobSummaries": summaries,
     }
     return Tuned(properties, jobs)
+
+
+def ranked(summaries: list[dict[str, Any]], objective: str) -> list[dict[str, Any]]:
+    """Training job summaries best first, as the tuning step's TrainingJobSummaries list them."""
+    return sorted(
+        summaries,
+        key=lambda s: float(s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]),
+        reverse=objective == "Maximize",
+    )
 
 
 def _training_request(definition: dict[str, Any], tuned: dict[str, str], metric: str) -> dict[str, Any]:

@@ -144,6 +144,19 @@ class Deployed:
     world: World
     stored: Stored
     definition: dict[str, Any]
+    variables: dict[str, str]
+
+    def other(self, definition: dict[str, Any]) -> Deployed:
+        """Another definition with placeholders (e.g. a config variant's) deployed into the same account."""
+        text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
+        return Deployed(
+            self.world, self.stored, json.loads(deployment.substitute(text, self.variables)), self.variables
+        )
+
+    def upload_data(self, location: str, signal: bool = True) -> None:
+        """Synthetic curated partitions under `location` (an InputData value)."""
+        for name, content in curated_files(self.stored.spec, signal=signal).items():
+            self.world.store.write(f"{location.rstrip('/')}/{name}", content)
 
     def run(self, **options: Any) -> Execution:
         return emulate(self.definition, self.world, pipeline=self.stored.name, **options)
@@ -161,10 +174,9 @@ def deploy(world: World, stored: Stored, signal: bool = True) -> Deployed:
         _bucket(world, bucket)
     for key, content in keyed.values():
         world.store.write(f"s3://{values['AssetsBucket']}/{key}", content)
-    location = _input_data(definition)
-    for name, content in curated_files(stored.spec, signal=signal).items():
-        world.store.write(f"{location.rstrip('/')}/{name}", content)
-    return Deployed(world, stored, definition)
+    deployed = Deployed(world, stored, definition, values)
+    deployed.upload_data(_input_data(definition), signal)
+    return deployed
 
 
 def _bucket(world: World, name: str) -> None:
