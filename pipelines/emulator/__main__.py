@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pipelines import definition as builder
 from pipelines.emulator import workload
-from pipelines.emulator.errors import EmulationError
-from pipelines.emulator.runner import StepRun
+from pipelines.emulator.errors import EmulationError, NotEmulated
+from pipelines.emulator.runner import Execution, StepRun
 
 
 def stored_definitions(env: str) -> list[Path]:
@@ -39,6 +39,17 @@ def show(run: StepRun) -> None:
         print(f"{'':6}out  {uri}")
 
 
+def _serve(deployed: workload.Deployed, execution: Execution) -> str:
+    try:
+        served = workload.check_serving(deployed, execution)
+    except NotEmulated as gap:
+        return f"not emulated: {gap}"
+    return (
+        f"{execution.model_package_arn} answered {served.rows} rows ({served.missing_values} with a missing "
+        f"value) as the Evaluate step scored them (largest difference {served.max_difference:.1e})"
+    )
+
+
 def dry_run(path: Path, tuning_jobs: int, signal: bool) -> float:
     """Run one stored definition and serve its registered model; seconds taken. EmulationError on failure."""
     stored = workload.Stored.load(path)
@@ -55,11 +66,7 @@ def dry_run(path: Path, tuning_jobs: int, signal: bool) -> float:
         if execution.status == "Failed":
             print(f"execution failed at its Fail step: {execution.failure}")
         else:
-            served = workload.check_serving(deployed, execution)
-            print(
-                f"serving: {execution.model_package_arn} answered {served.rows} rows ({served.missing_values} with a "
-                f"missing value) as the Evaluate step scored them (largest difference {served.max_difference:.1e})"
-            )
+            print(f"serving: {_serve(deployed, execution)}")
     seconds = time.perf_counter() - started
     print(f"{stored.name}: {execution.status} in {seconds:.1f} s")
     return seconds
