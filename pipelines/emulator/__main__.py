@@ -50,8 +50,8 @@ def _serve(deployed: workload.Deployed, execution: Execution) -> str:
     )
 
 
-def dry_run(path: Path, tuning_jobs: int, signal: bool) -> float:
-    """Run one stored definition and serve its registered model; seconds taken. EmulationError on failure."""
+def dry_run(path: Path, tuning_jobs: int, signal: bool) -> str:
+    """Run one stored definition and serve its registered model; the execution's status. EmulationError on failure."""
     stored = workload.Stored.load(path)
     started = time.perf_counter()
     source = path.relative_to(builder.CACHE_DIR.parent.parent)
@@ -69,7 +69,7 @@ def dry_run(path: Path, tuning_jobs: int, signal: bool) -> float:
             print(f"serving: {_serve(deployed, execution)}")
     seconds = time.perf_counter() - started
     print(f"{stored.name}: {execution.status} in {seconds:.1f} s")
-    return seconds
+    return execution.status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         for path in stored_definitions(args.env):
-            dry_run(path, args.tuning_jobs, not args.no_signal)
+            status = dry_run(path, args.tuning_jobs, not args.no_signal)
+            # On data a model can learn, the gate must pass; --no-signal is meant to fail it.
+            if status != "Succeeded" and not args.no_signal:
+                return 1
     except EmulationError as error:
         print(f"dry-run: {error}", file=sys.stderr)
         return 1
