@@ -20,6 +20,8 @@ from pipelines.emulator.world import World
 WORKER = Path(__file__).with_name("serve_worker.py")
 # The module sagemaker-inference loads from the model's code/ directory unless SAGEMAKER_PROGRAM names another.
 DEFAULT_MODULE = "inference.py"
+# The longest a request may take, model loading included: fail, never hang.
+SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -86,15 +88,18 @@ def serve(
         )
     env = container.environment({str(k): str(v) for k, v in environment.items()})
     env["PYTHONPATH"] = str(model_dir / "code")
-    result = subprocess.run(
-        [sys.executable, str(WORKER), content_type, accept],
-        input=body,
-        env=env,
-        cwd=container.root,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
+    try:
+        result = subprocess.run(
+            [sys.executable, str(WORKER), content_type, accept],
+            input=body,
+            env=env,
+            cwd=container.root,
+            capture_output=True,
+            timeout=SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise EmulationError("(serving)", "ModelDataUrl", f"code/{module}", f"no answer within {SECONDS} s") from None
     if result.returncode != 0:
         lines = result.stderr.decode(errors="replace").strip().splitlines() or ["(no output)"]
         raise EmulationError(
