@@ -169,7 +169,8 @@ def _neuron(deployed: Deployed, first: Execution) -> dict[str, Any]:
     data = copy.deepcopy(dev_data())
     data.update(serving=None, monitoring=None, retraining=None)
     data["training"]["inference_instance_types"] = ["ml.inf2.xlarge"]
-    spec = pipeline_spec(parse_config(data, "neuron"), subnets=1)
+    config = parse_config(data, "neuron")
+    spec = pipeline_spec(config, config.training, config.data_lake.dataset, subnets=1)
     variant = deployed.other(json.loads(builder.build(spec)))
     run = variant.run_selected({"CompileForInferentia", "Register-RegisterModel"}, first, execution_id="neuron")
     compiled = run.properties["CompileForInferentia"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]

@@ -110,8 +110,30 @@ EVALUATION = "/opt/ml/processing/evaluation"
                 "data/data.csv, monitoring/analysis_config.json)"
             ],
         ),
+        (
+            # The platform engine's baseline asked of the step, without the library it imports or an output for it.
+            lambda s: s["Preprocess"]["Arguments"]["AppSpecification"]["ContainerArguments"].extend(
+                ["--monitoring-baseline-dir", "/opt/ml/processing/monitoring"]
+            ),
+            [
+                "step Preprocess, ProcessingInputs: /opt/ml/processing/input/library: preprocess.py reads it, and no "
+                "input delivers it",
+                "step Preprocess, ProcessingOutputConfig.Outputs: /opt/ml/processing/monitoring: preprocess.py writes "
+                "it with --monitoring-baseline-dir, and no output collects it",
+            ],
+        ),
     ],
-    ids=["property-file", "input-path", "option-dropped", "output-dropped", "column", "channel", "file", "folder"],
+    ids=[
+        "property-file",
+        "input-path",
+        "option-dropped",
+        "output-dropped",
+        "column",
+        "channel",
+        "file",
+        "folder",
+        "engine-baseline",
+    ],
 )
 def test_a_broken_contract_is_one_line_naming_step_argument_and_path(change, problems):
     assert _broken(change) == problems
@@ -150,11 +172,12 @@ def test_the_emulator_substitutes_what_the_stack_substitutes_and_runs_the_deploy
     body, variables = _sub(synthesized)
     stored = workload.Stored.load(builder.CACHE_DIR / f"mlp-{env}-training.json")
     assert json.loads(body) == json.loads(stored.text), "the stack deploys the stored definition"
-    keys = {name: key for name, (key, _) in workload.assets().items()}
+    named = deployment.placeholders(body)
+    keys = {name: key for name, (key, _) in workload.assets(named).items()}
     pseudo = {"AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::URLSuffix"}
     assert set(workload.variables(stored, keys)) - pseudo == set(variables)
     assert deployment.placeholders(body) - pseudo <= set(variables)
-    for name, (key, content) in workload.assets().items():
+    for name, (key, content) in workload.assets(named).items():
         deployed = variables[name]
         # Same file name extension in the object key (what the container sees), and the same bytes.
         assert Path(deployed).suffix == Path(key).suffix

@@ -35,4 +35,3 @@ def misfit(image: str, instance_type: str) -> str | None:
     if built != needed:
         return f"{instance_type} needs a {needed.value} image; {image.rsplit('/', 1)[-1]} is built for {built.value}"
     return None
-

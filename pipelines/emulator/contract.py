@@ -77,7 +77,10 @@ def _dirs(mapping: dict[str, Any]) -> str:
 
 
 def _inputs(step: dict[str, Any], file: str, declared: Declared) -> list[str]:
-    """Each input lands where the script reads, and each directory it reads is delivered."""
+    """Each input lands where the script reads, and each directory it reads (with the step's options) is delivered."""
+    given = step["Arguments"]["AppSpecification"].get("ContainerArguments", [])
+    # Directories read only with an option (READ_WITH) count when the step passes it.
+    reads = {d: p for d, p in declared.reads.items() if declared.read_with.get(d) in (None, *given)}
     problems, delivered = [], set()
     for item in step["Arguments"].get("ProcessingInputs", []):
         path = item["S3Input"]["LocalPath"]
@@ -85,12 +88,12 @@ def _inputs(step: dict[str, Any], file: str, declared: Declared) -> list[str]:
             continue
         relative = str(PurePosixPath(path).relative_to("/opt/ml"))
         delivered.add(relative)
-        if relative not in declared.reads:
+        if relative not in reads:
             where = f"ProcessingInputs[{item['InputName']}].S3Input.LocalPath"
             problems.append(
-                line(step["Name"], where, path, f"{file} reads no such directory (it reads {_dirs(declared.reads)})")
+                line(step["Name"], where, path, f"{file} reads no such directory (it reads {_dirs(reads)})")
             )
-    for directory in sorted(set(declared.reads) - delivered):
+    for directory in sorted(set(reads) - delivered):
         problems.append(
             line(step["Name"], "ProcessingInputs", f"/opt/ml/{directory}", f"{file} reads it, and no input delivers it")
         )

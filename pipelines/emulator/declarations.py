@@ -1,4 +1,4 @@
-"""A step script's container contract (READS, WRITES, WRITTEN_WITH, COLUMNS), read from its source, not run."""
+"""A step script's container contract (READS, WRITES, READ_WITH, WRITTEN_WITH, COLUMNS), read from its source."""
 
 from __future__ import annotations
 
@@ -8,16 +8,17 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-NAMES = ("READS", "WRITES", "WRITTEN_WITH", "COLUMNS")
+NAMES = ("READS", "WRITES", "READ_WITH", "WRITTEN_WITH", "COLUMNS")
 
 
 @dataclass(frozen=True)
 class Declared:
-    """Directories under /opt/ml (without the prefix) -> file patterns; options that enable outputs; CSV headers."""
+    """Directories under /opt/ml (no prefix) -> file patterns; options enabling inputs and outputs; CSV headers."""
 
     reads: dict[str, tuple[str, ...]]
     writes: dict[str, tuple[str, ...]]
     written_with: dict[str, str] = field(default_factory=dict)
+    read_with: dict[str, str] = field(default_factory=dict)
     columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def writer_of(self, container_path: str) -> str | None:
@@ -46,6 +47,7 @@ def read(script: Path) -> Declared | None:
         reads={str(k): tuple(v) for k, v in known["READS"].items()},
         writes={str(k): tuple(v) for k, v in known["WRITES"].items()},
         written_with=dict(known.get("WRITTEN_WITH", {})),
+        read_with=dict(known.get("READ_WITH", {})),
         columns={str(k): tuple(v) for k, v in known.get("COLUMNS", {}).items()},
     )
 

@@ -7,7 +7,8 @@ import hashlib
 import io
 import json
 import tarfile
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -26,6 +27,10 @@ STEPS = Path(builder.__file__).resolve().parent / "steps"
 SCRIPT_ASSETS = {"PreprocessKey": "preprocess.py", "EvaluateKey": "evaluate.py", "CompileKey": "compile_neuron.py"}
 # The training code asset: the placeholder and the files of its sourcedir.tar.gz.
 TRAINING_CODE = ("TrainingCodeKey", ("train.py",))
+# The monitoring library asset (a zip of the `monitoring` package) the steps import when they write
+# the platform engine's baselines; only a definition that names its placeholder gets it.
+LIBRARY_CODE = "MonitoringLibraryKey"
+LIBRARY = STEPS.parent.parent / "monitoring"
 ACCOUNT = "123456789012"
 # The handler answers with six decimals.
 SERVING_TOLERANCE = 1e-6
@@ -75,12 +80,27 @@ def asset_key(file_name: str, content: bytes) -> str:
     return hashlib.sha256(content).hexdigest() + PurePosixPath(file_name).suffix
 
 
-def assets() -> dict[str, tuple[str, bytes]]:
-    """Placeholder -> (object key, content) of every asset the definitions name."""
+def library_archive() -> bytes:
+    """The monitoring library zip as the Training stack builds it: its .py files under monitoring/, fixed dates."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for source in sorted(LIBRARY.glob("*.py")):
+            info = zipfile.ZipInfo(f"monitoring/{source.name}", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, source.read_bytes(), compress_type=zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def assets(named: Iterable[str] | None = None) -> dict[str, tuple[str, bytes]]:
+    """Placeholder -> (object key, content) of the step scripts and training code, and of the monitoring
+    library when `named` (the placeholders a definition uses) includes it."""
     found = {name: (STEPS / file).read_bytes() for name, file in SCRIPT_ASSETS.items()}
     keyed = {name: (asset_key(SCRIPT_ASSETS[name], data), data) for name, data in found.items()}
     archive = training_archive()
     keyed[TRAINING_CODE[0]] = (asset_key("sourcedir.tar.gz", archive), archive)
+    if LIBRARY_CODE in set(named or ()):
+        library = library_archive()
+        keyed[LIBRARY_CODE] = (asset_key("monitoring.zip", library), library)
     return keyed
 
 
@@ -167,7 +187,7 @@ class Deployed:
 
 def deploy(world: World, stored: Stored, signal: bool = True) -> Deployed:
     """Create the buckets, upload the assets and the synthetic curated table, substitute the placeholders."""
-    keyed = assets()
+    keyed = assets(deployment.placeholders(stored.text))
     values = variables(stored, {name: key for name, (key, _) in keyed.items()})
     definition = json.loads(deployment.substitute(stored.text, values))
     for bucket in (values["ArtifactsBucket"], values["CuratedBucket"], values["AssetsBucket"]):

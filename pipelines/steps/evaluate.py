@@ -51,7 +51,6 @@ EXPLAINABILITY_DIR = "processing/explainability"
 # where the pipeline has the platform engine's baselines written (--monitoring-baseline-dir).
 LIBRARY_DIR = "processing/input/library"
 MONITORING_DIR = "processing/monitoring"
-BASELINE_FILES = ("statistics.json", "constraints.json")
 # The model-quality baseline's columns: ground truth, predicted label, positive-class probability.
 PREDICTION_COLUMNS = ("label", "prediction", "probability")
 # Container contract, checked against the pipeline definition and against what the step writes
@@ -66,8 +65,13 @@ WRITES = {
     EVALUATION_DIR: (EVALUATION_FILE,),
     PREDICTIONS_DIR: (PREDICTIONS_FILE,),
     EXPLAINABILITY_DIR: (ANALYSIS_FILE, LOCAL_SHAP_FILE, MONITOR_CONFIG_FILE),
-    # The bias baseline (bias/) only with --bias-facet as well.
-    MONITORING_DIR: tuple(f"model_quality/{name}" for name in BASELINE_FILES),
+    # model_quality/, and bias/ as well with --bias-facet (the wildcards).
+    MONITORING_DIR: (
+        "model_quality/statistics.json",
+        "model_quality/constraints.json",
+        "*/statistics.json",
+        "*/constraints.json",
+    ),
 }
 # Read or written only when the pipeline passes the option.
 READ_WITH = {LIBRARY_DIR: "--monitoring-baseline-dir"}
@@ -137,7 +141,7 @@ def load_model(model_dir: Path, workdir: Path) -> dict[str, Any]:
         path = workdir / MODEL_FILE
         if not path.is_file():
             raise ValueError(f"{archives[0].name} has no top-level {MODEL_FILE}")
-    model = json.loads(path.read_text())
+    model: dict[str, Any] = json.loads(path.read_text())
     missing = [name for name in ("features", "mean", "std", "weights", "bias") if name not in model]
     if missing:
         raise ValueError(f"{MODEL_FILE} lacks {missing}")
@@ -150,12 +154,14 @@ def load_model(model_dir: Path, workdir: Path) -> dict[str, Any]:
 def standardized(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
     """Rows of raw features scaled as train.py does; a missing value scores as the training mean (0)."""
     z = (x - np.asarray(model["mean"], dtype="float64")) / np.asarray(model["std"], dtype="float64")
-    return np.where(np.isnan(z), 0.0, z)
+    scaled: np.ndarray = np.where(np.isnan(z), 0.0, z)
+    return scaled
 
 
 def margin(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
     """Log-odds of the positive class per row: the scaling and weights of train.py's model.json."""
-    return standardized(model, x) @ np.asarray(model["weights"], dtype="float64") + float(model["bias"])
+    log_odds: np.ndarray = standardized(model, x) @ np.asarray(model["weights"], dtype="float64") + float(model["bias"])
+    return log_odds
 
 
 def predict_proba(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
@@ -307,7 +313,8 @@ def shap_values(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
     to network isolation for its job and the model it serves (decision 21). Keep writing
     analysis.json as `explainability_report` does, so the registry and Model Monitor read it.
     """
-    return standardized(model, x) * np.asarray(model["weights"], dtype="float64")
+    contributions: np.ndarray = standardized(model, x) * np.asarray(model["weights"], dtype="float64")
+    return contributions
 
 
 def expected_value(model: dict[str, Any]) -> float:
