@@ -78,7 +78,8 @@ def load_model(model_dir: Path) -> dict[str, Any]:
     """model.json from the training job's output (model.tar.gz) or a directory holding it."""
     direct = model_dir / "model.json"
     if direct.exists():
-        return json.loads(direct.read_text())
+        model: dict[str, Any] = json.loads(direct.read_text())
+        return model
     archive_path = model_dir / "model.tar.gz"
     if not archive_path.exists():
         raise CompileError(f"no model.json or model.tar.gz in {model_dir}")
@@ -87,7 +88,8 @@ def load_model(model_dir: Path) -> dict[str, Any]:
             if Path(member.name).name == "model.json" and member.isfile():
                 handle = archive.extractfile(member)
                 assert handle is not None
-                return json.loads(handle.read())
+                packed: dict[str, Any] = json.loads(handle.read())
+                return packed
     raise CompileError("model.tar.gz holds no model.json")
 
 
@@ -110,7 +112,8 @@ def affine(model: dict[str, Any]) -> tuple[np.ndarray, float]:
 def predict(model: dict[str, Any], rows: np.ndarray) -> np.ndarray:
     """What the compiled model computes, in numpy: the reference the tests compare against."""
     weights, bias = affine(model)
-    return 1.0 / (1.0 + np.exp(-(rows @ weights + bias)))
+    scores: np.ndarray = 1.0 / (1.0 + np.exp(-(rows @ weights + bias)))
+    return scores
 
 
 def pack(model_pt: bytes, destination: Path) -> Path:

@@ -309,7 +309,7 @@ def fit(
     stamp = fingerprint(train, hp, mean, std)
     weights, bias, first = np.zeros(len(train.features)), 0.0, 1
     state = load_checkpoint(checkpoint_dir, stamp) if checkpoint_dir is not None else None
-    if state is not None:
+    if state is not None and checkpoint_dir is not None:
         done, weights, bias = state
         first = done + 1
         print(f"resuming after epoch {done} from {checkpoint_dir / CHECKPOINT_FILE}", flush=True)
