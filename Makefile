@@ -21,7 +21,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # 4 s of every synth and every test process (some machines set this variable for their shells).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup python-deps node-deps synth test lint format bench review diagram preflight clean
+.PHONY: setup python-deps node-deps synth test lint format bench dry-run review diagram preflight clean
 
 setup: python-deps node-deps
 
@@ -63,6 +63,12 @@ format: setup
 bench: setup
 	$(BIN)/python benchmarks/synth.py
 	$(BIN)/python benchmarks/monitor.py
+	$(BIN)/python benchmarks/emulator.py
+
+# The stored training pipeline of ENV run offline as SageMaker would run it, on synthetic data:
+# each step with its inputs, outputs and duration, then the registered model answering requests.
+dry-run: setup
+	$(BIN)/python -m pipelines.emulator --env $(ENV)
 
 # What a change does to the cloud: `make review BASE=origin/main [ENV=all] [OUT=review.md]`.
 # Exits 1 when a stateful resource would be replaced or removed, unless ALLOW_STATEFUL_REPLACEMENT=1.

@@ -33,6 +33,8 @@ PREPROCESS_CODE = "s3://${AssetsBucket}/${PreprocessKey}"
 EVALUATE_CODE = "s3://${AssetsBucket}/${EvaluateKey}"
 COMPILE_CODE = "s3://${AssetsBucket}/${CompileKey}"
 TRAINING_CODE = "s3://${AssetsBucket}/${TrainingCodeKey}"
+# Where SageMaker delivers that object in the training container: the `code` channel, under its key.
+TRAINING_CODE_FILE = "/opt/ml/input/data/code/${TrainingCodeKey}"
 PLACEHOLDERS = (
     "ProcessingRoleName",
     "TrainingRoleName",
@@ -184,7 +186,7 @@ def build(spec: PipelineSpec) -> str:
     from pipelines.builders.parameters import parameters
     from pipelines.builders.preprocess import preprocess_step
     from pipelines.builders.register import register_step
-    from pipelines.builders.train import train_step
+    from pipelines.builders.train import point_at_delivered_code, train_step
 
     build = Build.start(spec)
     inputs = parameters(spec)
@@ -218,6 +220,7 @@ def build(spec: PipelineSpec) -> str:
     if spec.region is None:
         text = _region_placeholders(text)
     definition = json.loads(text)
+    point_at_delivered_code(definition)
     if spec.mlflow_tracking_server and spec.tuning is None:
         _log_to_mlflow(definition, spec.mlflow_tracking_server, spec.name)
     return json.dumps(definition, sort_keys=True, separators=(",", ":"))

@@ -101,6 +101,12 @@ MORE_BAD_CONFIGS = [
         "training.hyperparameters.depth = 'depth': allowed: a hyperparameter of the training script: epochs, "
         "learning-rate, l2, batch-size",
     ),
+    (
+        "one registered image for CPU and GPU types",
+        lambda d: d["training"].update(inference_instance_types=["ml.m5.large", "ml.g5.xlarge"]),
+        "training.inference_instance_types[1] = 'ml.g5.xlarge': allowed: a cpu type like ml.m5.large: the model "
+        "package registers one image, built for ml.m5.large, and ml.g5.xlarge needs a cuda image",
+    ),
 ]
 
 

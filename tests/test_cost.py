@@ -12,13 +12,19 @@ from tests.helpers import sandbox_config
 # 730 hours a month; interface endpoints $0.01 per endpoint per AZ-hour, 16 endpoints (19 in prod,
 # whose Studio domain and MLflow server add studio, notebook and experiments);
 # NAT gateway $0.045 an hour; KMS $1 a key-month, 3 keys. The SageMaker endpoint around the clock
-# (ml.m5.large $0.115, ml.m5.xlarge $0.23, ml.g5.xlarge $1.4084 an hour) and Model Monitor at most
+# (ml.m5.large $0.115, ml.m5.xlarge $0.23, ml.g5.xlarge $1.4084, ml.g6.xlarge $1.1267 an hour) and Model Monitor at most
 # its max runtime (1 h on ml.m5.xlarge) per run: 730 hourly runs, 365/12 daily runs a month.
 EXPECTED = {
     "dev": 16 * 1 * 730 * 0.01 + 3 * 1.0 + 730 * 0.115 + 730 * 0.23,  # 116.80 + 3.00 + 83.95 + 167.90
-    # 416.10 + 3.00 + 2,056.26 (2 x g5) + 335.80 (2 x m5) + 167.90 (hourly) + 4 x 7.00 (daily: model
-    # quality, bias, explainability and the explainability job's ml.m5.xlarge shadow endpoint)
-    "prod": 19 * 3 * 730 * 0.01 + 3 * 1.0 + 2 * 730 * 1.4084 + 2 * 730 * 0.23 + 730 * 0.23 + 4 * 365 / 12 * 0.23,
+    # 416.10 + 3.00 + 2,056.26 (2 x g5) + 1,644.98 (2 x g6) + 167.90 (hourly) + 3 x 7.00 (daily: model
+    # quality, bias, explainability) + 34.27 (the explainability job's ml.g6.xlarge shadow endpoint, daily)
+    "prod": 19 * 3 * 730 * 0.01
+    + 3 * 1.0
+    + 2 * 730 * 1.4084
+    + 2 * 730 * 1.1267
+    + 730 * 0.23
+    + 3 * 365 / 12 * 0.23
+    + 365 / 12 * 1.1267,
     "sandbox": 16 * 2 * 730 * 0.01 + 1 * 730 * 0.045 + 3 * 1.0,  # 233.60 + 32.85 + 3.00
 }
 
@@ -44,7 +50,7 @@ def test_each_line_names_its_quantity_and_price(dev, prod):
     assert "NAT gateways" not in {line.item for line in _lines(dev)}
     # The explainability job's shadow endpoint: its instance for the job's hour, every daily run.
     (shadow,) = [line for line in lines.values() if line.item.startswith("explainability shadow endpoint")]
-    assert (shadow.price, shadow.monthly) == ("sagemaker:ml.m5.xlarge", True)
+    assert (shadow.price, shadow.monthly) == ("sagemaker:ml.g6.xlarge", True)
     assert shadow.quantity == pytest.approx(365 / 12) and not any(
         line.item.startswith("explainability shadow") for line in _lines(dev)
     )

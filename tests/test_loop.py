@@ -68,7 +68,7 @@ def test_drift_alarms_name_the_metrics_model_monitor_publishes(dev):
         assert alarm["Period"] == 3600
 
 
-def test_model_quality_and_health_alarms_name_real_resources(prod):
+def test_model_quality_and_health_alarms_name_real_resources(prod, dev):
     alarms = prod.named("Monitoring", "AWS::CloudWatch::Alarm", "AlarmName")
     quality = alarms["mlp-prod-model-quality-auc"]
     assert (quality["Namespace"], quality["MetricName"], quality["Threshold"]) == (
@@ -84,9 +84,11 @@ def test_model_quality_and_health_alarms_name_real_resources(prod):
         dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
         if "VariantName" in dimensions:
             assert dimensions["VariantName"] in variants and dimensions["EndpointName"] == "mlp-prod-endpoint"
-    # 80% of ml.m5.xlarge's 4 vCPUs; the GPU alarm only where the variant has a GPU.
-    assert alarms["mlp-prod-Cpu-cpu"]["Threshold"] == 320
-    assert "mlp-prod-Gpu-gpu" in alarms and "mlp-prod-Cpu-gpu" not in alarms
+    # 80% of ml.g6.xlarge's 4 vCPUs; the GPU alarm only where the variant has a GPU (not dev's ml.m5.large).
+    assert alarms["mlp-prod-L4-cpu"]["Threshold"] == 320
+    assert {"mlp-prod-Gpu-gpu", "mlp-prod-L4-gpu"} <= set(alarms)
+    dev_alarms = dev.named("Monitoring", "AWS::CloudWatch::Alarm", "AlarmName")
+    assert "mlp-dev-AllTraffic-cpu" in dev_alarms and "mlp-dev-AllTraffic-gpu" not in dev_alarms
     traffic = alarms["mlp-prod-endpoint-traffic"]
     assert traffic["TreatMissingData"] == "breaching" and traffic["ComparisonOperator"] == "LessThanThreshold"
     assert all("Alerts" in json.dumps(a["AlarmActions"]) for a in alarms.values())
@@ -138,7 +140,7 @@ def test_dashboard_widgets_show_what_the_app_creates(prod):
     names = {
         "EndpointName": {"mlp-prod-endpoint"},
         "Endpoint": {"mlp-prod-endpoint"},
-        "VariantName": {"Gpu", "Cpu"},
+        "VariantName": {"Gpu", "L4"},
         "MonitoringSchedule": set(
             prod.named("Serving", "AWS::SageMaker::MonitoringSchedule", "MonitoringScheduleName")
         ),

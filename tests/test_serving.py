@@ -87,7 +87,7 @@ def test_endpoint_config_on_local_nvme_types_leaves_the_key_out(prod):
     assert "KmsKeyId" not in config
     assert [(v["VariantName"], v["InstanceType"], v["InitialVariantWeight"]) for v in config["ProductionVariants"]] == [
         ("Gpu", "ml.g5.xlarge", 0.9),
-        ("Cpu", "ml.m5.xlarge", 0.1),
+        ("L4", "ml.g6.xlarge", 0.1),
     ]
     # Captured data is still encrypted with the key: the NVMe exception covers storage only.
     assert "KmsKeyId" in config["DataCaptureConfig"] and config["DataCaptureConfig"]["InitialSamplingPercentage"] == 20
@@ -137,7 +137,7 @@ def test_rollback_alarms_watch_each_variants_error_rate_and_latency(prod):
         {"Name": "VariantName", "Value": "Gpu"},
     ]
     assert errors["Threshold"] == 1
-    latency = alarms["mlp-prod-endpoint-Cpu-latency"]
+    latency = alarms["mlp-prod-endpoint-L4-latency"]
     assert (latency["MetricName"], latency["ExtendedStatistic"]) == ("ModelLatency", "p99")
     assert latency["Threshold"] == 500 * 1000, "ModelLatency is in microseconds"
     topic = json.dumps(errors["AlarmActions"])
@@ -157,7 +157,7 @@ def test_dev_deploys_all_at_once_because_one_instance_cannot_hold_a_canary(dev):
 def test_each_variant_scales_on_invocations_per_instance(prod):
     targets = prod.resources(STACK, "AWS::ApplicationAutoScaling::ScalableTarget")
     by_resource = {t["Properties"]["ResourceId"]: (k, t) for k, t in targets.items()}
-    assert set(by_resource) == {"endpoint/mlp-prod-endpoint/variant/Gpu", "endpoint/mlp-prod-endpoint/variant/Cpu"}
+    assert set(by_resource) == {"endpoint/mlp-prod-endpoint/variant/Gpu", "endpoint/mlp-prod-endpoint/variant/L4"}
     logical_id, target = by_resource["endpoint/mlp-prod-endpoint/variant/Gpu"]
     assert target["Properties"]["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
     assert (target["Properties"]["MinCapacity"], target["Properties"]["MaxCapacity"]) == (2, 6)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipelines.emulator import declarations
 from pipelines.steps import evaluate, preprocess, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -754,6 +755,9 @@ def test_preprocess_writes_the_data_quality_baseline_of_the_training_features_wh
     assert written == expected
     assert [f["name"] for f in written["features"]] == list(FEATURES) and written["rows"] == len(train)
     assert (tmp_path / "monitoring" / "data_quality" / "constraints.json").is_file()
+    # What it wrote is what it declares (WRITES, checked by the pipeline emulator's contract).
+    monitoring = [("Outputs[monitoring]", f"/opt/ml/{preprocess.MONITORING_DIR}", tmp_path / "monitoring")]
+    declarations.verify_outputs("Preprocess", STEPS / "preprocess.py", monitoring)
 
 
 def test_evaluate_writes_model_quality_and_bias_baselines_of_the_test_split_when_asked(pipeline, tmp_path):
@@ -772,6 +776,8 @@ def test_evaluate_writes_model_quality_and_bias_baselines_of_the_test_split_when
     young = int((test[facet] <= 1000).sum())
     assert bias["facet"] == facet and bias["counts"]["rows"] == [young, len(test) - young]
     assert bias["metrics"]["CI"] == pytest.approx((2 * young - len(test)) / len(test))
+    monitoring = [("Outputs[monitoring]", f"/opt/ml/{evaluate.MONITORING_DIR}", tmp_path / "monitoring")]
+    declarations.verify_outputs("Evaluate", STEPS / "evaluate.py", monitoring)
 
 
 @pytest.mark.parametrize(

@@ -328,10 +328,36 @@ def _inferentia2_all_or_none(training: TrainingConfig) -> list[Problem]:
     return problems
 
 
+def _one_image_fits_every_type(training: TrainingConfig) -> list[Problem]:
+    """The registered types all need the runtime of the first: the package registers one image, built for it.
+
+    Inferentia types are left to _inferentia2_all_or_none (the pipeline compiles the model for Neuron
+    and registers the Neuron image when every type is inf2).
+    """
+    from infra.catalog import instances  # local import, as in the instance validators
+
+    names = training.inference_instance_types
+    runtimes = [instances.get(name).runtime for name in names]
+    if not names or instances.Runtime.NEURON in runtimes:
+        return []
+    first = runtimes[0]
+    return [
+        (
+            f"inference_instance_types[{i}]",
+            name,
+            f"a {first.value} type like {names[0]}: the model package registers one image, built for "
+            f"{names[0]}, and {name} needs a {runtime.value} image",
+        )
+        for i, (name, runtime) in enumerate(zip(names, runtimes, strict=True))
+        if runtime != first
+    ]
+
+
 TRAINING_RULES: tuple[Rule[TrainingConfig], ...] = (
     _hyperparameters_of_script,
     _spot_resumes,
     _bias_facet_is_feature,
     _no_debugger_with_tuning,
     _inferentia2_all_or_none,
+    _one_image_fits_every_type,
 )

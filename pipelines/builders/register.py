@@ -66,7 +66,8 @@ def register_step(
         content_types=["text/csv"],
         response_types=["text/csv"],
         inference_instances=list(spec.inference_instance_types),
-        transform_instances=[spec.processing_instance_type],
+        # No batch transform types: the platform runs no transform jobs, and the processing type named
+        # here before (a CPU type) does not fit the CUDA or Neuron image a package may register.
         model_package_group_name=spec.model_package_group,
         approval_status=approval,
         model_metrics=ModelMetrics(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import smdebug_rulesconfig as rule_configs  # type: ignore[import-untyped]  # the SDK's rule table, untyped
 from sagemaker.debugger.debugger import DebuggerHookConfig, ProfilerRule, Rule, TensorBoardOutputConfig
@@ -23,6 +25,7 @@ from pipelines.definition import (
     SECURITY_GROUP,
     TENSOR_RULES,
     TRAINING_CODE,
+    TRAINING_CODE_FILE,
     TRAINING_ROLE,
     PipelineSpec,
     Tuning,
@@ -145,3 +148,20 @@ def _ranges(tuning: Tuning) -> dict[str | PipelineVariable, ParameterRange]:
         else:
             ranges[name] = ContinuousParameter(low, high, scaling_type=scaling)
     return ranges
+
+
+def point_at_delivered_code(definition: dict[str, Any]) -> None:
+    """Point the training toolkit at the code archive under the name SageMaker delivers it.
+
+    With network isolation the SDK adds a `code` channel for `source_dir` and assumes its object is
+    named sourcedir.tar.gz. The channel is the CDK asset `<hash>.gz`, which SageMaker copies to
+    /opt/ml/input/data/code/<hash>.gz: with the SDK's path the toolkit finds no file and the job fails.
+    """
+    for step in definition["Steps"]:
+        if step["Type"] == "Training":
+            hyperparameters = step["Arguments"]["HyperParameters"]
+        elif step["Type"] == "Tuning":
+            hyperparameters = step["Arguments"]["TrainingJobDefinition"]["StaticHyperParameters"]
+        else:
+            continue
+        hyperparameters["sagemaker_submit_directory"] = json.dumps(TRAINING_CODE_FILE)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
 import tarfile
 from collections.abc import Sequence
@@ -17,6 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# What SageMaker mounts as /opt/ml. SAGEMAKER_BASE_DIR is the training toolkit's name for it; SageMaker
+# sets it in no container, and the pipeline emulator (pipelines/emulator) sets it to run the step elsewhere.
+OPT_ML = Path(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"))
+MODEL_DIR = "processing/model"
+COMPILED_DIR = "processing/compiled"
+# Container contract, checked against the pipeline definition and against what the step writes
+# (pipelines/emulator/contract.py): directories under /opt/ml -> files read (any of) or written (all).
+READS = {MODEL_DIR: ("model.json", "model.tar.gz")}
+WRITES = {COMPILED_DIR: ("model.tar.gz",)}
 
 # The handler the Neuron PyTorch inference container loads from code/inference.py: CSV rows of
 # feature values in, one probability per row out.
@@ -67,7 +78,8 @@ def load_model(model_dir: Path) -> dict[str, Any]:
     """model.json from the training job's output (model.tar.gz) or a directory holding it."""
     direct = model_dir / "model.json"
     if direct.exists():
-        return json.loads(direct.read_text())
+        model: dict[str, Any] = json.loads(direct.read_text())
+        return model
     archive_path = model_dir / "model.tar.gz"
     if not archive_path.exists():
         raise CompileError(f"no model.json or model.tar.gz in {model_dir}")
@@ -76,7 +88,8 @@ def load_model(model_dir: Path) -> dict[str, Any]:
             if Path(member.name).name == "model.json" and member.isfile():
                 handle = archive.extractfile(member)
                 assert handle is not None
-                return json.loads(handle.read())
+                packed: dict[str, Any] = json.loads(handle.read())
+                return packed
     raise CompileError("model.tar.gz holds no model.json")
 
 
@@ -99,7 +112,8 @@ def affine(model: dict[str, Any]) -> tuple[np.ndarray, float]:
 def predict(model: dict[str, Any], rows: np.ndarray) -> np.ndarray:
     """What the compiled model computes, in numpy: the reference the tests compare against."""
     weights, bias = affine(model)
-    return 1.0 / (1.0 + np.exp(-(rows @ weights + bias)))
+    scores: np.ndarray = 1.0 / (1.0 + np.exp(-(rows @ weights + bias)))
+    return scores
 
 
 def pack(model_pt: bytes, destination: Path) -> Path:
@@ -116,8 +130,8 @@ def pack(model_pt: bytes, destination: Path) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-dir", type=Path, default=Path("/opt/ml/processing/model"))
-    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/compiled"))
+    parser.add_argument("--model-dir", type=Path, default=OPT_ML / MODEL_DIR)
+    parser.add_argument("--output-dir", type=Path, default=OPT_ML / COMPILED_DIR)
     args = parser.parse_args(argv)
     try:
         model = load_model(args.model_dir)

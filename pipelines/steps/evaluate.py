@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import shutil
 import sys
 import tarfile
@@ -34,11 +35,49 @@ SHAP_LABEL = "label0"
 MONITOR_CONFIG_FILE = "monitoring/analysis_config.json"
 MONITOR_SHAP_SAMPLES = 100
 MIN_TEST_SHARE = 0.10  # of the training rows
-# Where the processing job receives the platform's monitoring library (a ProcessingInput).
-LIBRARY_DIR = "/opt/ml/processing/input/library"
 # Largest allowed gap between test and training positive rates: the larger of an absolute and a relative bound.
 RATE_GAP_ABSOLUTE = 0.02
 RATE_GAP_RELATIVE = 0.25
+# What SageMaker mounts as /opt/ml. SAGEMAKER_BASE_DIR is the training toolkit's name for it; SageMaker
+# sets it in no container, and the pipeline emulator (pipelines/emulator) sets it to run the step elsewhere.
+OPT_ML = Path(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"))
+MODEL_DIR = "processing/model"
+TEST_DIR = "processing/test"
+TRAIN_DIR = "processing/train"
+EVALUATION_DIR = "processing/evaluation"
+PREDICTIONS_DIR = "processing/predictions"
+EXPLAINABILITY_DIR = "processing/explainability"
+# Where the processing job receives the platform's monitoring library (a ProcessingInput), and
+# where the pipeline has the platform engine's baselines written (--monitoring-baseline-dir).
+LIBRARY_DIR = "processing/input/library"
+MONITORING_DIR = "processing/monitoring"
+# The model-quality baseline's columns: ground truth, predicted label, positive-class probability.
+PREDICTION_COLUMNS = ("label", "prediction", "probability")
+# Container contract, checked against the pipeline definition and against what the step writes
+# (pipelines/emulator/contract.py): directories under /opt/ml -> files read (any of) or written (all).
+READS = {
+    MODEL_DIR: (MODEL_FILE, ARCHIVE_FILE, "*/" + ARCHIVE_FILE),
+    TEST_DIR: ("*.csv",),
+    TRAIN_DIR: ("*.csv",),
+    LIBRARY_DIR: ("*.zip",),
+}
+WRITES = {
+    EVALUATION_DIR: (EVALUATION_FILE,),
+    PREDICTIONS_DIR: (PREDICTIONS_FILE,),
+    EXPLAINABILITY_DIR: (ANALYSIS_FILE, LOCAL_SHAP_FILE, MONITOR_CONFIG_FILE),
+    # model_quality/, and bias/ as well with --bias-facet (the wildcards).
+    MONITORING_DIR: (
+        "model_quality/statistics.json",
+        "model_quality/constraints.json",
+        "*/statistics.json",
+        "*/constraints.json",
+    ),
+}
+# Read or written only when the pipeline passes the option.
+READ_WITH = {LIBRARY_DIR: "--monitoring-baseline-dir"}
+WRITTEN_WITH = {EXPLAINABILITY_DIR: "--explainability-rows", MONITORING_DIR: "--monitoring-baseline-dir"}
+# The header row of each CSV file written, by path under /opt/ml.
+COLUMNS = {PREDICTIONS_DIR + "/" + PREDICTIONS_FILE: PREDICTION_COLUMNS}
 
 
 class UnsoundEvaluationData(ValueError):
@@ -102,7 +141,7 @@ def load_model(model_dir: Path, workdir: Path) -> dict[str, Any]:
         path = workdir / MODEL_FILE
         if not path.is_file():
             raise ValueError(f"{archives[0].name} has no top-level {MODEL_FILE}")
-    model = json.loads(path.read_text())
+    model: dict[str, Any] = json.loads(path.read_text())
     missing = [name for name in ("features", "mean", "std", "weights", "bias") if name not in model]
     if missing:
         raise ValueError(f"{MODEL_FILE} lacks {missing}")
@@ -115,12 +154,14 @@ def load_model(model_dir: Path, workdir: Path) -> dict[str, Any]:
 def standardized(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
     """Rows of raw features scaled as train.py does; a missing value scores as the training mean (0)."""
     z = (x - np.asarray(model["mean"], dtype="float64")) / np.asarray(model["std"], dtype="float64")
-    return np.where(np.isnan(z), 0.0, z)
+    scaled: np.ndarray = np.where(np.isnan(z), 0.0, z)
+    return scaled
 
 
 def margin(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
     """Log-odds of the positive class per row: the scaling and weights of train.py's model.json."""
-    return standardized(model, x) @ np.asarray(model["weights"], dtype="float64") + float(model["bias"])
+    log_odds: np.ndarray = standardized(model, x) @ np.asarray(model["weights"], dtype="float64") + float(model["bias"])
+    return log_odds
 
 
 def predict_proba(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
@@ -272,7 +313,8 @@ def shap_values(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
     to network isolation for its job and the model it serves (decision 21). Keep writing
     analysis.json as `explainability_report` does, so the registry and Model Monitor read it.
     """
-    return standardized(model, x) * np.asarray(model["weights"], dtype="float64")
+    contributions: np.ndarray = standardized(model, x) * np.asarray(model["weights"], dtype="float64")
+    return contributions
 
 
 def expected_value(model: dict[str, Any]) -> float:
@@ -346,11 +388,11 @@ def write_explainability(output_dir: Path, model: dict[str, Any], test: pd.DataF
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model-dir", type=Path, default=Path("/opt/ml/processing/model"))
-    parser.add_argument("--test-dir", type=Path, default=Path("/opt/ml/processing/test"))
-    parser.add_argument("--train-dir", type=Path, default=Path("/opt/ml/processing/train"))
-    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/evaluation"))
-    parser.add_argument("--predictions-dir", type=Path, default=Path("/opt/ml/processing/predictions"))
+    parser.add_argument("--model-dir", type=Path, default=OPT_ML / MODEL_DIR)
+    parser.add_argument("--test-dir", type=Path, default=OPT_ML / TEST_DIR)
+    parser.add_argument("--train-dir", type=Path, default=OPT_ML / TRAIN_DIR)
+    parser.add_argument("--output-dir", type=Path, default=OPT_ML / EVALUATION_DIR)
+    parser.add_argument("--predictions-dir", type=Path, default=OPT_ML / PREDICTIONS_DIR)
     parser.add_argument("--threshold", type=float, default=0.5, help="probability from which a row is positive")
     parser.add_argument(
         "--explainability-rows",
@@ -358,7 +400,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="write SHAP values of the first N test rows (analysis.json); none unless given",
     )
-    parser.add_argument("--explainability-dir", type=Path, default=Path("/opt/ml/processing/explainability"))
+    parser.add_argument("--explainability-dir", type=Path, default=OPT_ML / EXPLAINABILITY_DIR)
     parser.add_argument(
         "--monitoring-baseline-dir",
         type=Path,
@@ -368,7 +410,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--library-dir",
         type=Path,
-        default=Path(LIBRARY_DIR),
+        default=OPT_ML / LIBRARY_DIR,
         help="where the platform's monitoring library is (a zip of the `monitoring` package, or its parent directory)",
     )
     parser.add_argument("--bias-facet", default=None, help="feature whose groups the bias baseline compares")
@@ -441,7 +483,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     (args.output_dir / EVALUATION_FILE).write_text(json.dumps(evaluation_report(metrics), indent=2) + "\n")
     # The Model Monitor model-quality baseline: ground truth, predicted label and probability per test row.
     args.predictions_dir.mkdir(parents=True, exist_ok=True)
-    predictions = pd.DataFrame({"label": y, "prediction": (p >= args.threshold).astype(int), "probability": p})
+    predicted = (p >= args.threshold).astype(int)
+    label, prediction, probability = PREDICTION_COLUMNS
+    predictions = pd.DataFrame({label: y, prediction: predicted, probability: p})
     predictions.to_csv(args.predictions_dir / PREDICTIONS_FILE, index=False)
     if args.monitoring_baseline_dir is not None:
         write_monitoring_baselines(args, test, y, p)

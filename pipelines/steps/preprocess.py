@@ -8,6 +8,7 @@ import argparse
 import hashlib
 import importlib.util
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,14 +16,37 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+# What SageMaker mounts as /opt/ml. SAGEMAKER_BASE_DIR is the training toolkit's name for it; SageMaker
+# sets it in no container, and the pipeline emulator (pipelines/emulator) sets it to run the step elsewhere.
+OPT_ML = Path(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"))
 INPUT_SUFFIXES = (".csv", ".parquet")
 SPLITS = ("train", "validation", "test")
+INPUT_DIR = "processing/input"
+OUTPUT_DIR = "processing/output"
+SCHEMA_FILE = "schema.json"
+CLARIFY_FILES = ("config/analysis_config.json", "data/data.csv", "monitoring/analysis_config.json")
+# Where the processing job receives the platform's monitoring library (a ProcessingInput), and
+# where the pipeline has the platform engine's baseline written (--monitoring-baseline-dir).
+LIBRARY_DIR = "processing/input/library"
+MONITORING_DIR = "processing/monitoring"
+# Container contract, checked against the pipeline definition and against what the step writes
+# (pipelines/emulator/contract.py): directories under /opt/ml -> files read (any of) or written (all).
+READS = {INPUT_DIR: ("*.csv", "*.parquet"), LIBRARY_DIR: ("*.zip",)}
+WRITES = {
+    OUTPUT_DIR + "/train": ("train.csv", SCHEMA_FILE),
+    OUTPUT_DIR + "/validation": ("validation.csv",),
+    OUTPUT_DIR + "/test": ("test.csv",),
+    OUTPUT_DIR + "/baseline": ("baseline.csv",),
+    OUTPUT_DIR + "/clarify": CLARIFY_FILES,
+    MONITORING_DIR: ("data_quality/statistics.json", "data_quality/constraints.json"),
+}
+# Read or written only when the pipeline passes the option.
+READ_WITH = {LIBRARY_DIR: "--monitoring-baseline-dir"}
+WRITTEN_WITH = {OUTPUT_DIR + "/clarify": "--bias-facet", MONITORING_DIR: "--monitoring-baseline-dir"}
 # The evaluation step refuses a smaller test split (pipelines/steps/evaluate.py): fail here first.
 MIN_TEST_SHARE = 0.10
 # Text read as missing in numeric CSV columns; the key column treats only an empty field as missing.
 NA_STRINGS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
-# Where the processing job receives the platform's monitoring library (a ProcessingInput).
-LIBRARY_DIR = "/opt/ml/processing/input/library"
 
 
 class PreprocessError(ValueError):
@@ -31,8 +55,8 @@ class PreprocessError(ValueError):
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input"))
-    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output"))
+    parser.add_argument("--input-dir", type=Path, default=OPT_ML / INPUT_DIR)
+    parser.add_argument("--output-dir", type=Path, default=OPT_ML / OUTPUT_DIR)
     parser.add_argument("--key", required=True, help="column identifying a row; the split is a hash of it")
     parser.add_argument("--target", required=True, help="binary 0/1 label column")
     parser.add_argument("--features", required=True, help="comma-separated numeric feature columns, in model order")
@@ -56,7 +80,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--library-dir",
         type=Path,
-        default=Path(LIBRARY_DIR),
+        default=OPT_ML / LIBRARY_DIR,
         help="where the platform's monitoring library is (a zip of the `monitoring` package, or its parent directory)",
     )
     args = parser.parse_args(argv)
@@ -98,13 +122,14 @@ def write_clarify_inputs(
 
     Also the model-bias monitor's config, registered with the model version as its bias drift config.
     """
-    for part in ("config", "data", "monitoring"):
-        (output_dir / "clarify" / part).mkdir(parents=True, exist_ok=True)
+    config_file, data_file, monitor_file = (output_dir / "clarify" / name for name in CLARIFY_FILES)
+    for path in (config_file, data_file, monitor_file):
+        path.parent.mkdir(parents=True, exist_ok=True)
     config = clarify_bias_config(target, facet, threshold)
-    (output_dir / "clarify" / "config" / "analysis_config.json").write_text(json.dumps(config, indent=2) + "\n")
-    train[[target, facet]].to_csv(output_dir / "clarify" / "data" / "data.csv", index=False, header=False)
+    config_file.write_text(json.dumps(config, indent=2) + "\n")
+    train[[target, facet]].to_csv(data_file, index=False, header=False)
     monitor = clarify_monitor_config(features, facet, threshold)
-    (output_dir / "clarify" / "monitoring" / "analysis_config.json").write_text(json.dumps(monitor, indent=2) + "\n")
+    monitor_file.write_text(json.dumps(monitor, indent=2) + "\n")
 
 
 def check_arguments(key: str, target: str, features: Sequence[str], validation: float, test: float) -> None:
@@ -246,7 +271,7 @@ def write_outputs(
         (output_dir / name).mkdir(parents=True, exist_ok=True)
         rows.to_csv(output_dir / name / f"{name}.csv", index=False)
     schema = {"key": key, "target": target, "features": list(features)}
-    (output_dir / "train" / "schema.json").write_text(json.dumps(schema, indent=2) + "\n")
+    (output_dir / "train" / SCHEMA_FILE).write_text(json.dumps(schema, indent=2) + "\n")
     # What an endpoint receives: the features alone, as the Model Monitor data-quality baseline.
     (output_dir / "baseline").mkdir(parents=True, exist_ok=True)
     splits["train"][list(features)].to_csv(output_dir / "baseline" / "baseline.csv", index=False)

@@ -27,6 +27,16 @@ METRIC_DEFINITIONS = [
 ]
 CHECKPOINT_FILE = "checkpoint.npz"
 MODEL_FILE = "model.json"
+HANDLER_FILE = "code/inference.py"
+# What SageMaker mounts as /opt/ml. SAGEMAKER_BASE_DIR is the training toolkit's name for it (the toolkit
+# reads it too); SageMaker sets it in no container, the pipeline emulator sets it to run the job elsewhere.
+OPT_ML = Path(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"))
+# Managed spot training syncs this directory with the job's checkpoint URI (CheckpointConfig.LocalPath's default).
+CHECKPOINT_DIR = "checkpoints"
+# Container contract, checked against the pipeline definition and against what the job writes
+# (pipelines/emulator/contract.py): directories under /opt/ml -> files read (any of) or written (all).
+READS = {"input/data/train": ("*.csv",), "input/data/validation": ("*.csv",), CHECKPOINT_DIR: (CHECKPOINT_FILE,)}
+WRITES = {"model": (MODEL_FILE, HANDLER_FILE), CHECKPOINT_DIR: (CHECKPOINT_FILE,)}
 # The handler the PyTorch inference container loads from the model archive's code/ directory, so
 # the registered model serves as is: CSV rows of feature values in, one probability per row out.
 INFERENCE_HANDLER = '''"""SageMaker inference handler of the logistic-regression model (written by train.py)."""
@@ -45,12 +55,17 @@ def input_fn(body, content_type):
     if content_type != "text/csv":
         raise ValueError(f"unsupported content type {content_type}")
     text = body.decode() if isinstance(body, (bytes, bytearray)) else body
-    return np.array([[float(v) for v in line.split(",")] for line in text.strip().splitlines() if line.strip()])
+    # One row per line, none dropped (an empty line is a row whose one feature is missing); an empty
+    # field is a missing value.
+    rows = [[float(v) if v.strip() else float("nan") for v in line.split(",")] for line in text.splitlines()]
+    return np.array(rows, dtype="float64")
 
 
 def predict_fn(rows, model):
     scaled = (rows - np.asarray(model["mean"])) / np.asarray(model["std"])
-    return 1.0 / (1.0 + np.exp(-(scaled @ np.asarray(model["weights"]) + model["bias"])))
+    # A missing value scores as the training mean, as in training and evaluation.
+    scaled = np.where(np.isnan(scaled), 0.0, scaled)
+    return 0.5 * (1.0 + np.tanh(0.5 * (scaled @ np.asarray(model["weights"]) + model["bias"])))
 
 
 def output_fn(prediction, accept):
@@ -294,7 +309,7 @@ def fit(
     stamp = fingerprint(train, hp, mean, std)
     weights, bias, first = np.zeros(len(train.features)), 0.0, 1
     state = load_checkpoint(checkpoint_dir, stamp) if checkpoint_dir is not None else None
-    if state is not None:
+    if state is not None and checkpoint_dir is not None:
         done, weights, bias = state
         first = done + 1
         print(f"resuming after epoch {done} from {checkpoint_dir / CHECKPOINT_FILE}", flush=True)
@@ -425,16 +440,18 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     parser.add_argument("--batch-size", "--batch_size", type=int, default=defaults.batch_size)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     environ = os.environ
-    parser.add_argument("--train", type=Path, default=Path(environ.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train")))
+    parser.add_argument(
+        "--train", type=Path, default=Path(environ.get("SM_CHANNEL_TRAIN", OPT_ML / "input/data/train"))
+    )
     parser.add_argument(
         "--validation",
         type=Path,
-        default=Path(environ.get("SM_CHANNEL_VALIDATION", "/opt/ml/input/data/validation")),
+        default=Path(environ.get("SM_CHANNEL_VALIDATION", OPT_ML / "input/data/validation")),
     )
-    parser.add_argument("--model-dir", type=Path, default=Path(environ.get("SM_MODEL_DIR", "/opt/ml/model")))
+    parser.add_argument("--model-dir", type=Path, default=Path(environ.get("SM_MODEL_DIR", OPT_ML / "model")))
     parser.add_argument(
         "--checkpoint-dir",
-        default="/opt/ml/checkpoints",
+        default=str(OPT_ML / CHECKPOINT_DIR),
         help="synced with S3 by managed spot training; an empty value turns checkpoints off",
     )
     # A tuning job may add arguments of its own (e.g. its objective metric): ignored, not fatal.
@@ -468,8 +485,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     document = model_document(model, train, validation, hp)
     args.model_dir.mkdir(parents=True, exist_ok=True)
     (args.model_dir / MODEL_FILE).write_text(json.dumps(document, indent=2) + "\n")
-    (args.model_dir / "code").mkdir(exist_ok=True)
-    (args.model_dir / "code" / "inference.py").write_text(INFERENCE_HANDLER)
+    (args.model_dir / HANDLER_FILE).parent.mkdir(exist_ok=True)
+    (args.model_dir / HANDLER_FILE).write_text(INFERENCE_HANDLER)
     tracker.finish()
     print(json.dumps({"model": str(args.model_dir / MODEL_FILE), **document["metadata"]}), flush=True)
     return 0

@@ -1,0 +1,1 @@
+"""Runs the stored pipeline definitions as SageMaker would, offline: container views, real toolkits, stand-ins."""
