@@ -149,12 +149,30 @@ class Promotion:
         role.add_to_policy(
             iam.PolicyStatement(actions=["ssm:GetParameter", "ssm:PutParameter"], resources=[ctx.state.arn])
         )
+        # UpdateStack resolves the stack's SSM-typed parameters (the promoted state, CDK's BootstrapVersion)
+        # with the caller's credentials, as the CDK bootstrap's deploy role is granted for CreateChangeSet.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ssm:GetParameters"], resources=[ctx.state.arn, _bootstrap_version_arn(ctx.stack)]
+            )
+        )
         acknowledge_wildcards(
             role,
             "This stack by name (its id suffix changes if it is recreated); versions of this platform's model "
             "group; the SSM parameters of this environment's promoted state, one per promoted value.",
             resources=[stack_arn, ctx.packages, ctx.state.arn],
         )
+
+
+def _bootstrap_version_arn(stack: cdk.Stack) -> str:
+    """The SSM parameter holding the CDK bootstrap version the stack's `BootstrapVersion` parameter reads."""
+    qualifier = cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER
+    if isinstance(stack.synthesizer, cdk.DefaultStackSynthesizer) and stack.synthesizer.bootstrap_qualifier:
+        qualifier = stack.synthesizer.bootstrap_qualifier
+    version = cdk.DefaultStackSynthesizer.DEFAULT_BOOTSTRAP_STACK_VERSION_SSM_PARAMETER.replace(
+        "${Qualifier}", qualifier
+    )
+    return f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:parameter{version}"
 
 
 def failed_promotion_alerts(ctx: ServingContext, promotion: PythonFunction) -> events.CfnRule:
