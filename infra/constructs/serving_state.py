@@ -10,6 +10,11 @@ rolls back, it writes back what the stack serves. SSM refuses empty values: `UNS
 They live in the DataLake stack (stateful, deployed before Serving, which cannot create what its
 own parameters resolve). Their template never changes once created, so a stack update never
 rewrites a promoted value; `make review` treats replacing or removing one as losing state.
+
+CloudFormation resolves SSM-typed parameters with the credentials of whoever creates the change
+set: for `cdk deploy` and a CDK pipeline, the CDK bootstrap's deploy role, which the default
+bootstrap template lets read only its own version parameter. So the DataLake stack also grants
+that role `ssm:GetParameters` on exactly these parameters (docs/decisions.md, decision 22).
 """
 
 from __future__ import annotations
@@ -64,3 +69,31 @@ class ServingState(Construct):
             # Promoted state: a deleted stack keeps it unless the config allows destroying data.
             resource.apply_removal_policy(retention(config))
             self.parameters[name] = resource
+        self.deploy_role_read = self._deploy_role_reads(config)
+
+    def _deploy_role_reads(self, config: PlatformConfig) -> cdk.CfnResource | None:
+        """A managed policy on the CDK bootstrap's deploy role: read these parameters, nothing else."""
+        synthesizer = cdk.Stack.of(self).synthesizer
+        if not isinstance(synthesizer, cdk.DefaultStackSynthesizer):
+            return None
+        role = cdk.Fn.sub(synthesizer.deploy_role_arn.split(":role/", 1)[1])
+        arns = [
+            cdk.Fn.sub(
+                "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
+                + naming.serving_state_parameter(config, name)
+            )
+            for name in self.parameters
+        ]
+        return cdk.CfnResource(
+            self,
+            "DeployRoleReads",
+            type="AWS::IAM::ManagedPolicy",
+            properties={
+                "Description": f"{config.prefix}: cdk deploy resolves the Serving stack's SSM-typed parameters",
+                "Roles": [role],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": arns}],
+                },
+            },
+        )
