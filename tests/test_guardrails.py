@@ -58,14 +58,14 @@ def test_isolation_and_inter_container_encryption(statements):
 def test_output_key_required(statements):
     statement = statements["DenyWithoutOutputKmsKey"]
     assert actions_of(statement) == JOBS | {"sagemaker:CreateTransformJob"}
-    assert statement["Condition"] == {"Null": {"sagemaker:OutputKmsKey": "true"}}
+    assert statement["Condition"] == {"Null": {"sagemaker:OutputKmsKeyArn": "true", "sagemaker:OutputKmsKey": "true"}}
 
 
 def test_volume_key_required_except_on_local_nvme(statements):
     statement = statements["DenyWithoutVolumeKmsKey"]
     assert actions_of(statement) == JOBS | {"sagemaker:CreateTransformJob", "sagemaker:CreateEndpointConfig"}
     condition = statement["Condition"]
-    assert condition["Null"] == {"sagemaker:VolumeKmsKey": "true"}
+    assert condition["Null"] == {"sagemaker:VolumeKmsKeyArn": "true", "sagemaker:VolumeKmsKey": "true"}
     exempt = condition["ForAnyValue:StringNotLike"]["sagemaker:InstanceTypes"]
     assert exempt == list(instances.local_nvme_patterns())
     # The exemption is derived from the catalog: NVMe families in, EBS-only families out.

@@ -69,10 +69,13 @@ def guardrail_statements(
             INTER_CONTAINER_ACTIONS,
             {"BoolIfExists": {"sagemaker:InterContainerTrafficEncryption": "false"}},
         ),
+        # KMS keys by their current names (`...KmsKeyArn`) and the deprecated ones the reference no
+        # longer lists for these actions: keys within one Null are ANDed, so the deny holds
+        # whichever of the two a request carries.
         deny(
             "DenyWithoutOutputKmsKey",
             OUTPUT_KMS_ACTIONS,
-            {"Null": {"sagemaker:OutputKmsKey": "true"}},
+            {"Null": {"sagemaker:OutputKmsKeyArn": "true", "sagemaker:OutputKmsKey": "true"}},
         ),
         # SageMaker refuses a volume key on instance types with local NVMe storage (encrypted in
         # hardware): requests whose instance types all have it are exempt.
@@ -80,7 +83,7 @@ def guardrail_statements(
             "DenyWithoutVolumeKmsKey",
             VOLUME_KMS_ACTIONS,
             {
-                "Null": {"sagemaker:VolumeKmsKey": "true"},
+                "Null": {"sagemaker:VolumeKmsKeyArn": "true", "sagemaker:VolumeKmsKey": "true"},
                 "ForAnyValue:StringNotLike": {"sagemaker:InstanceTypes": list(nvme_patterns)},
             },
         ),
