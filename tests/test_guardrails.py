@@ -65,8 +65,12 @@ def test_volume_key_required_except_on_local_nvme(statements):
     statement = statements["DenyWithoutVolumeKmsKey"]
     assert actions_of(statement) == JOBS | {"sagemaker:CreateTransformJob", "sagemaker:CreateEndpointConfig"}
     condition = statement["Condition"]
-    assert condition["Null"] == {"sagemaker:VolumeKmsKeyArn": "true", "sagemaker:VolumeKmsKey": "true"}
-    exempt = condition["ForAnyValue:StringNotLike"]["sagemaker:InstanceTypes"]
+    assert condition["Null"] == {
+        "sagemaker:VolumeKmsKeyArn": "true",
+        "sagemaker:VolumeKmsKey": "true",
+        "sagemaker:InstanceTypes": "false",
+    }
+    exempt = condition["ForAllValues:StringNotLike"]["sagemaker:InstanceTypes"]
     assert exempt == list(instances.local_nvme_patterns())
     # The exemption is derived from the catalog: NVMe families in, EBS-only families out.
     for family in ("g5", "g6e", "p4d", "p5", "trn1"):

@@ -78,13 +78,18 @@ def guardrail_statements(
             {"Null": {"sagemaker:OutputKmsKeyArn": "true", "sagemaker:OutputKmsKey": "true"}},
         ),
         # SageMaker refuses a volume key on instance types with local NVMe storage (encrypted in
-        # hardware): requests whose instance types all have it are exempt.
+        # hardware), and an endpoint config's one key covers all its variants: a request with any
+        # such instance type is exempt (ForAllValues: denied only when none has it), as MLP-SM3 judges.
         deny(
             "DenyWithoutVolumeKmsKey",
             VOLUME_KMS_ACTIONS,
             {
-                "Null": {"sagemaker:VolumeKmsKeyArn": "true", "sagemaker:VolumeKmsKey": "true"},
-                "ForAnyValue:StringNotLike": {"sagemaker:InstanceTypes": list(nvme_patterns)},
+                "Null": {
+                    "sagemaker:VolumeKmsKeyArn": "true",
+                    "sagemaker:VolumeKmsKey": "true",
+                    "sagemaker:InstanceTypes": "false",
+                },
+                "ForAllValues:StringNotLike": {"sagemaker:InstanceTypes": list(nvme_patterns)},
             },
         ),
         deny(
