@@ -137,7 +137,13 @@ class DeployRole:
         """The rollback alarms, the variants' scalable targets and policies, and autoscaling's linked role."""
         self.role.add_to_policy(
             iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource"],
+                actions=[
+                    "cloudwatch:PutMetricAlarm",
+                    "cloudwatch:DeleteAlarms",
+                    "cloudwatch:TagResource",
+                    # The alarm handler reads an alarm's tags back (its registry schema's permissions).
+                    "cloudwatch:ListTagsForResource",
+                ],
                 resources=[self.alarms],
             )
         )
@@ -151,6 +157,9 @@ class DeployRole:
                     "application-autoscaling:PutScalingPolicy",
                     "application-autoscaling:DeleteScalingPolicy",
                     "application-autoscaling:DescribeScalingPolicies",
+                    # The scalable target's handler reads its scheduled actions and tags (registry schema).
+                    "application-autoscaling:DescribeScheduledActions",
+                    "application-autoscaling:ListTagsForResource",
                     "cloudwatch:DescribeAlarms",
                 ],
                 resources=["*"],
