@@ -117,6 +117,14 @@ def _job_role(
             resources=[f"arn:{partition}:s3:::{script.s3_bucket_name}/{script.s3_object_key}" for script in scripts],
         )
     )
+    # Code inputs are S3Prefix channels: SageMaker lists each key as a prefix before it downloads it.
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["s3:ListBucket"],
+            resources=[f"arn:{partition}:s3:::{scripts[0].s3_bucket_name}"],
+            conditions={"StringEquals": {"s3:prefix": [script.s3_object_key for script in scripts]}},
+        )
+    )
     role.add_to_policy(_image_pulls(ctx, registries))
     log_streams = ctx.arn("logs", f"log-group:/aws/sagemaker/{logs}:*")
     role.add_to_policy(sagemaker_roles.log_streams(log_streams))
