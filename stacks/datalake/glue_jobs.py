@@ -161,12 +161,17 @@ class GlueJobs(Construct):
         role.add_to_policy(iam.PolicyStatement(actions=list(ENI_ACTIONS), resources=["*"]))
         role.add_to_policy(
             iam.PolicyStatement(
-                actions=["glue:GetConnection", "glue:GetSecurityConfiguration"],
+                actions=["glue:GetConnection"],
                 resources=[self._arn("glue", "catalog"), self._arn("glue", f"connection/{self.connection_name}")],
             )
         )
-        # Lake Formation vends S3 credentials for registered locations; this action has no resource.
-        role.add_to_policy(iam.PolicyStatement(actions=["lakeformation:GetDataAccess"], resources=["*"]))
+        # Lake Formation vends S3 credentials for registered locations; neither this action nor reading
+        # the run's security configuration takes a resource (granted on an ARN, never granted).
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["lakeformation:GetDataAccess", "glue:GetSecurityConfiguration"], resources=["*"]
+            )
+        )
         # Catalog actions on one database and its tables, whose names the crawlers/job choose.
         role.add_to_policy(
             iam.PolicyStatement(
@@ -177,9 +182,10 @@ class GlueJobs(Construct):
         acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
         acknowledge_wildcards(
             role,
-            "Only where nothing narrower exists: EC2 ENI calls and lakeformation:GetDataAccess "
-            "take no resource ARN; Glue names its log streams and the tables it discovers at run "
-            "time; KMS action families come from CDK's grants on the two platform keys.",
+            "Only where nothing narrower exists: EC2 ENI calls, lakeformation:GetDataAccess and "
+            "glue:GetSecurityConfiguration take no resource ARN; Glue names its log streams and the "
+            "tables it discovers at run time; KMS action families come from CDK's grants on the two "
+            "platform keys.",
             actions=KMS_GRANT_WILDCARDS,
             resources=["*", log_groups, tables, *object_wildcards],
         )
