@@ -11,6 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra.catalog import naming
 from infra.checks.compliance import acknowledge, in_hipaa_nist_pci
 from infra.config import NetworkConfig, PlatformConfig, TrainingConfig
 from infra.constructs.log_groups import log_retention
@@ -85,7 +86,7 @@ class PlatformNetwork(Construct):
         )
         self.workload_sg = self._workload_security_group()
         self.endpoint_sg = self._endpoint_security_group(network)
-        self.s3_endpoint = self._s3_endpoint()
+        self.s3_endpoint = self._s3_endpoint(config)
         self.dynamodb_endpoint = self._dynamodb_endpoint()
         self.interface_endpoints = self._interface_endpoints(training)
 
@@ -172,8 +173,10 @@ class PlatformNetwork(Construct):
         group.add_ingress_rule(ec2.Peer.ipv4(network.cidr), ec2.Port.tcp(443), "HTTPS from the VPC")
         return group
 
-    def _s3_endpoint(self) -> ec2.GatewayVpcEndpoint:
-        """The S3 gateway endpoint: buckets of this account, plus the AWS-owned bucket of ECR image layers."""
+    def _s3_endpoint(self, config: PlatformConfig) -> ec2.GatewayVpcEndpoint:
+        """The S3 gateway endpoint: buckets of this account, the AWS-owned bucket of ECR image layers and,
+        serving another stage's registry, that stage's model artifacts.
+        """
         account = cdk.Aws.ACCOUNT_ID
         endpoint = self.vpc.add_gateway_endpoint(
             "S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[self.subnets]
@@ -195,6 +198,21 @@ class PlatformNetwork(Construct):
                 resources=[f"arn:{cdk.Aws.PARTITION}:s3:::prod-{cdk.Aws.REGION}-starport-layer-bucket/*"],
             )
         )
+        source = config.serving.model_source if config.serving else None
+        if source is not None:
+            # Serving another stage's registry: its models, baselines and configs, read from that account's
+            # artifacts bucket under the pipeline's prefix, as the serving roles' own grants allow.
+            endpoint.add_to_policy(
+                iam.PolicyStatement(
+                    sid="ModelSourceArtifacts",
+                    principals=[iam.AnyPrincipal()],
+                    actions=["s3:GetObject"],
+                    resources=[f"arn:{cdk.Aws.PARTITION}:s3:::*/pipelines/{naming.training_pipeline(config)}/*"],
+                    conditions={
+                        "StringEquals": {"aws:ResourceAccount": source.account, "aws:PrincipalAccount": account}
+                    },
+                )
+            )
         return endpoint
 
     def _dynamodb_endpoint(self) -> ec2.GatewayVpcEndpoint:
