@@ -249,10 +249,11 @@ def test_approvals_reach_each_serving_account_and_only_from_the_source(delivered
         assert statement["Principal"] == {"AWS": f"arn:aws:iam::{SOURCE}:root"}
         assert statement["Action"] == "events:PutEvents"
         assert statement["Resource"] == f"arn:aws:events:eu-west-1:{account}:event-bus/default"
-        assert statement["Condition"]["StringEquals"] == {
+        assert statement["Condition"]["ForAllValues:StringEquals"] == {
             "events:source": "aws.sagemaker",
             "events:detail-type": "SageMaker Model Package State Change",
         }
+        assert statement["Condition"]["Null"] == {"events:source": "false", "events:detail-type": "false"}
         pattern = EventPattern.load(
             json.dumps(of_type(serving, "AWS::Events::Rule")["ModelApprovals"]["Properties"]["EventPattern"])
         )

@@ -20,11 +20,13 @@ def admit_source_events(stack: cdk.Stack, source: PeerEnvironment, pattern: dict
             "Principal": {"AWS": f"arn:{stack.partition}:iam::{source.account}:root"},
             "Action": "events:PutEvents",
             "Resource": f"arn:{stack.partition}:events:{stack.region}:{stack.account}:event-bus/default",
+            # Both keys are multivalued (a PutEvents call carries entries): a set operator, and present.
             "Condition": {
-                "StringEquals": {
+                "ForAllValues:StringEquals": {
                     "events:source": pattern["source"][0],
                     "events:detail-type": pattern["detail-type"][0],
-                }
+                },
+                "Null": {"events:source": "false", "events:detail-type": "false"},
             },
         },
     }
