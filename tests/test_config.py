@@ -352,7 +352,8 @@ BAD_CONFIGS = [
     (
         "Debugger rules with tuning",
         lambda d: d["training"].update(
-            tuning={"ranges": {"epochs": {"min": 1, "max": 5}}}, debugger={"rules": ["overfit"], "account_has_debugger": True}
+            tuning={"ranges": {"epochs": {"min": 1, "max": 5}}},
+            debugger={"rules": ["overfit"], "account_has_debugger": True},
         ),
         "training.debugger = 'rules/tensorboard': allowed: none with tuning: tuning jobs take no Debugger or "
         "TensorBoard settings",

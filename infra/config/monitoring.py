@@ -1,4 +1,4 @@
-"""The monitoring section: the monitoring engine and its monitors, endpoint alarms and who reviews new model versions."""
+"""The monitoring section: the engine and its monitors, endpoint alarms and who reviews new model versions."""
 
 from __future__ import annotations
 
