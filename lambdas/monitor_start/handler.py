@@ -5,8 +5,9 @@ queue) with `{"time": <the event's time>, "monitors": ["data_quality"], "period_
 "delay_hours": 0}`. The window is the `period_hours` hours that end `delay_hours` before the event's
 hour (labelled monitors wait for ground truth). The function
 
-- does nothing while no model version is served (`MODEL_PACKAGE_ARN` is "none"), and leaves out a
-  monitor whose baseline the served version did not register (its value is "none");
+- reads the promoted state from SSM (the parameters the promotion function writes, named in
+  `STATE_PARAMETERS`): it does nothing while no model version is served (the package is "none"),
+  and leaves out a monitor whose baseline the served version did not register ("none");
 - does not start a run while one is executing or stopping: runs never overlap;
 - lists the window's capture files (`<capture prefix>/<variant>/yyyy/mm/dd/hh/`) and, for labelled
   monitors, ground-truth files (`<ground-truth prefix>/yyyy/mm/dd/hh/`), writes them as a SageMaker
@@ -43,8 +44,9 @@ ENVIRONMENT = {
     "capture_prefix": "CAPTURE_PREFIX",  # e.g. data-capture/mlp-dev-endpoint
     "ground_truth_prefix": "GROUND_TRUTH_PREFIX",  # e.g. ground-truth/mlp-dev-endpoint
     "manifest_prefix": "MANIFEST_PREFIX",  # e.g. monitoring/mlp-dev-endpoint/manifests
-    "model_package": "MODEL_PACKAGE_ARN",  # the served version, or "none"
-    "baselines": "BASELINES",  # JSON: monitor -> the promoted baseline document's URI, or "none"
+    # JSON: "model_package" and each monitor -> the SSM parameter of its promoted value (a baseline
+    # document's URI), which is "none" when not set.
+    "state_parameters": "STATE_PARAMETERS",
 }
 
 
@@ -59,8 +61,7 @@ class Settings:
     capture_prefix: str
     ground_truth_prefix: str
     manifest_prefix: str
-    model_package: str
-    baselines: str
+    state_parameters: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -70,14 +71,22 @@ class Settings:
             raise StartError(f"missing environment variable(s): {', '.join(missing)}")
         return cls(**{name: environ[variable] for name, variable in ENVIRONMENT.items()})
 
-    def baseline_uris(self) -> dict[str, str]:
+    def parameter_names(self) -> dict[str, str]:
         try:
-            value = json.loads(self.baselines)
+            value = json.loads(self.state_parameters)
         except json.JSONDecodeError as error:
-            raise StartError(f"BASELINES is not JSON: {error}") from None
-        if not isinstance(value, dict):
-            raise StartError("BASELINES must map monitors to baseline URIs")
+            raise StartError(f"STATE_PARAMETERS is not JSON: {error}") from None
+        if not isinstance(value, dict) or "model_package" not in value:
+            raise StartError("STATE_PARAMETERS must map model_package and monitors to SSM parameter names")
         return {str(k): str(v) for k, v in value.items()}
+
+
+def promoted(ssm: Any, settings: Settings) -> dict[str, str]:
+    """The served version's values by key of STATE_PARAMETERS ("none" where a parameter is missing)."""
+    names = settings.parameter_names()
+    answer = ssm.get_parameters(Names=sorted(set(names.values())))
+    values = {p["Name"]: p["Value"] for p in answer.get("Parameters", [])}
+    return {key: values.get(name, UNSET) for key, name in names.items()}
 
 
 @dataclass(frozen=True)
@@ -159,13 +168,13 @@ def running(sagemaker: Any, pipeline: str) -> str | None:
     return None
 
 
-def start(event: Any, *, s3: Any, sagemaker: Any, settings: Settings) -> dict[str, Any]:
+def start(event: Any, *, s3: Any, sagemaker: Any, ssm: Any, settings: Settings) -> dict[str, Any]:
     """Start the run the event asks for, or say why not."""
     request = Request.parse(event)
     window = {"window_start": _iso(request.start), "window_end": _iso(request.end)}
-    if settings.model_package == UNSET:
+    baselines = promoted(ssm, settings)
+    if baselines["model_package"] == UNSET:
         return _outcome("ignored", "no model version is served yet", **window)
-    baselines = settings.baseline_uris()
     data = baselines.get("data_quality", UNSET)
     if data == UNSET:
         return _outcome("skipped", "the served version registered no data baseline (the schema every monitor needs)")
@@ -224,6 +233,7 @@ def _log(record: Mapping[str, Any]) -> None:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point: settings from the environment, clients from the execution role."""
-    outcome = start(event, s3=boto3.client("s3"), sagemaker=boto3.client("sagemaker"), settings=Settings.from_env())
+    clients = {name: boto3.client(name) for name in ("s3", "sagemaker", "ssm")}
+    outcome = start(event, **clients, settings=Settings.from_env())
     _log(outcome)
     return outcome
