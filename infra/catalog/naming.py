@@ -122,8 +122,9 @@ def monitor_schedule(config: PlatformConfig, kind: monitors.MonitorKind) -> str:
 
 def monitor_alarm_prefix(config: PlatformConfig, kind: monitors.MonitorKind) -> str:
     """Every alarm on a kind's metrics starts with this, e.g. 'mlp-dev-drift-'."""
-    assert kind.alarm is not None, f"the {kind.title} monitor has no alarms"
-    return f"{config.prefix}-{kind.alarm.stem}-"
+    alarm = kind.alarm or kind.platform_alarm  # the engines' alarms of a kind share their stem
+    assert alarm is not None, f"the {kind.title} monitor has no alarms"
+    return f"{config.prefix}-{alarm.stem}-"
 
 
 def drift_alarm_prefix(config: PlatformConfig) -> str:

@@ -68,7 +68,7 @@ class PlatformMonitor:
         self.pipeline_arn = ctx.arn("sagemaker", f"pipeline/{self.pipeline_name}")
         self.prefix = f"{naming.MONITOR_PREFIX}/{ctx.endpoint_name}"
         # The baselines of the promoted version: stack parameters promotion writes with the model.
-        self.baselines = {kind.field: ctx.state.baseline(kind.baselines[0]) for kind in self.kinds}
+        self.baselines = [ctx.state.baseline(baseline) for kind in self.kinds for baseline in kind.baselines]
         from stacks.training.scripts import monitoring_library
 
         self.library = monitoring_library(stack, "MonitoringLibrary")
