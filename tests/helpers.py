@@ -29,7 +29,7 @@ def sandbox_config() -> PlatformConfig:
 
 
 def model_monitor_config() -> PlatformConfig:
-    """prod on the model_monitor engine, with the explainability monitor: the loop for accounts that have Model Monitor."""
+    """prod on the model_monitor engine, with the explainability monitor: the loop of accounts with Model Monitor."""
     data = yaml.safe_load((ROOT / "config" / "prod.yaml").read_text())
     # Another environment name: its pipeline definition is built, not the stored one of prod.
     data["environment"] = "prodmm"

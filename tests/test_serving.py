@@ -284,7 +284,6 @@ def test_promotion_sets_exactly_the_serving_stacks_baseline_parameters(prod_mode
 
 
 def test_explainability_monitor_keeps_everything_but_isolation_and_says_why(prod_model_monitor):
-    from infra.config import load_config
 
     (job,) = prod_model_monitor.properties(STACK, "AWS::SageMaker::ModelExplainabilityJobDefinition")
     network = job["NetworkConfig"]
@@ -352,7 +351,9 @@ def test_explainability_role_may_start_only_clarify_shadows_of_the_served_model(
     # every other SageMaker role of the stack keeps it.
     assert prod_model_monitor.managed_policy_arns(STACK, "ExplainabilityRole") == []
     for role in ("ModelRole", "MonitorRole"):
-        assert any("SageMakerGuardrail" in json.dumps(arn) for arn in prod_model_monitor.managed_policy_arns(STACK, role)), role
+        assert any(
+            "SageMakerGuardrail" in json.dumps(arn) for arn in prod_model_monitor.managed_policy_arns(STACK, role)
+        ), role
 
 
 def test_deploy_role_guardrail_exempts_only_the_explainability_job_from_isolation(prod_model_monitor):
@@ -391,9 +392,12 @@ def test_promotion_writes_explainability_configs_where_the_monitor_reads_them(pr
     # Contract: the function may write there and read the registered templates; the job may read them.
     promotion_statements = json.dumps(prod_model_monitor.role_statements(STACK, "PromotionRole"))
     assert (
-        f"/{settings['prefix']}/*" in promotion_statements and "/pipelines/mlp-prodmm-training/*" in promotion_statements
+        f"/{settings['prefix']}/*" in promotion_statements
+        and "/pipelines/mlp-prodmm-training/*" in promotion_statements
     )
-    job_reads = [s for s in prod_model_monitor.role_statements(STACK, "ExplainabilityRole") if s["Action"] == "s3:GetObject"]
+    job_reads = [
+        s for s in prod_model_monitor.role_statements(STACK, "ExplainabilityRole") if s["Action"] == "s3:GetObject"
+    ]
     assert any("/monitoring/mlp-prodmm-endpoint/*" in json.dumps(s["Resource"]) for s in job_reads)
 
 

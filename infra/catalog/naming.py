@@ -138,8 +138,15 @@ def function_name(config: PlatformConfig, source: str) -> str:
 
 
 def functions(config: PlatformConfig) -> tuple[str, ...]:
-    """The platform's functions by source (lambdas/<source>): promotion with serving, retraining with retraining."""
-    return (*(("promotion",) if config.serving else ()), *(("retraining",) if config.retraining else ()))
+    """The platform's functions by source (lambdas/<source>): promotion with serving, the platform monitor's
+    publisher and starter with its monitors, retraining with retraining."""
+    monitoring = config.monitoring
+    platform = bool(config.serving and monitoring and monitoring.engine == "platform")
+    return (
+        *(("promotion",) if config.serving else ()),
+        *(("monitor_metrics", "monitor_start") if platform else ()),
+        *(("retraining",) if config.retraining else ()),
+    )
 
 
 def dataset_prefix(config: PlatformConfig) -> str:
