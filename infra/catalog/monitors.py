@@ -17,6 +17,8 @@ SHARED_ROLE = "monitor"
 # The platform engine's CloudWatch namespace (lambdas/monitor_metrics, METRIC_NAMESPACE) and the image its
 # analysis job runs on (the scikit-learn processing image: numpy and pandas, no Model Monitor).
 PLATFORM_NAMESPACE = "MLPlatform/Monitoring"
+# Resource metadata of the platform monitor's pipeline: the cron expressions that start it (the cost estimate).
+RUN_SCHEDULES = "RunSchedules"
 
 
 class MonitorSection(Protocol):

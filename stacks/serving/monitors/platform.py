@@ -342,6 +342,7 @@ class PlatformMonitor:
             },
         )
         resource.node.add_dependency(self.pipeline_role.node.find_child("DefaultPolicy"))
+        resource.add_metadata(monitors.RUN_SCHEDULES, [RUN_SCHEDULES[s] for s in self._schedules()])
         return resource
 
     def _image(self) -> str:
