@@ -216,8 +216,8 @@ def _pipeline_lines(stack: str, pipeline: dict[str, Any], schedules: Any = None)
             stack, item, resources.get("InstanceType"), resources.get("InstanceCount"), seconds / 3600, 1
         )
         if line is not None:
-            runs = runs * monthly_runs
-            lines.append(Line(stack, item, line.quantity * runs, line.price, line.usd * runs, monthly=scheduled))
+            total = runs * monthly_runs
+            lines.append(Line(stack, item, line.quantity * total, line.price, line.usd * total, monthly=scheduled))
     return lines
 
 
