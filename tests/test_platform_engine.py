@@ -1,4 +1,4 @@
-"""The platform monitoring engine as shipped: no Model Monitor or Debugger anywhere, and the wiring of its run."""
+"""The platform monitoring engine as shipped: no Model Monitor or Debugger anywhere, and how its run is connected."""
 
 from __future__ import annotations
 
