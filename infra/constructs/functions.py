@@ -215,8 +215,12 @@ class PythonFunction(Construct):
         *,
         event_pattern: dict[str, Any] | None = None,
         schedule: str | None = None,
+        input_transformer: events.CfnRule.InputTransformerProperty | None = None,
     ) -> events.CfnRule:
-        """An EventBridge rule in `scope` that invokes the function: retried, undelivered events kept."""
+        """An EventBridge rule in `scope` that invokes the function: retried, undelivered events kept.
+
+        `input_transformer`, if given, shapes the event the function receives.
+        """
         rule = events.CfnRule(
             scope,
             rule_id,
@@ -224,7 +228,7 @@ class PythonFunction(Construct):
             event_pattern=event_pattern,
             schedule_expression=schedule,
             state="ENABLED",
-            targets=[self.dead_letters.target(self.node.id, self.function_arn)],
+            targets=[self.dead_letters.target(self.node.id, self.function_arn, input_transformer=input_transformer)],
         )
         cdk.CfnResource(
             self,
