@@ -12,8 +12,8 @@ from tests.helpers import model_monitor_config, sandbox_config
 # 730 hours a month; interface endpoints $0.01 per endpoint per AZ-hour, 16 endpoints (19 in prod,
 # whose Studio domain and MLflow server add studio, notebook and experiments);
 # NAT gateway $0.045 an hour; KMS $1 a key-month, 3 keys. The SageMaker endpoint around the clock
-# (ml.m5.large $0.115, ml.m5.xlarge $0.23, ml.g5.xlarge $1.4084, ml.g6.xlarge $1.1267 an hour) and the platform monitor's
-# analysis job at most its max runtime (1 h on ml.m5.xlarge) per run: 730 hourly runs, 365/12 daily
+# (ml.m5.large $0.115, ml.m5.xlarge $0.23, ml.g5.xlarge $1.4084, ml.g6.xlarge $1.1267 an hour) and the
+# platform monitor's analysis job at most its max runtime (1 h on ml.m5.xlarge) per run: 730 hourly runs, 365/12 daily
 # runs a month (one daily run judges every daily monitor).
 EXPECTED = {
     "dev": 16 * 1 * 730 * 0.01 + 3 * 1.0 + 730 * 0.115 + 730 * 0.23,  # 116.80 + 3.00 + 83.95 + 167.90

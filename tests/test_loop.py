@@ -16,6 +16,7 @@ import pytest
 
 from infra.catalog.monitors import BASELINE_PARAMETERS
 from infra.config import load_config
+from infra.constructs.functions import PythonFunction
 from infra.constructs.serving_state import MODEL_PACKAGE as PARAMETER
 from lambdas.promotion import handler as promotion
 from lambdas.retraining import handler as retraining
@@ -278,11 +279,24 @@ def test_the_functions_reserve_no_concurrency_and_the_report_says_why(prod):
         s for p in prod.report["pluginReports"] for s in p.get("suppressedViolations", [])
         if s["acknowledgedId"] == "MLPlatform::MLP-L2" and s["acknowledgedAt"].endswith("/Function")
     ]  # fmt: skip
-    assert sorted(s["acknowledgedAt"] for s in suppressed) == [
+    reasons = {s["acknowledgedAt"]: s["reason"] for s in suppressed}
+    # Every function of the app, none reserving concurrency, each acknowledged with its own reason.
+    functions = {
+        f"{construct.node.path}/Function"
+        for stack in prod.platform.stacks
+        for construct in stack.node.find_all()
+        if isinstance(construct, PythonFunction)
+    }
+    assert set(reasons) == functions
+    assert {
         "Retraining/Retraining/Function",
         "Serving/Promotion/Function",
-    ]
-    assert all("(decision 26)" in s["reason"] and "DynamoDB lock" in s["reason"] for s in suppressed)
+        "Serving/MonitorStart/Function",
+    } <= functions
+    assert all("(Lambda keeps 10 unreserved there; decision 26)" in reason for reason in reasons.values())
+    assert "DynamoDB lease" in reasons["Retraining/Retraining/Function"]
+    assert "PromotionLock" in reasons["Serving/Promotion/Function"]
+    assert "request token" in reasons["Serving/MonitorStart/Function"]
 
 
 def test_state_table_is_keyed_as_the_handler_writes_and_kept(prod):

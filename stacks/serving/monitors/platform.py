@@ -173,7 +173,9 @@ class PlatformMonitor:
 
     # --- functions -------------------------------------------------------------------------------
 
-    def _props(self, source: str, description: str, environment: dict[str, str], timeout: int) -> FunctionProps:
+    def _props(
+        self, source: str, description: str, environment: dict[str, str], timeout: int, concurrency: str
+    ) -> FunctionProps:
         ctx = self.ctx
         return FunctionProps(
             source=source,
@@ -184,6 +186,7 @@ class PlatformMonitor:
             key=ctx.inputs.logs_key,
             alerts_topic_arn=ctx.inputs.alerts_topic.topic_arn,
             timeout_seconds=timeout,
+            concurrency=concurrency,
         )
 
     def _publisher(self) -> PythonFunction:
@@ -202,6 +205,7 @@ class PlatformMonitor:
                     "REPORT_PREFIX": f"{self.prefix}/reports/",
                 },
                 60,
+                "Each invocation publishes the metrics of one report and shares no state with another.",
             ),
         )
         role = function.role
@@ -252,6 +256,8 @@ class PlatformMonitor:
                     "STATE_PARAMETERS": json.dumps(state, sort_keys=True),
                 },
                 120,
+                "It starts nothing while a run executes, and a retried event starts its window with the same "
+                "request token, so it never starts a second run of one window.",
             ),
         )
         self._grant_starter(function)
