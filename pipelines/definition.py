@@ -35,6 +35,8 @@ COMPILE_CODE = "s3://${AssetsBucket}/${CompileKey}"
 TRAINING_CODE = "s3://${AssetsBucket}/${TrainingCodeKey}"
 # Where SageMaker delivers that object in the training container: the `code` channel, under its key.
 TRAINING_CODE_FILE = "/opt/ml/input/data/code/${TrainingCodeKey}"
+# The platform's monitoring library (a zip of monitoring/): the steps write its baselines with it.
+LIBRARY_CODE = "s3://${AssetsBucket}/${MonitoringLibraryKey}"
 PLACEHOLDERS = (
     "ProcessingRoleName",
     "TrainingRoleName",
@@ -47,6 +49,7 @@ PLACEHOLDERS = (
     "EvaluateKey",
     "TrainingCodeKey",
     "CompileKey",
+    "MonitoringLibraryKey",
 )
 # Images: the registry host of each image family, per region (a CloudFormation mapping when the
 # environment names no region; the SDK's own registry tables provide the accounts).
@@ -66,6 +69,13 @@ JOB_REPOSITORIES = {
     "Debugger": ("sagemaker-debugger-rules",),
     "Clarify": ("sagemaker-clarify-processing",),
 }
+# The monitoring engines (monitoring.engine): the platform's own baselines come from the preprocess
+# and evaluate steps; Model Monitor's from QualityCheckSteps on its analyzer image.
+PLATFORM_ENGINE = "platform"
+MODEL_MONITOR_ENGINE = "model_monitor"
+# Where a step receives the library and writes the platform engine's baselines (pipelines/steps).
+LIBRARY_DIR = "/opt/ml/processing/input/library"
+BASELINE_DIR = "/opt/ml/processing/monitoring"
 # Debugger rules the config may name: tensor rules need a framework hook (smdebug) in the script;
 # profiler rules read system metrics of any job.
 TENSOR_RULES = ("loss_not_decreasing", "overfit")
@@ -137,6 +147,24 @@ class PipelineSpec:
     explainability: Explainability | None = None
     # SageMaker logs the training job's metrics and hyperparameters to this MLflow tracking server.
     mlflow_tracking_server: str | None = None
+    # Who computes the baselines registered with the version: PLATFORM_ENGINE or MODEL_MONITOR_ENGINE.
+    monitoring_engine: str = PLATFORM_ENGINE
+
+    @property
+    def platform_baselines(self) -> bool:
+        return self.monitoring_engine == PLATFORM_ENGINE
+
+    @property
+    def image_families(self) -> tuple[str, ...]:
+        """The IMAGE_FAMILIES the pipeline's jobs run images of (their roles may pull only these)."""
+        used = {
+            "PyTorch": True,
+            "SKLearn": True,
+            "ModelMonitor": not self.platform_baselines,
+            "Debugger": bool(self.debugger_rules),
+            "Clarify": not self.platform_baselines and self.bias_facet is not None,
+        }
+        return tuple(family for family in IMAGE_FAMILIES if used[family])
 
     def cache_key(self) -> str:
         """Changes whenever the spec, the builder's code or the SDK version changes."""
@@ -171,6 +199,7 @@ def build(spec: PipelineSpec) -> str:
     """The pipeline definition JSON for `spec`, with placeholders for deploy-time values.
 
     preprocess -> train (or tune) -> evaluate -> quality gate -> baselines, compilation, register.
+    With the platform engine the preprocess and evaluate steps write the baselines themselves.
     """
     _offline()
     # The builders import the SDK (seconds): only a build that is not stored pays for it.
@@ -193,23 +222,16 @@ def build(spec: PipelineSpec) -> str:
     preprocess = preprocess_step(build, inputs.input_data)
     trained = train_step(build, preprocess)
     evaluation = evaluate_step(build, preprocess, trained.model_data)
-    quality = quality_baselines(build, preprocess, evaluation)
-    reports = (bias_baseline(build, preprocess), explainability_reports(build, evaluation))
+    reports = (
+        quality_baselines(build, preprocess, evaluation),
+        bias_baseline(build, preprocess, evaluation),
+        explainability_reports(build, evaluation),
+    )
     model = servable_model(build, trained)
     register = register_step(
-        build,
-        trained=trained,
-        model=model,
-        approval=inputs.approval,
-        evaluation=evaluation,
-        quality=quality,
-        reports=reports,
+        build, trained=trained, model=model, approval=inputs.approval, evaluation=evaluation, reports=reports
     )
-    gate = quality_gate(
-        spec,
-        evaluation,
-        [quality.data, quality.model, *(s for report in reports for s in report.steps), *model.steps, register],
-    )
+    gate = quality_gate(spec, evaluation, [*(s for report in reports for s in report.steps), *model.steps, register])
     pipeline = Pipeline(
         name=spec.name,
         parameters=inputs.all,

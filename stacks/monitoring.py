@@ -123,20 +123,40 @@ class MonitoringStack(PlatformStack):
         return alarm
 
     def _monitor_alarms(self) -> None:
-        """An alarm per metric of each configured monitor kind that has alarms (infra/catalog/monitors.py)."""
+        """An alarm per metric of each configured kind that has alarms on the engine (infra/catalog/monitors.py).
+
+        Missing data is not breaching: before a model is served, and while it has no traffic, no run
+        publishes anything (an empty window is "no data"), and the alarm stays OK.
+        """
+        engine = self.monitoring.engine
         for kind, section in monitors.configured(self.monitoring):
-            if kind.alarm is None or kind.metrics is None:
+            alarm, metrics = kind.alarm_of(engine), kind.metrics_of(engine)
+            if alarm is None or metrics is None:
                 continue
-            dimensions = {"Endpoint": self.endpoint, "MonitoringSchedule": naming.monitor_schedule(self.config, kind)}
-            for metric, values in kind.metrics.published(section, self.features):
+            for metric, values in metrics.published(section, self.features):
                 # Per-feature metrics are named for their feature, others for themselves.
                 self._alarm(
                     f"{naming.monitor_alarm_prefix(self.config, kind)}{values.get('feature', metric)}",
-                    kind.alarm.description.format(**values),
-                    Metric(kind.metrics.namespace, metric, dimensions, kind.alarm.statistic, PERIOD[section.schedule]),
-                    threshold=values[kind.alarm.threshold],
-                    comparison=kind.alarm.comparison,
+                    alarm.description.format(**values),
+                    Metric(
+                        metrics.namespace,
+                        metric,
+                        self._monitor_dimensions(kind, metrics, values),
+                        alarm.statistic,
+                        PERIOD[section.schedule],
+                    ),
+                    threshold=alarm.limit(values),
+                    comparison=alarm.comparison,
                 )
+
+    def _monitor_dimensions(
+        self, kind: monitors.MonitorKind, metrics: monitors.Metrics, values: dict[str, Any]
+    ) -> dict[str, str]:
+        """Model Monitor's: the endpoint and the schedule; the platform's: the endpoint, the kind (and feature)."""
+        if self.monitoring.engine != "platform":
+            return {"Endpoint": self.endpoint, "MonitoringSchedule": naming.monitor_schedule(self.config, kind)}
+        feature = {"Feature": values["feature"]} if metrics.per_feature else {}
+        return {"Endpoint": self.endpoint, **dict(metrics.dimensions), **feature}
 
     def _endpoint_health(self) -> None:
         """CPU, memory and GPU per variant, and traffic that stops (5XX and latency: Serving's rollback alarms)."""
@@ -314,16 +334,19 @@ class MonitoringStack(PlatformStack):
         """A widget per configured monitor kind that publishes metrics; none for kinds not configured."""
         widgets = []
         for kind, section in monitors.configured(self.monitoring):
-            if kind.metrics is None:
+            m = kind.metrics_of(self.monitoring.engine)
+            if m is None:
                 continue
-            schedule = naming.monitor_schedule(self.config, kind)
-            extra = [part for dimension in kind.metrics.dimensions for part in dimension]
             lines: list[list[Any]] = [
-                [kind.metrics.namespace, name, "Endpoint", self.endpoint, "MonitoringSchedule", schedule, *extra]
-                for name, _ in kind.metrics.published(section, self.features)
+                [
+                    m.namespace,
+                    name,
+                    *(part for item in self._monitor_dimensions(kind, m, values).items() for part in item),
+                    *(part for dimension in m.dimensions for part in dimension if self.monitoring.engine != "platform"),
+                ]
+                for name, values in m.published(section, self.features)
             ]
             if lines:
-                m = kind.metrics
                 widgets.append(self._widget(m.title, lines, m.y, m.x, stat=m.stat))
         return widgets
 

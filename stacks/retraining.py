@@ -99,6 +99,8 @@ class RetrainingStack(PlatformStack):
                 security_group=placement.security_group,
                 key=key,
                 alerts_topic_arn=alerts_topic.topic_arn,
+                concurrency="It starts the pipeline only while it holds the lock item of its state table (a "
+                "DynamoDB lease), so one start at a time still happens.",
                 timeout_seconds=60,
             ),
         )

@@ -193,6 +193,14 @@ def prod(synth) -> Synthesized:
     return synth("prod")
 
 
+@pytest.fixture(scope="session")
+def prod_model_monitor(synth) -> Synthesized:
+    """prod on the model_monitor engine (tests/helpers.py model_monitor_config)."""
+    from tests.helpers import model_monitor_config
+
+    return synth(model_monitor_config())
+
+
 # The session leaves large object graphs behind (synthesized apps, moto's backends, the SDK, jsii's
 # kernel); freeing them at interpreter exit takes 3-5 s after the results are out. The last hook
 # of the session flushes the output and leaves with pytest's exit status instead (jsii's Node.js

@@ -352,7 +352,8 @@ BAD_CONFIGS = [
     (
         "Debugger rules with tuning",
         lambda d: d["training"].update(
-            tuning={"ranges": {"epochs": {"min": 1, "max": 5}}}, debugger={"rules": ["overfit"]}
+            tuning={"ranges": {"epochs": {"min": 1, "max": 5}}},
+            debugger={"rules": ["overfit"], "account_has_debugger": True},
         ),
         "training.debugger = 'rules/tensorboard': allowed: none with tuning: tuning jobs take no Debugger or "
         "TensorBoard settings",
@@ -525,7 +526,7 @@ BAD_CONFIGS = [
     ),
     (
         "explainability monitor without a SHAP baseline",
-        lambda d: d["monitoring"].update(explainability={"isolation_exception": REASON}),
+        lambda d: d["monitoring"].update(engine="model_monitor", explainability={"isolation_exception": REASON}),
         "monitoring.explainability = 'a section': allowed: null, or a training.explainability (the registered "
         "SHAP baseline)",
     ),
@@ -533,7 +534,7 @@ BAD_CONFIGS = [
         "explainability monitor in one availability zone",
         lambda d: (
             d["training"].update(explainability={}),
-            d["monitoring"].update(explainability={"isolation_exception": REASON}),
+            d["monitoring"].update(engine="model_monitor", explainability={"isolation_exception": REASON}),
         ),
         "network.max_azs = 1: allowed: 2 or more with monitoring.explainability (Clarify's shadow endpoint needs "
         "the model's subnets in two availability zones)",
@@ -543,7 +544,7 @@ BAD_CONFIGS = [
         lambda d: (
             d["network"].update(max_azs=2),
             d["training"].update(explainability={}),
-            d["monitoring"].update(explainability={"isolation_exception": "needed"}),
+            d["monitoring"].update(engine="model_monitor", explainability={"isolation_exception": "needed"}),
         ),
         "monitoring.explainability.isolation_exception = 'needed': allowed: why the explainability job may run "
         "without network isolation (20 to 500 characters)",
@@ -553,7 +554,9 @@ BAD_CONFIGS = [
         lambda d: (
             d["network"].update(max_azs=2),
             d["training"].update(explainability={}),
-            d["monitoring"].update(explainability={"isolation_exception": REASON, "instance_type": "ml.c5.xlarge"}),
+            d["monitoring"].update(
+                engine="model_monitor", explainability={"isolation_exception": REASON, "instance_type": "ml.c5.xlarge"}
+            ),
         ),
         "monitoring.explainability.instance_type = 'ml.c5.xlarge': allowed: one of "
         "training.inference_instance_types: ml.m5.large",

@@ -96,6 +96,18 @@ MORE_BAD_CONFIGS = [
         "learning-rate, l2, batch-size",
     ),
     (
+        "explainability on the platform engine",
+        lambda d: d["monitoring"].update(explainability={"isolation_exception": "x" * 20}),
+        "monitoring.explainability = 'a section': allowed: null with engine platform (it provides data_quality, "
+        "model_quality, bias)",
+    ),
+    (
+        "Debugger rules without Debugger in the account",
+        lambda d: d["training"]["debugger"].update(rules=["overfit"]),
+        'training.debugger.rules = ["overfit"]: allowed: [] unless account_has_debugger is true (SageMaker '
+        "Debugger is closed to new customers)",
+    ),
+    (
         "a hyperparameter the script does not take",
         lambda d: d["training"]["hyperparameters"].update(depth=3),
         "training.hyperparameters.depth = 'depth': allowed: a hyperparameter of the training script: epochs, "

@@ -7,18 +7,22 @@ import json
 import pytest
 
 from infra.assembly import cost
-from tests.helpers import sandbox_config
+from tests.helpers import model_monitor_config, sandbox_config
 
 # 730 hours a month; interface endpoints $0.01 per endpoint per AZ-hour, 16 endpoints (19 in prod,
 # whose Studio domain and MLflow server add studio, notebook and experiments);
 # NAT gateway $0.045 an hour; KMS $1 a key-month, 3 keys. The SageMaker endpoint around the clock
-# (ml.m5.large $0.115, ml.m5.xlarge $0.23, ml.g5.xlarge $1.4084, ml.g6.xlarge $1.1267 an hour) and Model Monitor at most
-# its max runtime (1 h on ml.m5.xlarge) per run: 730 hourly runs, 365/12 daily runs a month.
+# (ml.m5.large $0.115, ml.m5.xlarge $0.23, ml.g5.xlarge $1.4084, ml.g6.xlarge $1.1267 an hour) and the
+# platform monitor's analysis job at most its max runtime (1 h on ml.m5.xlarge) per run: 730 hourly runs, 365/12 daily
+# runs a month (one daily run judges every daily monitor).
 EXPECTED = {
     "dev": 16 * 1 * 730 * 0.01 + 3 * 1.0 + 730 * 0.115 + 730 * 0.23,  # 116.80 + 3.00 + 83.95 + 167.90
-    # 416.10 + 3.00 + 2,056.26 (2 x g5) + 1,644.98 (2 x g6) + 167.90 (hourly) + 3 x 7.00 (daily: model
-    # quality, bias, explainability) + 34.27 (the explainability job's ml.g6.xlarge shadow endpoint, daily)
-    "prod": 19 * 3 * 730 * 0.01
+    # 416.10 + 3.00 + 2,056.26 (2 x g5) + 1,644.98 (2 x g6) + 167.90 (hourly run) + 7.00 (daily run: model
+    # quality and bias)
+    "prod": 19 * 3 * 730 * 0.01 + 3 * 1.0 + 2 * 730 * 1.4084 + 2 * 730 * 1.1267 + 730 * 0.23 + 365 / 12 * 0.23,
+    # Model Monitor: 167.90 (hourly) + 3 x 7.00 (daily: model quality, bias, explainability) + 34.27 (the
+    # explainability job's ml.g6.xlarge shadow endpoint, daily)
+    "model_monitor": 19 * 3 * 730 * 0.01
     + 3 * 1.0
     + 2 * 730 * 1.4084
     + 2 * 730 * 1.1267
@@ -34,14 +38,19 @@ def _lines(synthesized) -> list[cost.Line]:
     return cost.estimate(stacks)
 
 
-@pytest.mark.parametrize("env", ["dev", "prod", "sandbox"])
+@pytest.mark.parametrize("env", ["dev", "prod", "sandbox", "model_monitor"])
 def test_monthly_total_matches_the_hand_computed_figure(synth, env):
-    lines = _lines(synth(sandbox_config() if env == "sandbox" else env))
+    configs = {"sandbox": sandbox_config, "model_monitor": model_monitor_config}
+    lines = _lines(synth(configs[env]() if env in configs else env))
     assert cost.monthly_total(lines) == pytest.approx(EXPECTED[env], abs=0.005)
 
 
-def test_each_line_names_its_quantity_and_price(dev, prod):
+def test_each_line_names_its_quantity_and_price(dev, prod, prod_model_monitor):
     lines = {line.item: line for line in _lines(prod)}
+    (run,) = [line for line in lines.values() if line.item.startswith("pipeline step Analyze")]
+    assert (run.price, run.monthly) == ("sagemaker:ml.m5.xlarge", True)
+    assert run.quantity == pytest.approx(730 + 365 / 12), "hourly and daily monitor runs, 1 h each at most"
+    lines = {line.item: line for line in _lines(prod_model_monitor)}
     endpoints = lines["VPC interface endpoints (per endpoint per AZ)"]
     assert (endpoints.quantity, endpoints.price, endpoints.monthly) == (57, "interface_endpoint", True)
     job = next(line for line in lines.values() if line.item.startswith("Glue job run"))

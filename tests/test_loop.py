@@ -16,14 +16,20 @@ import pytest
 
 from infra.catalog.monitors import BASELINE_PARAMETERS
 from infra.config import load_config
+from infra.constructs.functions import PythonFunction
 from infra.constructs.serving_state import MODEL_PACKAGE as PARAMETER
 from lambdas.promotion import handler as promotion
 from lambdas.retraining import handler as retraining
 
 
 def _function(synthesized, stack: str) -> dict[str, Any]:
-    """The properties of a stack's one Lambda function."""
-    return synthesized.one(stack, "AWS::Lambda::Function")["Properties"]
+    """The properties of a stack's one Lambda function (Serving's promotion function, beside the monitor's)."""
+    functions = synthesized.properties(stack, "AWS::Lambda::Function")
+    if len(functions) > 1:
+        (function,) = [f for f in functions if f["FunctionName"].endswith("-promotion")]
+        return function
+    (function,) = functions
+    return function
 
 
 # --- Drift baselines: what the pipeline registers is what the promotion reads ------------------------
@@ -47,15 +53,39 @@ def test_registered_drift_baselines_are_what_the_promotion_reads(prod):
 # --- Alarms, notices and the dashboard (Monitoring stack) -------------------------------------------
 
 
-def test_drift_alarms_name_the_metrics_model_monitor_publishes(dev):
+def test_drift_alarms_name_the_metrics_the_platform_monitor_publishes(dev):
     alarms = dev.named("Monitoring", "AWS::CloudWatch::Alarm", "AlarmName")
-    schedules = dev.named("Serving", "AWS::SageMaker::MonitoringSchedule", "MonitoringScheduleName")
     (endpoint,) = dev.properties("Serving", "AWS::SageMaker::Endpoint")
+    publisher = next(
+        f for f in dev.properties("Serving", "AWS::Lambda::Function") if "monitor_metrics" in f["FunctionName"]
+    )
     features = load_config("dev").training.features
     drift = {name: a for name, a in alarms.items() if name.startswith("mlp-dev-drift-")}
     assert set(drift) == {f"mlp-dev-drift-{f}" for f in features}
     for feature in features:
         alarm = drift[f"mlp-dev-drift-{feature}"]
+        # Contract: the namespace the publisher writes, the dimensions it sets (monitoring/README.md).
+        assert (alarm["Namespace"], alarm["MetricName"]) == (
+            publisher["Environment"]["Variables"]["METRIC_NAMESPACE"],
+            "FeatureDrift",
+        )
+        dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+        assert dimensions == {"Endpoint": endpoint["EndpointName"], "MonitorKind": "data_quality", "Feature": feature}
+        assert alarm["Threshold"] == 0.2 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["Statistic"] == "Maximum" and alarm["Period"] == 3600
+        assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_drift_alarms_name_the_metrics_model_monitor_publishes(prod_model_monitor):
+    synthesized = prod_model_monitor
+    alarms = synthesized.named("Monitoring", "AWS::CloudWatch::Alarm", "AlarmName")
+    schedules = synthesized.named("Serving", "AWS::SageMaker::MonitoringSchedule", "MonitoringScheduleName")
+    (endpoint,) = synthesized.properties("Serving", "AWS::SageMaker::Endpoint")
+    features = load_config("prod").training.features
+    drift = {name: a for name, a in alarms.items() if name.startswith("mlp-prodmm-drift-")}
+    assert set(drift) == {f"mlp-prodmm-drift-{f}" for f in features}
+    for feature in features:
+        alarm = drift[f"mlp-prodmm-drift-{feature}"]
         assert (alarm["Namespace"], alarm["MetricName"]) == (
             "aws/sagemaker/Endpoints/data-metrics",
             f"feature_baseline_drift_{feature}",
@@ -64,20 +94,24 @@ def test_drift_alarms_name_the_metrics_model_monitor_publishes(dev):
         # Contract: the endpoint and the schedule these dimensions name exist in the Serving stack.
         assert dimensions["Endpoint"] == endpoint["EndpointName"]
         assert dimensions["MonitoringSchedule"] in schedules
-        assert alarm["Threshold"] == 0.2 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["Threshold"] == 0.1 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
         assert alarm["Period"] == 3600
 
 
 def test_model_quality_and_health_alarms_name_real_resources(prod, dev):
     alarms = prod.named("Monitoring", "AWS::CloudWatch::Alarm", "AlarmName")
     quality = alarms["mlp-prod-model-quality-auc"]
-    assert (quality["Namespace"], quality["MetricName"], quality["Threshold"]) == (
-        "aws/sagemaker/Endpoints/model-metrics",
-        "auc",
-        0.8,
+    assert (quality["Namespace"], quality["MetricName"], quality["Threshold"]) == ("MLPlatform/Monitoring", "auc", 0.8)
+    assert quality["Dimensions"] == [
+        {"Name": "Endpoint", "Value": "mlp-prod-endpoint"},
+        {"Name": "MonitorKind", "Value": "model_quality"},
+    ]
+    bias = alarms["mlp-prod-bias-MaxBiasShift"]
+    assert (bias["MetricName"], bias["Threshold"], bias["ComparisonOperator"]) == (
+        "MaxBiasShift",
+        0.1,
+        "GreaterThanThreshold",
     )
-    schedules = prod.named("Serving", "AWS::SageMaker::MonitoringSchedule", "MonitoringScheduleName")
-    assert {d["Value"] for d in quality["Dimensions"]} <= {"mlp-prod-endpoint", *schedules}
     (config,) = prod.properties("Serving", "AWS::SageMaker::EndpointConfig")
     variants = {v["VariantName"]: v["InstanceType"] for v in config["ProductionVariants"]}
     for alarm in alarms.values():
@@ -96,8 +130,10 @@ def test_model_quality_and_health_alarms_name_real_resources(prod, dev):
 
 def test_function_and_pipeline_alarms_name_what_exists(dev):
     alarms = dev.named("Monitoring", "AWS::CloudWatch::Alarm", "AlarmName")
-    functions = {_function(dev, stack)["FunctionName"]: stack for stack in ("Serving", "Retraining")}
-    assert set(functions) == {"mlp-dev-promotion", "mlp-dev-retraining"}
+    functions = {
+        f["FunctionName"] for stack in ("Serving", "Retraining") for f in dev.properties(stack, "AWS::Lambda::Function")
+    }
+    assert functions == {"mlp-dev-promotion", "mlp-dev-retraining", "mlp-dev-monitor_start", "mlp-dev-monitor_metrics"}
     errors = [a for a in alarms.values() if a["MetricName"] == "Errors"]
     assert {a["Dimensions"][0]["Value"] for a in errors} == set(functions)
     (pipeline,) = dev.properties("Training", "AWS::SageMaker::Pipeline")
@@ -141,15 +177,13 @@ def test_dashboard_widgets_show_what_the_app_creates(prod):
         "EndpointName": {"mlp-prod-endpoint"},
         "Endpoint": {"mlp-prod-endpoint"},
         "VariantName": {"Gpu", "L4"},
-        "MonitoringSchedule": set(
-            prod.named("Serving", "AWS::SageMaker::MonitoringSchedule", "MonitoringScheduleName")
-        ),
+        # The platform engine's dimensions (lambdas/monitor_metrics).
+        "MonitorKind": {"data_quality", "model_quality", "bias"},
+        "Feature": set(load_config("prod").training.features),
         "PipelineName": {p["PipelineName"] for p in prod.properties("Training", "AWS::SageMaker::Pipeline")},
-        "FunctionName": {_function(prod, s)["FunctionName"] for s in ("Serving", "Retraining")},
-        # The explainability monitor's own dimensions (Clarify's Kernel SHAP of the one output).
-        "ExplainabilityMethod": {"KernelShap"},
-        "Label": {"label0"},
-        "ValueType": {"GlobalShapValues"},
+        "FunctionName": {
+            f["FunctionName"] for s in ("Serving", "Retraining") for f in prod.properties(s, "AWS::Lambda::Function")
+        },
     }
     seen = set()
     for metric in metrics:
@@ -158,6 +192,17 @@ def test_dashboard_widgets_show_what_the_app_creates(prod):
             assert value in names[name], (name, value)
             seen.add(name)
     assert seen == set(names)
+    drift = [m for m in metrics if m[1] == "FeatureDrift"]
+    assert {m[m.index("Feature") + 1] for m in drift} == set(load_config("prod").training.features)
+
+
+def test_model_monitor_dashboard_shows_its_schedules_and_explainability(prod_model_monitor):
+    prod = prod_model_monitor
+    metrics = _dashboard_metrics(prod)
+    schedules = set(prod.named("Serving", "AWS::SageMaker::MonitoringSchedule", "MonitoringScheduleName"))
+    for metric in metrics:
+        dimensions = dict(zip(metric[2::2], metric[3::2], strict=True))
+        assert dimensions.get("MonitoringSchedule", next(iter(schedules))) in schedules
     drift = [m for m in metrics if m[1].startswith("feature_baseline_drift_")]
     assert {m[1] for m in drift} == {"feature_baseline_drift_amount"}
     attributions = [m for m in metrics if m[0] == "aws/sagemaker/Endpoints/explainability-metrics"]
@@ -234,11 +279,24 @@ def test_the_functions_reserve_no_concurrency_and_the_report_says_why(prod):
         s for p in prod.report["pluginReports"] for s in p.get("suppressedViolations", [])
         if s["acknowledgedId"] == "MLPlatform::MLP-L2" and s["acknowledgedAt"].endswith("/Function")
     ]  # fmt: skip
-    assert sorted(s["acknowledgedAt"] for s in suppressed) == [
+    reasons = {s["acknowledgedAt"]: s["reason"] for s in suppressed}
+    # Every function of the app, none reserving concurrency, each acknowledged with its own reason.
+    functions = {
+        f"{construct.node.path}/Function"
+        for stack in prod.platform.stacks
+        for construct in stack.node.find_all()
+        if isinstance(construct, PythonFunction)
+    }
+    assert set(reasons) == functions
+    assert {
         "Retraining/Retraining/Function",
         "Serving/Promotion/Function",
-    ]
-    assert all("(decision 26)" in s["reason"] and "DynamoDB lock" in s["reason"] for s in suppressed)
+        "Serving/MonitorStart/Function",
+    } <= functions
+    assert all("(Lambda keeps 10 unreserved there; decision 26)" in reason for reason in reasons.values())
+    assert "DynamoDB lease" in reasons["Retraining/Retraining/Function"]
+    assert "PromotionLock" in reasons["Serving/Promotion/Function"]
+    assert "request token" in reasons["Serving/MonitorStart/Function"]
 
 
 def test_state_table_is_keyed_as_the_handler_writes_and_kept(prod):

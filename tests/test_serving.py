@@ -16,7 +16,7 @@ from infra.checks.rules import check_template
 from infra.config import MONITOR_SCHEDULES, parse_config
 from infra.constructs.serving_state import MODEL_PACKAGE as PARAMETER
 from lambdas.promotion import handler as promotion
-from tests.helpers import dev_data
+from tests.helpers import dev_data, model_monitor_config
 from tests.templates import actions_of, of_type, role_statements
 
 STACK = "Serving"
@@ -91,9 +91,11 @@ def test_endpoint_config_on_local_nvme_types_leaves_the_key_out(prod):
     ]
     # Captured data is still encrypted with the key: the NVMe exception covers storage only.
     assert "KmsKeyId" in config["DataCaptureConfig"] and config["DataCaptureConfig"]["InitialSamplingPercentage"] == 20
-    # No MLP-SM3 finding; the stack's findings are the explainability job's acknowledged isolation and
-    # the promotion function's acknowledged lack of reserved concurrency (decision 26).
-    assert [f.rule.id for f in check_template(prod.templates[STACK])] == ["MLP-SM9", "MLP-L2"]
+    # No MLP-SM3 finding: the only findings are the functions' acknowledged lack of reserved concurrency
+    # (decision 26); the platform engine's monitor job keeps its isolation.
+    findings = check_template(prod.templates[STACK])
+    functions = prod.resources(STACK, "AWS::Lambda::Function")
+    assert sorted((f.rule.id, f.logical_id) for f in findings) == sorted(("MLP-L2", f) for f in functions)
 
 
 # --- Safe deployments ------------------------------------------------------------------------------
@@ -175,19 +177,26 @@ def test_each_variant_scales_on_invocations_per_instance(prod):
     assert tracking["DisableScaleIn"] is False
 
 
+def _promotion(synthesized) -> dict:
+    """The Serving stack's promotion function (beside it: the platform monitor's starter and publisher)."""
+    functions = synthesized.resources(STACK, "AWS::Lambda::Function").values()
+    (function,) = [f for f in functions if f["Properties"]["FunctionName"].endswith("-promotion")]
+    return function
+
+
 # --- Model Monitor: the monitors run on the promoted version's baselines -------------------------------
 
 
-def test_monitors_run_on_the_promoted_baselines_in_the_vpc_with_kms(prod):
-    template = prod.templates[STACK]
-    (data,) = prod.properties(STACK, "AWS::SageMaker::DataQualityJobDefinition")
+def test_monitors_run_on_the_promoted_baselines_in_the_vpc_with_kms(prod_model_monitor):
+    template = prod_model_monitor.templates[STACK]
+    (data,) = prod_model_monitor.properties(STACK, "AWS::SageMaker::DataQualityJobDefinition")
     assert data["DataQualityBaselineConfig"] == {
         "ConstraintsResource": {"S3Uri": {"Ref": "DataQualityConstraints"}},
         "StatisticsResource": {"S3Uri": {"Ref": "DataQualityStatistics"}},
     }
-    assert data["DataQualityJobInput"]["EndpointInput"]["EndpointName"] == "mlp-prod-endpoint"
+    assert data["DataQualityJobInput"]["EndpointInput"]["EndpointName"] == "mlp-prodmm-endpoint"
     assert "/sagemaker-model-monitor-analyzer" in json.dumps(data["DataQualityAppSpecification"]["ImageUri"])
-    (quality,) = prod.properties(STACK, "AWS::SageMaker::ModelQualityJobDefinition")
+    (quality,) = prod_model_monitor.properties(STACK, "AWS::SageMaker::ModelQualityJobDefinition")
     assert quality["ModelQualityBaselineConfig"] == {
         "ConstraintsResource": {"S3Uri": {"Ref": "ModelQualityConstraints"}}
     }
@@ -195,7 +204,7 @@ def test_monitors_run_on_the_promoted_baselines_in_the_vpc_with_kms(prod):
     endpoint_input = quality["ModelQualityJobInput"]["EndpointInput"]
     assert (endpoint_input["ProbabilityAttribute"], endpoint_input["ProbabilityThresholdAttribute"]) == ("0", 0.5)
     ground_truth = json.dumps(quality["ModelQualityJobInput"]["GroundTruthS3Input"]["S3Uri"])
-    assert f"/{GROUND_TRUTH_PREFIX}/mlp-prod-endpoint" in ground_truth
+    assert f"/{GROUND_TRUTH_PREFIX}/mlp-prodmm-endpoint" in ground_truth
     for definition, kind in ((data, "DataQuality"), (quality, "ModelQuality")):
         network = definition["NetworkConfig"]
         assert network["EnableNetworkIsolation"] is True and network["EnableInterContainerTrafficEncryption"] is True
@@ -216,26 +225,26 @@ def test_monitors_run_on_the_promoted_baselines_in_the_vpc_with_kms(prod):
             {"Fn::Not": [{"Fn::Equals": [{"Ref": "ModelQualityConstraints"}, "none"]}]},
         ]
     }
-    for resource in prod.resources(STACK, "AWS::SageMaker::MonitoringSchedule").values():
+    for resource in prod_model_monitor.resources(STACK, "AWS::SageMaker::MonitoringSchedule").values():
         assert resource["Condition"] in conditions and resource["DependsOn"] == ["Endpoint"]
 
 
-def test_bias_monitor_reads_the_promoted_versions_config_and_labels(prod):
-    (bias,) = prod.properties(STACK, "AWS::SageMaker::ModelBiasJobDefinition")
+def test_bias_monitor_reads_the_promoted_versions_config_and_labels(prod_model_monitor):
+    (bias,) = prod_model_monitor.properties(STACK, "AWS::SageMaker::ModelBiasJobDefinition")
     app = bias["ModelBiasAppSpecification"]
     assert app["ConfigUri"] == {"Ref": "BiasConfig"}
     assert "/sagemaker-clarify-processing:1.0" in json.dumps(app["ImageUri"])
     job_input = bias["ModelBiasJobInput"]
-    assert job_input["EndpointInput"]["EndpointName"] == "mlp-prod-endpoint"
-    assert f"/{GROUND_TRUTH_PREFIX}/mlp-prod-endpoint" in json.dumps(job_input["GroundTruthS3Input"]["S3Uri"])
+    assert job_input["EndpointInput"]["EndpointName"] == "mlp-prodmm-endpoint"
+    assert f"/{GROUND_TRUTH_PREFIX}/mlp-prodmm-endpoint" in json.dumps(job_input["GroundTruthS3Input"]["S3Uri"])
     network = bias["NetworkConfig"]
     assert network["EnableNetworkIsolation"] is True and network["EnableInterContainerTrafficEncryption"] is True
     assert "KmsKeyId" in bias["ModelBiasJobOutputConfig"]
-    assert prod.templates[STACK]["Conditions"]["MonitorModelBias"] == {
+    assert prod_model_monitor.templates[STACK]["Conditions"]["MonitorModelBias"] == {
         "Fn::And": [{"Condition": "HasModel"}, {"Fn::Not": [{"Fn::Equals": [{"Ref": "BiasConfig"}, "none"]}]}]
     }
     # The monitor role may pull the Clarify image; dev, without a bias monitor, gets no such grant.
-    text = json.dumps(prod.templates[STACK])
+    text = json.dumps(prod_model_monitor.templates[STACK])
     assert "repository/sagemaker-clarify-processing" in text
 
 
@@ -244,27 +253,27 @@ def test_dev_has_no_bias_monitor(dev):
     assert "repository/sagemaker-clarify-processing" not in json.dumps(dev.templates[STACK])
 
 
-def test_schedules_are_named_for_the_alarms_and_run_as_configured(prod):
-    schedules = prod.named(STACK, "AWS::SageMaker::MonitoringSchedule", "MonitoringScheduleName")
+def test_schedules_are_named_for_the_alarms_and_run_as_configured(prod_model_monitor):
+    schedules = prod_model_monitor.named(STACK, "AWS::SageMaker::MonitoringSchedule", "MonitoringScheduleName")
     kinds = ("data-quality", "model-quality", "model-bias", "model-explainability")
-    assert set(schedules) == {f"mlp-prod-endpoint-{kind}" for kind in kinds}
-    assert schedules["mlp-prod-endpoint-model-bias"]["MonitoringScheduleConfig"]["MonitoringType"] == "ModelBias"
-    explainability = schedules["mlp-prod-endpoint-model-explainability"]["MonitoringScheduleConfig"]
+    assert set(schedules) == {f"mlp-prodmm-endpoint-{kind}" for kind in kinds}
+    assert schedules["mlp-prodmm-endpoint-model-bias"]["MonitoringScheduleConfig"]["MonitoringType"] == "ModelBias"
+    explainability = schedules["mlp-prodmm-endpoint-model-explainability"]["MonitoringScheduleConfig"]
     assert explainability["MonitoringType"] == "ModelExplainability"
     assert explainability["ScheduleConfig"]["ScheduleExpression"] == MONITOR_SCHEDULES["daily"]
-    data = schedules["mlp-prod-endpoint-data-quality"]["MonitoringScheduleConfig"]
+    data = schedules["mlp-prodmm-endpoint-data-quality"]["MonitoringScheduleConfig"]
     assert data["MonitoringType"] == "DataQuality"
     assert data["ScheduleConfig"]["ScheduleExpression"] == MONITOR_SCHEDULES["hourly"]
     assert data["MonitoringJobDefinitionName"] == {"Fn::GetAtt": ["DataQualityJobDefinition", "JobDefinitionName"]}
 
 
-def test_promotion_sets_exactly_the_serving_stacks_baseline_parameters(prod, dev):
+def test_promotion_sets_exactly_the_serving_stacks_baseline_parameters(prod_model_monitor, dev):
     for synthesized, expected in (
-        (prod, set(BASELINE_PARAMETERS)),
+        (prod_model_monitor, set(BASELINE_PARAMETERS)),
         (dev, {"DataQualityStatistics", "DataQualityConstraints"}),
     ):
         parameters = synthesized.templates[STACK]["Parameters"]
-        variables = synthesized.one(STACK, "AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
+        variables = _promotion(synthesized)["Properties"]["Environment"]["Variables"]
         mapping = json.loads(variables["BASELINE_PARAMETERS"])
         assert set(mapping) == expected and expected <= set(parameters)
         assert variables["PARAMETER_NAME"] == PARAMETER in parameters
@@ -279,10 +288,9 @@ def test_promotion_sets_exactly_the_serving_stacks_baseline_parameters(prod, dev
 # --- The explainability monitor (prod: a stated exception to network isolation) -------------------------
 
 
-def test_explainability_monitor_keeps_everything_but_isolation_and_says_why(prod):
-    from infra.config import load_config
+def test_explainability_monitor_keeps_everything_but_isolation_and_says_why(prod_model_monitor):
 
-    (job,) = prod.properties(STACK, "AWS::SageMaker::ModelExplainabilityJobDefinition")
+    (job,) = prod_model_monitor.properties(STACK, "AWS::SageMaker::ModelExplainabilityJobDefinition")
     network = job["NetworkConfig"]
     assert network["EnableNetworkIsolation"] is False
     assert network["EnableInterContainerTrafficEncryption"] is True
@@ -295,10 +303,10 @@ def test_explainability_monitor_keeps_everything_but_isolation_and_says_why(prod
     assert job["ModelExplainabilityBaselineConfig"] == {
         "ConstraintsResource": {"S3Uri": {"Ref": "ExplainabilityConstraints"}}
     }
-    assert job["ModelExplainabilityJobInput"]["EndpointInput"]["EndpointName"] == "mlp-prod-endpoint"
+    assert job["ModelExplainabilityJobInput"]["EndpointInput"]["EndpointName"] == "mlp-prodmm-endpoint"
     assert job["RoleArn"]["Fn::GetAtt"][0].startswith("ExplainabilityRole")
     # It exists only with a model, its SHAP baseline and the config written for that model.
-    template = prod.templates[STACK]
+    template = prod_model_monitor.templates[STACK]
     assert template["Conditions"]["MonitorModelExplainability"] == {
         "Fn::And": [
             {"Condition": "HasModel"},
@@ -307,17 +315,17 @@ def test_explainability_monitor_keeps_everything_but_isolation_and_says_why(prod
         ]
     }
     # The acknowledgment is the config's stated reason, recorded in the validation report.
-    reason = load_config("prod").monitoring.explainability.isolation_exception
+    reason = model_monitor_config().monitoring.explainability.isolation_exception
     suppressed = [
-        s for p in prod.report["pluginReports"] for s in p.get("suppressedViolations", [])
+        s for p in prod_model_monitor.report["pluginReports"] for s in p.get("suppressedViolations", [])
         if s["acknowledgedId"] == "MLPlatform::MLP-SM9"
     ]  # fmt: skip
     assert [s["acknowledgedAt"].rsplit("/", 1)[-1] for s in suppressed] == ["ModelExplainabilityJobDefinition"]
     assert suppressed[0]["reason"] == f"Explainability monitor, by config: {reason}"
 
 
-def test_explainability_role_may_start_only_clarify_shadows_of_the_served_model(prod):
-    statements = prod.role_statements(STACK, "ExplainabilityRole")
+def test_explainability_role_may_start_only_clarify_shadows_of_the_served_model(prod_model_monitor):
+    statements = prod_model_monitor.role_statements(STACK, "ExplainabilityRole")
     shadow = next(s for s in statements if s.get("Sid") == "ShadowEndpoint")
     assert sorted(r.split(":", 5)[5] for r in shadow["Resource"]) == [
         "endpoint-config/sm-clarify-*",
@@ -325,20 +333,20 @@ def test_explainability_role_may_start_only_clarify_shadows_of_the_served_model(
     ]
     assert "sagemaker:CreateModel" not in json.dumps(statements) and "iam:PassRole" not in json.dumps(statements)
     served = next(s for s in statements if s.get("Sid") == "ServedModel")
-    (model,) = prod.properties(STACK, "AWS::SageMaker::Model")
+    (model,) = prod_model_monitor.properties(STACK, "AWS::SageMaker::Model")
     prefix = model["ModelName"]["Fn::Join"][1][0]
     # Contract: the model's name is <prefix><version>, and the function writes configs naming it so.
     selected = model["ModelName"]["Fn::Join"][1][1]
     assert selected == {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": PARAMETER}]}]}
     assert served["Resource"].endswith(f":model/{prefix}*")
     # What CloudFormation selects from a package ARN is the version the promotion function names the model by.
-    arn = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlp-prod-models/7"
+    arn = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlp-prodmm-models/7"
     event = {
         "id": "e-1",
         "source": "aws.sagemaker",
         "detail-type": "SageMaker Model Package State Change",
         "detail": {
-            "ModelPackageGroupName": "mlp-prod-models",
+            "ModelPackageGroupName": "mlp-prodmm-models",
             "ModelPackageArn": arn,
             "ModelApprovalStatus": "Approved",
         },
@@ -346,15 +354,17 @@ def test_explainability_role_may_start_only_clarify_shadows_of_the_served_model(
     assert arn.split("/")[selected["Fn::Select"][0]] == promotion.parse_event(event).version == "7"
     # No guardrail on this role (it would deny the shadow endpoint config Clarify creates without a key);
     # every other SageMaker role of the stack keeps it.
-    assert prod.managed_policy_arns(STACK, "ExplainabilityRole") == []
+    assert prod_model_monitor.managed_policy_arns(STACK, "ExplainabilityRole") == []
     for role in ("ModelRole", "MonitorRole"):
-        assert any("SageMakerGuardrail" in json.dumps(arn) for arn in prod.managed_policy_arns(STACK, role)), role
+        assert any(
+            "SageMakerGuardrail" in json.dumps(arn) for arn in prod_model_monitor.managed_policy_arns(STACK, role)
+        ), role
 
 
-def test_deploy_role_guardrail_exempts_only_the_explainability_job_from_isolation(prod):
+def test_deploy_role_guardrail_exempts_only_the_explainability_job_from_isolation(prod_model_monitor):
     (deploy_guardrail,) = [
         r["Properties"]["PolicyDocument"]["Statement"]
-        for k, r in prod.resources(STACK, "AWS::IAM::ManagedPolicy").items()
+        for k, r in prod_model_monitor.resources(STACK, "AWS::IAM::ManagedPolicy").items()
         if k.startswith("DeployGuardrail")
     ]
     denies = {s["Sid"]: s for s in deploy_guardrail}
@@ -366,31 +376,34 @@ def test_deploy_role_guardrail_exempts_only_the_explainability_job_from_isolatio
     # Every other deny still covers the explainability job definition.
     for sid in ("DenyWithoutVpcSubnets", "DenyWithoutInterContainerEncryption", "DenyWithoutOutputKmsKey"):
         assert "sagemaker:CreateModelExplainabilityJobDefinition" in denies[sid]["Action"], sid
-    managed = json.dumps(prod.managed_policy_arns(STACK, "DeployRole"))
+    managed = json.dumps(prod_model_monitor.managed_policy_arns(STACK, "DeployRole"))
     assert "DeployGuardrail" in managed and "SageMakerGuardrail" not in managed
 
 
-def test_promotion_writes_explainability_configs_where_the_monitor_reads_them(prod):
+def test_promotion_writes_explainability_configs_where_the_monitor_reads_them(prod_model_monitor):
     from infra.config import load_config
 
-    variables = prod.one(STACK, "AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
+    variables = _promotion(prod_model_monitor)["Properties"]["Environment"]["Variables"]
     parts = variables["EXPLAINABILITY"]["Fn::Join"][1]
     text = "".join(p if isinstance(p, str) else json.dumps(json.dumps(p))[1:-1] for p in parts)
     settings = json.loads(text)
     assert tuple(settings) == promotion.EXPLAINABILITY_KEYS
-    assert settings["parameter"] in prod.templates[STACK]["Parameters"]
-    (model,) = prod.properties(STACK, "AWS::SageMaker::Model")
+    assert settings["parameter"] in prod_model_monitor.templates[STACK]["Parameters"]
+    (model,) = prod_model_monitor.properties(STACK, "AWS::SageMaker::Model")
     assert settings["model_name_prefix"] == model["ModelName"]["Fn::Join"][1][0]
     config = load_config("prod")
     assert settings["instance_type"] in config.training.inference_instance_types
-    assert settings["prefix"].startswith("monitoring/mlp-prod-endpoint/")
+    assert settings["prefix"].startswith("monitoring/mlp-prodmm-endpoint/")
     # Contract: the function may write there and read the registered templates; the job may read them.
-    promotion_statements = json.dumps(prod.role_statements(STACK, "PromotionRole"))
+    promotion_statements = json.dumps(prod_model_monitor.role_statements(STACK, "PromotionRole"))
     assert (
-        f"/{settings['prefix']}/*" in promotion_statements and "/pipelines/mlp-prod-training/*" in promotion_statements
+        f"/{settings['prefix']}/*" in promotion_statements
+        and "/pipelines/mlp-prodmm-training/*" in promotion_statements
     )
-    job_reads = [s for s in prod.role_statements(STACK, "ExplainabilityRole") if s["Action"] == "s3:GetObject"]
-    assert any("/monitoring/mlp-prod-endpoint/*" in json.dumps(s["Resource"]) for s in job_reads)
+    job_reads = [
+        s for s in prod_model_monitor.role_statements(STACK, "ExplainabilityRole") if s["Action"] == "s3:GetObject"
+    ]
+    assert any("/monitoring/mlp-prodmm-endpoint/*" in json.dumps(s["Resource"]) for s in job_reads)
 
 
 # --- Promotion -------------------------------------------------------------------------------------
@@ -417,7 +430,8 @@ def test_approvals_of_this_group_only_reach_the_promotion_function(dev):
         p["Properties"]["SourceArn"]["Fn::GetAtt"][0]: p
         for p in dev.resources(STACK, "AWS::Lambda::Permission").values()
     }
-    assert set(permissions) == {"ModelApprovals", "RolledBackPromotions"}
+    # Beside the promotion's rules: the platform monitor's hourly start.
+    assert set(permissions) == {"ModelApprovals", "RolledBackPromotions", "MonitorHourly"}
     assert permissions["ModelApprovals"]["Properties"]["Principal"] == "events.amazonaws.com"
 
 
@@ -444,7 +458,7 @@ def test_every_promoted_value_lives_in_an_ssm_parameter_of_the_lake_stack(synth)
         state = {r["Properties"]["Name"]: r for r in synthesized.resources("DataLake", "AWS::SSM::Parameter").values()}
         assert sorted(resolved.values()) == sorted(state), env
         assert all(r["Properties"]["Value"] == "none" and r["DeletionPolicy"] == "Retain" for r in state.values())
-        (function,) = synthesized.resources(STACK, "AWS::Lambda::Function").values()
+        function = _promotion(synthesized)
         prefix = function["Properties"]["Environment"]["Variables"]["STATE_PREFIX"]
         assert prefix == f"/mlp-{env}/serving/" and all(name.startswith(prefix) for name in state)
         # The SSM parameter refuses what the stack would: only versions of the platform's own group.
@@ -459,7 +473,8 @@ def test_every_promoted_value_lives_in_an_ssm_parameter_of_the_lake_stack(synth)
 
 
 def test_promotion_function_is_configured_as_its_handler_reads(dev):
-    (function,) = dev.resources(STACK, "AWS::Lambda::Function").values()
+    function = _promotion(dev)
+    function_id = next(k for k, f in dev.resources(STACK, "AWS::Lambda::Function").items() if f is function)
     props = function["Properties"]
     variables = props["Environment"]["Variables"]
     assert set(variables) == {*promotion.ENVIRONMENT.values(), "BASELINE_PARAMETERS", "MODEL_PACKAGE_ACCOUNT"}
@@ -479,7 +494,11 @@ def test_promotion_function_is_configured_as_its_handler_reads(dev):
     assert lock["Properties"]["AttributeDefinitions"] == [{"AttributeName": "pk", "AttributeType": "S"}]
     assert len(props["VpcConfig"]["SubnetIds"]) == len(dev.platform.network.vpc.isolated_subnets)
     assert props["LoggingConfig"]["LogFormat"] == "JSON"
-    (invoke,) = dev.resources(STACK, "AWS::Lambda::EventInvokeConfig").values()
+    (invoke,) = [
+        i
+        for i in dev.resources(STACK, "AWS::Lambda::EventInvokeConfig").values()
+        if i["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
     assert invoke["Properties"]["MaximumRetryAttempts"] == 2
     assert "Alerts" in json.dumps(invoke["Properties"]["DestinationConfig"]["OnFailure"])
 

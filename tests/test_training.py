@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import json
 import re
@@ -53,11 +54,8 @@ def test_steps_run_process_train_evaluate_gate_then_baselines_and_register(dev):
     assert [s["Name"] for s in definition["Steps"]] == ["Preprocess", "Train", "Evaluate", "QualityGate"]
     assert [s["Type"] for s in definition["Steps"]] == ["Processing", "Training", "Processing", "Condition"]
     gate = definition["Steps"][-1]["Arguments"]
-    assert [(s["Name"], s["Type"]) for s in gate["IfSteps"]] == [
-        ("DataQualityBaseline", "QualityCheck"),
-        ("ModelQualityBaseline", "QualityCheck"),
-        ("Register-RegisterModel", "RegisterModel"),
-    ]
+    # The platform engine's baselines come from the preprocess and evaluate steps: no Model Monitor job.
+    assert [(s["Name"], s["Type"]) for s in gate["IfSteps"]] == [("Register-RegisterModel", "RegisterModel")]
     assert [(s["Name"], s["Type"]) for s in gate["ElseSteps"]] == [("BelowQualityGate", "Fail")]
     assert {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]} == {
         "TriggerReason": "manual",
@@ -76,7 +74,7 @@ def test_instance_types_and_spot_settings_come_from_the_config(dev):
     # Checkpoints per execution: a new run never resumes from the previous run's final state.
     checkpoint = train_args["CheckpointConfig"]["S3Uri"]["Std:Join"]["Values"]
     assert {"Get": "Execution.PipelineExecutionId"} in checkpoint and checkpoint[-1] == "checkpoints"
-    for name in ("Preprocess", "Evaluate", "DataQualityBaseline", "ModelQualityBaseline"):
+    for name in ("Preprocess", "Evaluate"):
         cluster = steps[name]["Arguments"]["ProcessingResources"]["ClusterConfig"]
         assert cluster["InstanceType"] == training.processing_instance_type
 
@@ -114,11 +112,21 @@ def test_quality_gate_and_registration(dev):
     assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
     metrics = register["ModelMetrics"]
     assert metrics["ModelQuality"]["Statistics"]["S3Uri"]["Std:Join"]["Values"][-1] == "evaluation.json"
-    assert metrics["ModelDataQuality"]["Constraints"]["S3Uri"] == {
-        "Get": "Steps.DataQualityBaseline.CalculatedBaselineConstraints"
-    }
+    # The platform engine's baselines, at the paths promotion reads (infra/catalog/monitors.py).
+    data = {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['monitoring'].S3Output.S3Uri"}
+    model = {"Get": "Steps.Evaluate.ProcessingOutputConfig.Outputs['monitoring'].S3Output.S3Uri"}
+
+    def document(output: dict, kind: str, name: str) -> dict:
+        return {"ContentType": "application/json", "S3Uri": {"Std:Join": {"On": "/", "Values": [output, kind, name]}}}
+
     drift = register["DriftCheckBaselines"]
     assert set(drift) == {"ModelDataQuality", "ModelQuality"}
+    for registered in (metrics, drift):
+        assert registered["ModelDataQuality"] == {
+            "Statistics": document(data, "data_quality", "statistics.json"),
+            "Constraints": document(data, "data_quality", "constraints.json"),
+        }
+        assert registered["ModelQuality"]["Constraints"] == document(model, "model_quality", "constraints.json")
 
 
 def test_prod_tunes_with_the_configured_strategy_and_ranges(prod):
@@ -246,7 +254,11 @@ def _gpu_with_inferentia_serving(training: dict) -> None:
         instance_type="ml.g5.xlarge",
         inference_instance_types=["ml.inf2.xlarge"],
         spot={"enabled": False},
-        debugger={"rules": ["loss_not_decreasing", "low_gpu_utilization"], "tensorboard": True},
+        debugger={
+            "rules": ["loss_not_decreasing", "low_gpu_utilization"],
+            "tensorboard": True,
+            "account_has_debugger": True,
+        },
         mlflow={"size": "Small"},
         explainability={"rows": 10},
     )
@@ -397,7 +409,7 @@ def test_mlflow_server_is_private_to_iam(prod):
 def test_variant_gpu_training_with_inferentia_serving_registers_a_neuron_artifact():
     steps = _shared_variant()
     gate = [s["Name"] for s in steps["QualityGate"]["Arguments"]["IfSteps"]]
-    assert gate == ["DataQualityBaseline", "ModelQualityBaseline", "CompileForInferentia", "Register-RegisterModel"]
+    assert gate == ["CompileForInferentia", "Register-RegisterModel"]
     compile_args = steps["CompileForInferentia"]["Arguments"]
     image = compile_args["AppSpecification"]["ImageUri"]
     assert image.endswith(f"/{pipeline.NEURON_INFERENCE_IMAGE}")
@@ -420,8 +432,47 @@ def test_cpu_serving_registers_the_trained_model_without_compiling(dev):
     assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
 
 
-def test_prod_registers_a_clarify_pre_training_bias_baseline(prod, dev):
+def test_prod_registers_the_platform_bias_baseline_of_the_evaluate_step(prod, dev):
     steps = _steps(_definition(prod))
+    assert "DataBiasBaseline" not in steps, "no Clarify job with the platform engine"
+    arguments = steps["Evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[-6:] == [
+        "--monitoring-baseline-dir", pipeline.BASELINE_DIR, "--bias-facet", "amount", "--bias-threshold", "1000.0"
+    ]  # fmt: skip
+    assert "--bias-facet" not in steps["Preprocess"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    output = {"Get": "Steps.Evaluate.ProcessingOutputConfig.Outputs['monitoring'].S3Output.S3Uri"}
+    register = steps["Register-RegisterModel"]["Arguments"]
+    # Promotion delivers DriftCheckBaselines.Bias.ConfigFile to the bias monitor (monitors.BASELINE_PARAMETERS).
+    assert register["DriftCheckBaselines"]["Bias"]["ConfigFile"]["S3Uri"] == {
+        "Std:Join": {"On": "/", "Values": [output, "bias", "constraints.json"]}
+    }
+    report = register["ModelMetrics"]["Bias"]["PostTrainingReport"]["S3Uri"]
+    assert report == {"Std:Join": {"On": "/", "Values": [output, "bias", "statistics.json"]}}
+
+
+def test_model_monitor_engine_keeps_its_quality_check_and_clarify_baselines():
+    config = parse_config(_training_data(lambda t: t.update(bias_baseline={"facet": "amount", "threshold": 1000})), "v")
+    spec = pipeline_spec(config, config.training, config.data_lake.dataset, subnets=2)
+    spec = dataclasses.replace(spec, monitoring_engine=pipeline.MODEL_MONITOR_ENGINE)
+    assert spec.image_families == ("PyTorch", "SKLearn", "ModelMonitor", "Clarify")
+    definition = json.loads(pipeline.build(spec))
+    resource = {
+        "Type": "AWS::SageMaker::Pipeline",
+        "Properties": {"PipelineDefinition": {"PipelineDefinitionBody": json.dumps(definition)}},
+    }
+    assert [f.problems for f in check_template({"Resources": {"P": resource}})] == []
+    steps = _steps(definition)
+    assert steps["DataQualityBaseline"]["Type"] == steps["ModelQualityBaseline"]["Type"] == "QualityCheck"
+    assert "sagemaker-model-monitor-analyzer" in json.dumps(steps["DataQualityBaseline"])
+    assert "library" not in [i["InputName"] for i in steps["Preprocess"]["Arguments"]["ProcessingInputs"]]
+    register = steps["Register-RegisterModel"]["Arguments"]
+    assert register["DriftCheckBaselines"]["ModelDataQuality"]["Constraints"]["S3Uri"] == {
+        "Get": "Steps.DataQualityBaseline.BaselineUsedForDriftCheckConstraints"
+    }
+    _clarify_bias_baseline(steps)
+
+
+def _clarify_bias_baseline(steps: dict) -> None:
     bias = steps["DataBiasBaseline"]["Arguments"]
     assert bias["AppSpecification"]["ImageUri"].endswith("/sagemaker-clarify-processing:1.0")
     inputs = {i["InputName"]: i["S3Input"]["LocalPath"] for i in bias["ProcessingInputs"]}
@@ -430,7 +481,6 @@ def test_prod_registers_a_clarify_pre_training_bias_baseline(prod, dev):
     assert arguments[-4:] == ["--bias-facet", "amount", "--bias-threshold", "1000.0"]
     report = steps["Register-RegisterModel"]["Arguments"]["ModelMetrics"]["Bias"]["PreTrainingReport"]
     assert report["S3Uri"]["Std:Join"]["Values"][-1] == "analysis.json"
-    assert "DataBiasBaseline" not in _steps(_definition(dev)), "dev configures no bias baseline"
 
 
 def test_variant_with_mlflow_has_sagemaker_log_the_training_job(dev):
@@ -474,11 +524,11 @@ def test_prod_explains_the_model_in_the_evaluate_step_with_no_model_or_clarify_j
     assert [s["Name"] for s in definition["Steps"]] == ["Preprocess", "Tune", "Evaluate", "QualityGate"]
     steps = _steps(definition)
     assert not [name for name, s in steps.items() if s["Type"] == "Model" or "Explainability" in name]
-    # The one Clarify job left is the bias baseline: nothing needs a shadow endpoint.
+    # No Clarify job at all with the platform engine: nothing needs a shadow endpoint.
     clarify = [n for n, s in steps.items() if "sagemaker-clarify" in json.dumps(s["Arguments"].get("AppSpecification"))]
-    assert clarify == ["DataBiasBaseline"]
+    assert clarify == []
     args = steps["Evaluate"]["Arguments"]
-    assert args["AppSpecification"]["ContainerArguments"] == ["--explainability-rows", "50"]
+    assert args["AppSpecification"]["ContainerArguments"][:2] == ["--explainability-rows", "50"]
     assert args["NetworkConfig"]["EnableNetworkIsolation"] is True
     outputs = {o["OutputName"]: o["S3Output"] for o in args["ProcessingOutputConfig"]["Outputs"]}
     assert outputs["explainability"]["LocalPath"] == "/opt/ml/processing/explainability"
@@ -504,8 +554,9 @@ def test_prod_registers_the_shap_report_and_its_drift_baseline(prod):
 def test_dev_configures_no_explainability(dev):
     steps = _steps(_definition(dev))
     args = steps["Evaluate"]["Arguments"]
-    assert "ContainerArguments" not in args["AppSpecification"]
-    assert [o["OutputName"] for o in args["ProcessingOutputConfig"]["Outputs"]] == ["evaluation", "predictions"]
+    assert args["AppSpecification"]["ContainerArguments"] == ["--monitoring-baseline-dir", pipeline.BASELINE_DIR]
+    outputs = [o["OutputName"] for o in args["ProcessingOutputConfig"]["Outputs"]]
+    assert outputs == ["evaluation", "predictions", "monitoring"]
     register = steps["Register-RegisterModel"]["Arguments"]
     # The SDK writes an empty Explainability section into every ModelMetrics.
     assert register["ModelMetrics"].get("Explainability", {}) == {}
@@ -523,7 +574,9 @@ def test_explainability_needs_no_endpoint_permissions(prod, dev):
 def test_variant_explainability_rows_and_inferentia_serving_explain_the_trained_model():
     steps = _shared_variant()  # MLP-SM6 and every other project rule pass on it
     evaluate_args = steps["Evaluate"]["Arguments"]
-    assert evaluate_args["AppSpecification"]["ContainerArguments"] == ["--explainability-rows", "10"]
+    assert evaluate_args["AppSpecification"]["ContainerArguments"] == [
+        "--explainability-rows", "10", "--monitoring-baseline-dir", pipeline.BASELINE_DIR
+    ]  # fmt: skip
     # Explained is the trained model (what was evaluated), not the Neuron-compiled one that is registered.
     (model,) = [i for i in evaluate_args["ProcessingInputs"] if i["InputName"] == "model"]
     assert model["S3Input"]["S3Uri"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}

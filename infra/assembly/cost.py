@@ -78,8 +78,11 @@ def stack_lines(stack: str, template: dict[str, Any]) -> list[Line]:
         *_endpoint_lines(stack, template),
         *(
             line
-            for pipeline in _of_type(template, "AWS::SageMaker::Pipeline")
-            for line in _pipeline_lines(stack, pipeline)
+            for resource in template.get("Resources", {}).values()
+            if resource["Type"] == "AWS::SageMaker::Pipeline"
+            for line in _pipeline_lines(
+                stack, resource.get("Properties", {}), resource.get("Metadata", {}).get(monitors.RUN_SCHEDULES)
+            )
         ),
         *(
             line
@@ -177,8 +180,13 @@ def _definition(pipeline: dict[str, Any]) -> dict[str, Any]:
     return json.loads(body) if isinstance(body, str) else {}
 
 
-def _pipeline_lines(stack: str, pipeline: dict[str, Any]) -> list[Line]:
-    """Each training, tuning and processing step at its instance type and maximum runtime, per run."""
+def _pipeline_lines(stack: str, pipeline: dict[str, Any], schedules: Any = None) -> list[Line]:
+    """Each training, tuning and processing step at its instance type and maximum runtime, per run.
+
+    A pipeline started on `schedules` (cron expressions: the platform monitor's runs) is priced per month.
+    """
+    scheduled = isinstance(schedules, list) and bool(schedules)
+    monthly_runs = sum(runs_per_month(e) for e in schedules) if scheduled else 1.0
     lines = []
     for step in _definition(pipeline).get("Steps", []):
         args, kind, name = step.get("Arguments", {}), step.get("Type"), step.get("Name", "?")
@@ -200,11 +208,16 @@ def _pipeline_lines(stack: str, pipeline: dict[str, Any]) -> list[Line]:
         else:
             continue
         item = f"pipeline step {name} ({kind.lower()}), up to its max runtime per pipeline run"
+        if scheduled:
+            item = (
+                f"pipeline step {name} ({kind.lower()}), {monthly_runs:g} runs a month up to its max runtime (at most)"
+            )
         line = _instance_hours(
             stack, item, resources.get("InstanceType"), resources.get("InstanceCount"), seconds / 3600, 1
         )
         if line is not None:
-            lines.append(Line(stack, item, line.quantity * runs, line.price, line.usd * runs, monthly=False))
+            total = runs * monthly_runs
+            lines.append(Line(stack, item, line.quantity * total, line.price, line.usd * total, monthly=scheduled))
     return lines
 
 

@@ -14,6 +14,11 @@ if TYPE_CHECKING:  # the config imports nothing from here, so it may read this t
 SHADOW_METADATA = "ShadowEndpoint"
 # The role of the Model Monitor and Clarify jobs that need nothing else (Serving stack, 'monitor').
 SHARED_ROLE = "monitor"
+# The platform engine's CloudWatch namespace (lambdas/monitor_metrics, METRIC_NAMESPACE) and the image its
+# analysis job runs on (the scikit-learn processing image: numpy and pandas, no Model Monitor).
+PLATFORM_NAMESPACE = "MLPlatform/Monitoring"
+# Resource metadata of the platform monitor's pipeline: the cron expressions that start it (the cost estimate).
+RUN_SCHEDULES = "RunSchedules"
 
 
 class MonitorSection(Protocol):
@@ -57,11 +62,14 @@ class Metrics:
     x: int  # the widget's position on the dashboard grid (24 wide)
     y: int
     stat: str
-    dimensions: tuple[tuple[str, str], ...] = ()  # beyond Endpoint and MonitoringSchedule
+    dimensions: tuple[tuple[str, str], ...] = ()  # beyond Endpoint and MonitoringSchedule (or MonitorKind)
+    per_feature: bool = False  # one metric per training feature through a Feature dimension (the platform's)
 
     def published(self, section: MonitorSection, features: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
         """(metric name, the values its alarm's description may name) for each metric the section publishes."""
         fields = section.model_dump()
+        if self.per_feature:
+            return [(self.name.format(**fields), {**fields, "feature": f}) for f in features]
         if "{feature}" not in self.name:
             return [(self.name.format(**fields), fields)]
         return [(self.name.format(feature=f, **fields), {**fields, "feature": f}) for f in features]
@@ -74,8 +82,11 @@ class Alarm:
     stem: str
     description: str  # a format string over the kind's config fields (and {feature})
     statistic: str
-    threshold: str  # the config field that holds the threshold
+    threshold: str | float  # the config field that holds the threshold, or the threshold itself
     comparison: str
+
+    def limit(self, values: dict[str, Any]) -> float:
+        return float(values[self.threshold]) if isinstance(self.threshold, str) else self.threshold
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,16 @@ class MonitorKind:
     shadow_endpoint: bool = False
     metrics: Metrics | None = None
     alarm: Alarm | None = None
+    # What the platform engine publishes for the kind (monitoring/README.md), and its alarm; a kind the
+    # platform engine does not provide has neither.
+    platform_metrics: Metrics | None = None
+    platform_alarm: Alarm | None = None
+
+    def metrics_of(self, engine: str) -> Metrics | None:
+        return self.platform_metrics if engine == "platform" else self.metrics
+
+    def alarm_of(self, engine: str) -> Alarm | None:
+        return self.platform_alarm if engine == "platform" else self.alarm
 
     @property
     def slug(self) -> str:
@@ -125,6 +146,22 @@ class MonitorKind:
 MODEL_MONITOR = Image("ModelMonitor", "sagemaker-model-monitor-analyzer")
 CLARIFY = Image("Clarify", "sagemaker-clarify-processing", "1.0")
 
+DRIFT_ALARM = Alarm(
+    stem="drift",
+    description="Drift of feature {feature} from the promoted version's baseline above {drift_threshold:g} "
+    "(starts retraining when configured)",
+    statistic="Maximum",
+    threshold="drift_threshold",
+    comparison="GreaterThanThreshold",
+)
+QUALITY_ALARM = Alarm(
+    stem="model-quality",
+    description="{metric} of the served model on labelled traffic below {min_value:g}",
+    statistic="Minimum",
+    threshold="min_value",
+    comparison="LessThanThreshold",
+)
+
 DATA_QUALITY = MonitorKind(
     field="data_quality",
     type="DataQuality",
@@ -142,14 +179,19 @@ DATA_QUALITY = MonitorKind(
         y=6,
         stat="Maximum",
     ),
-    alarm=Alarm(
-        stem="drift",
-        description="Drift of feature {feature} from the promoted version's baseline above {drift_threshold:g} "
-        "(starts retraining when configured)",
-        statistic="Maximum",
-        threshold="drift_threshold",
-        comparison="GreaterThanThreshold",
+    alarm=DRIFT_ALARM,
+    platform_metrics=Metrics(
+        namespace=PLATFORM_NAMESPACE,
+        # Jensen-Shannon distance of each feature to its baseline (one metric, a Feature dimension each).
+        name="FeatureDrift",
+        title="Feature drift from the promoted baseline (Jensen-Shannon distance)",
+        x=12,
+        y=6,
+        stat="Maximum",
+        dimensions=(("MonitorKind", "data_quality"),),
+        per_feature=True,
     ),
+    platform_alarm=DRIFT_ALARM,
 )
 MODEL_QUALITY = MonitorKind(
     field="model_quality",
@@ -165,13 +207,17 @@ MODEL_QUALITY = MonitorKind(
         y=12,
         stat="Minimum",
     ),
-    alarm=Alarm(
-        stem="model-quality",
-        description="{metric} of the served model on labelled traffic below {min_value:g}",
-        statistic="Minimum",
-        threshold="min_value",
-        comparison="LessThanThreshold",
+    alarm=QUALITY_ALARM,
+    platform_metrics=Metrics(
+        namespace=PLATFORM_NAMESPACE,
+        name="{metric}",
+        title="Model quality on labelled traffic",
+        x=0,
+        y=12,
+        stat="Minimum",
+        dimensions=(("MonitorKind", "model_quality"),),
     ),
+    platform_alarm=QUALITY_ALARM,
 )
 BIAS = MonitorKind(
     field="bias",
@@ -179,6 +225,23 @@ BIAS = MonitorKind(
     title="bias",
     baselines=(Baseline("BiasConfig", "DriftCheckBaselines.Bias.ConfigFile.S3Uri"),),
     image=CLARIFY,
+    platform_metrics=Metrics(
+        namespace=PLATFORM_NAMESPACE,
+        # The largest move of CI, DPL or DPPL from its baseline value; the run's limit is 0.1 (monitoring/bias.py).
+        name="MaxBiasShift",
+        title="Bias drift: largest facet metric shift from the baseline",
+        x=12,
+        y=12,
+        stat="Maximum",
+        dimensions=(("MonitorKind", "bias"),),
+    ),
+    platform_alarm=Alarm(
+        stem="bias",
+        description="A facet metric (CI, DPL or DPPL) of the served model moved more than 0.1 from its baseline",
+        statistic="Maximum",
+        threshold=0.1,
+        comparison="GreaterThanThreshold",
+    ),
 )
 EXPLAINABILITY = MonitorKind(
     field="explainability",

@@ -122,8 +122,9 @@ def monitor_schedule(config: PlatformConfig, kind: monitors.MonitorKind) -> str:
 
 def monitor_alarm_prefix(config: PlatformConfig, kind: monitors.MonitorKind) -> str:
     """Every alarm on a kind's metrics starts with this, e.g. 'mlp-dev-drift-'."""
-    assert kind.alarm is not None, f"the {kind.title} monitor has no alarms"
-    return f"{config.prefix}-{kind.alarm.stem}-"
+    alarm = kind.alarm or kind.platform_alarm  # the engines' alarms of a kind share their stem
+    assert alarm is not None, f"the {kind.title} monitor has no alarms"
+    return f"{config.prefix}-{alarm.stem}-"
 
 
 def drift_alarm_prefix(config: PlatformConfig) -> str:
@@ -137,8 +138,15 @@ def function_name(config: PlatformConfig, source: str) -> str:
 
 
 def functions(config: PlatformConfig) -> tuple[str, ...]:
-    """The platform's functions by source (lambdas/<source>): promotion with serving, retraining with retraining."""
-    return (*(("promotion",) if config.serving else ()), *(("retraining",) if config.retraining else ()))
+    """The platform's functions by source (lambdas/<source>): promotion with serving, the platform monitor's
+    publisher and starter with its monitors, retraining with retraining."""
+    monitoring = config.monitoring
+    platform = bool(config.serving and monitoring and monitoring.engine == "platform")
+    return (
+        *(("promotion",) if config.serving else ()),
+        *(("monitor_metrics", "monitor_start") if platform else ()),
+        *(("retraining",) if config.retraining else ()),
+    )
 
 
 def dataset_prefix(config: PlatformConfig) -> str:

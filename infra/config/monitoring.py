@@ -1,16 +1,24 @@
-"""The monitoring section: Model Monitor schedules, endpoint alarms and who reviews new model versions."""
+"""The monitoring section: the engine and its monitors, endpoint alarms and who reviews new model versions."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from infra.config.base import Strict, allowed
+from infra.config.base import Problem, Rule, Strict, allowed, run_rules
 from infra.config.fields import ProcessingInstance, RealtimeInstance, emails
 
-# Model Monitor runs hourly or daily; these are the cron forms it accepts for each.
+# Monitors run hourly or daily; these are the cron forms Model Monitor and EventBridge accept for each.
 MONITOR_SCHEDULES = {"hourly": "cron(0 * ? * * *)", "daily": "cron(0 0 ? * * *)"}
+# The engines that run the monitors: the platform's own (monitoring/, any account) and SageMaker Model
+# Monitor with Clarify (only accounts that already use Model Monitor; AWS closed it to new customers).
+ENGINES = ("platform", "model_monitor")
+# The monitor kinds each engine provides (monitoring.<kind>).
+ENGINE_KINDS = {
+    "platform": ("data_quality", "model_quality", "bias"),
+    "model_monitor": ("data_quality", "model_quality", "bias", "explainability"),
+}
 
 
 class DataQualityMonitor(Strict):
@@ -71,8 +79,13 @@ class EndpointAlarms(Strict):
 
 
 class MonitoringConfig(Strict):
-    """Model Monitor schedules, alarms and a dashboard for the endpoint."""
+    """The monitors of the endpoint (on its engine), alarms and a dashboard."""
 
+    engine: Literal["platform", "model_monitor"] = Field(
+        default="platform",
+        **allowed("platform (the platform's own monitor jobs, any account) or model_monitor (SageMaker Model "
+                  "Monitor and Clarify, for accounts that have Model Monitor)"),
+    )  # fmt: skip
     instance_type: ProcessingInstance = Field(
         default="ml.m5.xlarge", **allowed("an ml.* type SageMaker accepts for processing and the catalog knows")
     )
@@ -97,3 +110,20 @@ class MonitoringConfig(Strict):
     @classmethod
     def _emails(cls, value: list[str]) -> list[str]:
         return emails(value)
+
+    @model_validator(mode="after")
+    def _combinations(self) -> MonitoringConfig:
+        return run_rules(self, MONITORING_RULES)
+
+
+def _engine_provides_kinds(monitoring: MonitoringConfig) -> list[Problem]:
+    """Each configured monitor kind is one the chosen engine provides."""
+    provided = ENGINE_KINDS[monitoring.engine]
+    return [
+        (kind, "a section", f"null with engine {monitoring.engine} (it provides {', '.join(provided)})")
+        for kind in ENGINE_KINDS["model_monitor"]
+        if getattr(monitoring, kind) is not None and kind not in provided
+    ]
+
+
+MONITORING_RULES: tuple[Rule[MonitoringConfig], ...] = (_engine_provides_kinds,)

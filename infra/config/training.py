@@ -161,10 +161,34 @@ DEBUGGER_RULES = ("loss_not_decreasing", "overfit", "low_gpu_utilization", "cpu_
 class DebuggerConfig(Strict):
     """SageMaker Debugger built-in rules on the training job, and TensorBoard output."""
 
+    # AWS closed Debugger to new customers: its rules run only where the account already has it.
+    account_has_debugger: bool = Field(
+        default=False, **allowed("true only if this account can use SageMaker Debugger (it already uses it)")
+    )
     rules: list[Literal["loss_not_decreasing", "overfit", "low_gpu_utilization", "cpu_bottleneck"]] = Field(
         default_factory=list, **allowed("built-in rules: " + ", ".join(DEBUGGER_RULES))
     )
     tensorboard: bool = Field(default=False, **allowed("true or false (TensorBoard files to the artifacts bucket)"))
+
+    @model_validator(mode="after")
+    def _combinations(self) -> DebuggerConfig:
+        return run_rules(self, DEBUGGER_CONFIG_RULES)
+
+
+def _rules_need_debugger(debugger: DebuggerConfig) -> list[Problem]:
+    """Debugger rules only where the config states that the account has SageMaker Debugger."""
+    if debugger.rules and not debugger.account_has_debugger:
+        return [
+            (
+                "rules",
+                debugger.rules,
+                "[] unless account_has_debugger is true (SageMaker Debugger is closed to new customers)",
+            )
+        ]
+    return []
+
+
+DEBUGGER_CONFIG_RULES: tuple[Rule[DebuggerConfig], ...] = (_rules_need_debugger,)
 
 
 class FeatureStoreConfig(Strict):

@@ -52,6 +52,8 @@ class FunctionProps:
     security_group: ec2.ISecurityGroup
     key: kms.IKey  # encrypts its logs, dead letters and environment
     alerts_topic_arn: str  # told when an invocation fails for good
+    # Why concurrent invocations are safe without a reserved concurrency (part of the MLP-L2 acknowledgment).
+    concurrency: str
     timeout_seconds: int = 60
     retry_attempts: int = 2  # asynchronous invocations: retries before the dead-letter queue
     max_event_age_seconds: int = 3600
@@ -167,8 +169,7 @@ class PythonFunction(Construct):
         acknowledge(
             function,
             "No reserved concurrency: accounts that start with a concurrency limit of 10 cannot reserve any "
-            "(Lambda keeps 10 unreserved there). A handler that changes shared state holds a DynamoDB lock "
-            "(with a lease) while it does, so one invocation at a time still does (decision 26).",
+            f"(Lambda keeps 10 unreserved there; decision 26). {props.concurrency}",
             [f"{ML}::MLP-L2"],
         )
         return function
@@ -215,8 +216,12 @@ class PythonFunction(Construct):
         *,
         event_pattern: dict[str, Any] | None = None,
         schedule: str | None = None,
+        input_transformer: events.CfnRule.InputTransformerProperty | None = None,
     ) -> events.CfnRule:
-        """An EventBridge rule in `scope` that invokes the function: retried, undelivered events kept."""
+        """An EventBridge rule in `scope` that invokes the function: retried, undelivered events kept.
+
+        `input_transformer`, if given, shapes the event the function receives.
+        """
         rule = events.CfnRule(
             scope,
             rule_id,
@@ -224,7 +229,7 @@ class PythonFunction(Construct):
             event_pattern=event_pattern,
             schedule_expression=schedule,
             state="ENABLED",
-            targets=[self.dead_letters.target(self.node.id, self.function_arn)],
+            targets=[self.dead_letters.target(self.node.id, self.function_arn, input_transformer=input_transformer)],
         )
         cdk.CfnResource(
             self,

@@ -9,6 +9,7 @@ import boto3
 from botocore import UNSIGNED
 from botocore.config import Config
 from sagemaker.network import NetworkConfig
+from sagemaker.processing import ProcessingInput, ProcessingOutput
 from sagemaker.sklearn.processing import SKLearnProcessor
 from sagemaker.workflow.execution_variables import ExecutionVariables
 from sagemaker.workflow.functions import Join
@@ -18,8 +19,11 @@ from sagemaker.workflow.steps import ProcessingStep
 
 from pipelines.definition import (
     ARTIFACTS_BUCKET,
+    BASELINE_DIR,
     IMAGE_REGION,
     KMS_KEY,
+    LIBRARY_CODE,
+    LIBRARY_DIR,
     PROCESSING_ROLE,
     SECURITY_GROUP,
     SKLEARN_VERSION,
@@ -85,6 +89,20 @@ class Build:
 
     def processor(self, job: str) -> SKLearnProcessor:
         return SKLearnProcessor(framework_version=SKLEARN_VERSION, **self.processing(job))
+
+
+def library_input(build: Build) -> list[ProcessingInput]:
+    """The monitoring library zip for a step that writes the platform engine's baselines (none otherwise)."""
+    if not build.spec.platform_baselines:
+        return []
+    return [ProcessingInput(source=LIBRARY_CODE, destination=LIBRARY_DIR, input_name="library")]
+
+
+def monitoring_output(build: Build) -> list[ProcessingOutput]:
+    """The platform engine's baselines a step writes, as its 'monitoring' output (none with Model Monitor)."""
+    if not build.spec.platform_baselines:
+        return []
+    return [ProcessingOutput(output_name="monitoring", source=BASELINE_DIR, destination=build.run_path("monitoring"))]
 
 
 def output_uri(step: ProcessingStep, name: str) -> Properties:

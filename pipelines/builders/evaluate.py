@@ -10,8 +10,8 @@ from sagemaker.workflow.functions import Join
 from sagemaker.workflow.properties import PropertyFile
 from sagemaker.workflow.steps import ProcessingStep
 
-from pipelines.builders.context import Build, output_uri
-from pipelines.definition import EVALUATE_CODE
+from pipelines.builders.context import Build, library_input, monitoring_output, output_uri
+from pipelines.definition import BASELINE_DIR, EVALUATE_CODE
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ def evaluate_step(build: Build, preprocess: ProcessingStep, model_data: Pipeline
         else []
     )
     metrics = PropertyFile(name="Evaluation", output_name="evaluation", path="evaluation.json")
+    arguments = [*explain_arguments, *_baseline_arguments(build)]
     step = ProcessingStep(
         name="Evaluate",
         step_args=build.processor("evaluate").run(
@@ -56,6 +57,7 @@ def evaluate_step(build: Build, preprocess: ProcessingStep, model_data: Pipeline
                 ProcessingInput(
                     source=output_uri(preprocess, "train"), destination="/opt/ml/processing/train", input_name="train"
                 ),
+                *library_input(build),
             ],
             outputs=[
                 ProcessingOutput(
@@ -69,9 +71,19 @@ def evaluate_step(build: Build, preprocess: ProcessingStep, model_data: Pipeline
                     destination=build.run_path("predictions"),
                 ),
                 *explain_outputs,
+                *monitoring_output(build),
             ],
-            arguments=explain_arguments or None,
+            arguments=arguments or None,
         ),
         property_files=[metrics],
     )
     return Evaluation(step, metrics)
+
+
+def _baseline_arguments(build: Build) -> list[str]:
+    """With the platform engine: write the model-quality baseline, and the bias baseline over the spec's facet."""
+    spec = build.spec
+    if not spec.platform_baselines:
+        return []
+    bias = ["--bias-facet", spec.bias_facet, "--bias-threshold", str(spec.bias_threshold)] if spec.bias_facet else []
+    return ["--monitoring-baseline-dir", BASELINE_DIR, *bias]

@@ -9,10 +9,10 @@ from sagemaker.drift_check_baselines import DriftCheckBaselines
 from sagemaker.model_metrics import FileSource, MetricsSource, ModelMetrics
 from sagemaker.workflow.entities import PipelineVariable
 from sagemaker.workflow.parameters import ParameterString
+from sagemaker.workflow.quality_check_step import QualityCheckStep
 from sagemaker.workflow.step_collections import RegisterModel
 from sagemaker.workflow.steps import ProcessingStep
 
-from pipelines.builders.baselines import QualityBaselines
 from pipelines.builders.context import Build
 from pipelines.builders.evaluate import Evaluation
 from pipelines.builders.train import Trained
@@ -27,7 +27,7 @@ class Reports:
     `metrics` are keyword arguments of ModelMetrics; `drift` and `drift_configs` of DriftCheckBaselines.
     """
 
-    steps: tuple[ProcessingStep, ...] = ()
+    steps: tuple[ProcessingStep | QualityCheckStep, ...] = ()
     metrics: Mapping[str, MetricsSource] = field(default_factory=dict)
     drift: Mapping[str, MetricsSource] = field(default_factory=dict)
     drift_configs: Mapping[str, FileSource] = field(default_factory=dict)
@@ -39,7 +39,7 @@ class ServableModel:
 
     data: PipelineVariable
     image: str
-    steps: tuple[ProcessingStep, ...] = ()
+    steps: tuple[ProcessingStep | QualityCheckStep, ...] = ()
 
 
 def register_step(
@@ -49,12 +49,10 @@ def register_step(
     model: ServableModel,
     approval: ParameterString,
     evaluation: Evaluation,
-    quality: QualityBaselines,
     reports: Sequence[Reports],
 ) -> RegisterModel:
-    """Registers `model` with the evaluation, the quality baselines and each of `reports`."""
+    """Registers `model` with the evaluation and each of `reports` (the baselines among them)."""
     spec = build.spec
-    data, predictions = quality.data.properties, quality.model.properties
     metrics = {name: source for report in reports for name, source in report.metrics.items()}
     drift = {name: source for report in reports for name, source in report.drift.items()}
     configs = {name: source for report in reports for name, source in report.drift_configs.items()}
@@ -72,15 +70,9 @@ def register_step(
         approval_status=approval,
         model_metrics=ModelMetrics(
             model_statistics=MetricsSource(s3_uri=evaluation.metrics_uri, content_type=JSON),
-            model_data_statistics=MetricsSource(s3_uri=data.CalculatedBaselineStatistics, content_type=JSON),
-            model_data_constraints=MetricsSource(s3_uri=data.CalculatedBaselineConstraints, content_type=JSON),
-            model_constraints=MetricsSource(s3_uri=predictions.CalculatedBaselineConstraints, content_type=JSON),
             **metrics,
         ),
         drift_check_baselines=DriftCheckBaselines(
-            model_data_statistics=MetricsSource(s3_uri=data.BaselineUsedForDriftCheckStatistics, content_type=JSON),
-            model_data_constraints=MetricsSource(s3_uri=data.BaselineUsedForDriftCheckConstraints, content_type=JSON),
-            model_constraints=MetricsSource(s3_uri=predictions.BaselineUsedForDriftCheckConstraints, content_type=JSON),
             bias_config_file=configs.get("bias_config_file"),
             explainability_config_file=configs.get("explainability_config_file"),
             **drift,

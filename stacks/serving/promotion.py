@@ -47,6 +47,8 @@ class Promotion:
                 security_group=ctx.inputs.placement.security_group,
                 key=ctx.inputs.logs_key,
                 alerts_topic_arn=ctx.inputs.alerts_topic.topic_arn,
+                concurrency="It updates the stack only while it holds the PromotionLock item (a DynamoDB lease), "
+                "so one promotion at a time still happens.",
                 timeout_seconds=60,
                 # It reads the explainability config templates among the source account's artifacts.
                 role_name=ctx.outputs.role_name("promotion") if explainability else None,

@@ -27,6 +27,7 @@ from stacks.serving.deployment import rollback_alarms
 from stacks.serving.model import ServedModel, predictable_name_prefix
 from stacks.serving.monitors import ExplainabilityJob, MonitorJobs, build_monitors
 from stacks.serving.monitors.explainability import grant_promotion
+from stacks.serving.monitors.platform import PlatformMonitor
 from stacks.serving.pipeline_outputs import PipelineOutputs
 from stacks.serving.promoted import PromotedState
 from stacks.serving.promotion import Promotion, failed_promotion_alerts
@@ -79,8 +80,11 @@ class ServingStack(PlatformStack):
         self.endpoint = endpoints.endpoint(ctx, self.endpoint_config, self.alarms)
         self.scaling = autoscaling(ctx, self.endpoint)
         self.monitors: MonitorJobs | None = None
+        self.platform_monitor: PlatformMonitor | None = None
         explainability: ExplainabilityJob | None = None
-        if monitoring is not None:
+        if monitoring is not None and monitoring.engine == "platform":
+            self.platform_monitor = PlatformMonitor(ctx, monitoring)
+        elif monitoring is not None:
             self.monitors, explainability = build_monitors(
                 ctx, monitoring, endpoint=self.endpoint, model_name_prefix=name_prefix
             )

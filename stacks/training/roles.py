@@ -43,7 +43,9 @@ def processing_role(ctx: TrainingContext, scripts: dict[str, assets.Asset], regi
         "ProcessingRole",
         "Preprocess, evaluate, baseline jobs",
         logs="ProcessingJobs",
-        scripts=[scripts[k] for k in ("PreprocessKey", "EvaluateKey", "CompileKey")],
+        scripts=[
+            scripts[k] for k in ("PreprocessKey", "EvaluateKey", "CompileKey", "MonitoringLibraryKey") if k in scripts
+        ],
         registries=registries,
     )
     dataset = ctx.dataset.name
@@ -152,6 +154,7 @@ def _image_pulls(ctx: TrainingContext, registries: Sequence[str]) -> iam.PolicyS
         resources=[
             f"arn:{stack.partition}:ecr:{stack.region}:{registry}:repository/{repository}"
             for family, registry in zip(pipeline.IMAGE_FAMILIES, registries, strict=True)
+            if family in ctx.spec.image_families
             for repository in pipeline.JOB_REPOSITORIES[family]
         ],
     )

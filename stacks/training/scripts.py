@@ -6,14 +6,17 @@ import gzip
 import io
 import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 
 from aws_cdk import aws_s3_assets as assets
 from constructs import Construct
 
+import monitoring
 from pipelines import definition as pipeline
 
 STEPS = Path(pipeline.__file__).resolve().parent / "steps"
+LIBRARY = Path(monitoring.__file__).resolve().parent
 
 
 def source_tarball(sources: list[Path], directory: Path) -> Path:
@@ -31,8 +34,25 @@ def source_tarball(sources: list[Path], directory: Path) -> Path:
     return path
 
 
-def step_scripts(scope: Construct) -> dict[str, assets.Asset]:
+def library_zip(directory: Path) -> Path:
+    """A byte-reproducible zip of the `monitoring` package (its .py files, at the zip's root)."""
+    path = directory / "monitoring.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for source in sorted(LIBRARY.glob("*.py")):
+            info = zipfile.ZipInfo(f"monitoring/{source.name}", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, source.read_bytes(), compress_type=zipfile.ZIP_DEFLATED)
+    return path
+
+
+def monitoring_library(scope: Construct, construct_id: str = "MonitoringLibrary") -> assets.Asset:
+    """The monitoring library as a file asset: its object key (content hash + .zip) is the zip's name in the job."""
+    return assets.Asset(scope, construct_id, path=str(library_zip(Path(tempfile.mkdtemp()))))
+
+
+def step_scripts(scope: Construct, spec: pipeline.PipelineSpec) -> dict[str, assets.Asset]:
     """Each script asset by the definition's placeholder for its object key (see pipelines/definition.py)."""
+    library = {"MonitoringLibraryKey": monitoring_library(scope)} if spec.platform_baselines else {}
     return {
         "PreprocessKey": assets.Asset(scope, "PreprocessScript", path=str(STEPS / "preprocess.py")),
         "EvaluateKey": assets.Asset(scope, "EvaluateScript", path=str(STEPS / "evaluate.py")),
@@ -40,4 +60,5 @@ def step_scripts(scope: Construct) -> dict[str, assets.Asset]:
         "TrainingCodeKey": assets.Asset(
             scope, "TrainingCode", path=str(source_tarball([STEPS / "train.py"], Path(tempfile.mkdtemp())))
         ),
+        **library,
     }

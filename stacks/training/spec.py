@@ -51,6 +51,9 @@ def pipeline_spec(
         debugger_rules=tuple(training.debugger.rules),
         tensorboard=training.debugger.tensorboard,
         mlflow_tracking_server=naming.mlflow_server(config) if training.mlflow else None,
+        # The baselines follow the monitors' engine; a registry without monitors here registers the
+        # platform's, which every account can compute.
+        monitoring_engine=config.monitoring.engine if config.monitoring else pipeline.PLATFORM_ENGINE,
     )
 
 

@@ -57,7 +57,7 @@ class TrainingStack(PlatformStack):
         self.approval_forwarding: events.CfnRule | None = None
         if training.model_consumers:
             self.approval_forwarding = share_registry(ctx, self.model_package_group)
-        scripts = step_scripts(self)
+        scripts = step_scripts(self, spec)
         registries, self.image_registries = image_registries(ctx)
         self.processing_role = processing_role(ctx, scripts, registries)
         self.training_role = training_role(ctx, scripts, registries)
