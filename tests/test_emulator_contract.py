@@ -55,8 +55,9 @@ EVALUATION = "/opt/ml/processing/evaluation"
             ),
             [
                 "step Evaluate, ProcessingInputs[test].S3Input.LocalPath: /opt/ml/processing/testing: evaluate.py "
-                "reads no such directory (it reads /opt/ml/processing/model, /opt/ml/processing/test, "
-                "/opt/ml/processing/train)",
+                "reads no "
+                "such directory (it reads /opt/ml/processing/model, /opt/ml/processing/test, /opt/ml/processing/train, "
+                "/opt/ml/processing/input/library)",
                 "step Evaluate, ProcessingInputs: /opt/ml/processing/test: evaluate.py reads it, and no input "
                 "delivers it",
             ],
@@ -64,22 +65,24 @@ EVALUATION = "/opt/ml/processing/evaluation"
         (
             lambda s: s["Evaluate"]["Arguments"]["AppSpecification"].update(ContainerArguments=[]),
             [
+                "step Evaluate, ProcessingInputs[library].S3Input.LocalPath: /opt/ml/processing/input/library: "
+                "evaluate.py "
+                "reads no such directory (it reads /opt/ml/processing/model, /opt/ml/processing/test, "
+                "/opt/ml/processing/train)",
                 "step Evaluate, AppSpecification.ContainerArguments: /opt/ml/processing/explainability: evaluate.py "
-                "writes it only with --explainability-rows, which the step does not pass"
+                "writes "
+                "it only with --explainability-rows, which the step does not pass",
+                "step Evaluate, AppSpecification.ContainerArguments: /opt/ml/processing/monitoring: evaluate.py "
+                "writes it "
+                "only with --monitoring-baseline-dir, which the step does not pass",
             ],
         ),
         (
             lambda s: s["Preprocess"]["Arguments"]["ProcessingOutputConfig"]["Outputs"].pop(),
             [
-                "step Preprocess, ProcessingOutputConfig.Outputs: /opt/ml/processing/output/clarify: preprocess.py "
-                "writes it with --bias-facet, and no output collects it"
-            ],
-        ),
-        (
-            lambda s: s["ModelQualityBaseline"]["Arguments"]["Environment"].update(probability_attribute="score"),
-            [
-                "step ModelQualityBaseline, Environment.probability_attribute: score: not a column step Evaluate "
-                "declares in /opt/ml/processing/predictions (label, prediction, probability)"
+                "step Preprocess, ProcessingOutputConfig.Outputs: /opt/ml/processing/monitoring: preprocess.py writes "
+                "it "
+                "with --monitoring-baseline-dir, and no output collects it",
             ],
         ),
         (
@@ -101,25 +104,15 @@ EVALUATION = "/opt/ml/processing/evaluation"
             ],
         ),
         (
-            lambda s: s["DataBiasBaseline"]["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"]["Std:Join"][
-                "Values"
-            ].__setitem__(1, "configuration"),
-            [
-                "step DataBiasBaseline, ProcessingInputs[0].S3Input.S3Uri: /opt/ml/processing/output/clarify/"
-                "configuration: step Preprocess writes no such file there (it writes config/analysis_config.json, "
-                "data/data.csv, monitoring/analysis_config.json)"
-            ],
-        ),
-        (
-            # The platform engine's baseline asked of the step, without the library it imports or an output for it.
-            lambda s: s["Preprocess"]["Arguments"]["AppSpecification"]["ContainerArguments"].extend(
-                ["--monitoring-baseline-dir", "/opt/ml/processing/monitoring"]
+            # The platform engine's baseline asked of the step without the library it imports.
+            lambda s: s["Preprocess"]["Arguments"].update(
+                ProcessingInputs=[
+                    i for i in s["Preprocess"]["Arguments"]["ProcessingInputs"] if i["InputName"] != "library"
+                ]
             ),
             [
                 "step Preprocess, ProcessingInputs: /opt/ml/processing/input/library: preprocess.py reads it, and no "
                 "input delivers it",
-                "step Preprocess, ProcessingOutputConfig.Outputs: /opt/ml/processing/monitoring: preprocess.py writes "
-                "it with --monitoring-baseline-dir, and no output collects it",
             ],
         ),
     ],
@@ -128,10 +121,8 @@ EVALUATION = "/opt/ml/processing/evaluation"
         "input-path",
         "option-dropped",
         "output-dropped",
-        "column",
         "channel",
         "file",
-        "folder",
         "engine-baseline",
     ],
 )

@@ -336,13 +336,13 @@ def test_quota_missing_from_the_applied_list_is_read_from_aws_defaults(prod_conf
     default = Call(
         "service-quotas",
         "list_aws_default_service_quotas",
-        {"Quotas": [quota(name, 1, quota_code(name))]},
+        {"Quotas": [quota(name, 0, quota_code(name))]},
         params={"ServiceCode": "sagemaker"},
     )
     at = calls.index(next(c for c in calls if c.method == "list_service_quotas")) + 1
     section, _ = run_target(prod_config, [*calls[:at], default, *calls[at:]])
     [blocker] = rows_by_status(section, Status.BLOCKER)
-    assert (blocker.check, blocker.needed, blocker.found) == (name, "3 (pipeline: 3 steps at once)", "1")
+    assert (blocker.check, blocker.needed, blocker.found) == (name, "1 (pipeline: 1 steps at once)", "0")
 
 
 def _limit_of_ten(calls: list[Call]) -> list[Call]:
@@ -694,7 +694,7 @@ def _pipeline_needs(props: dict[str, Any], add: Callable[[str, str, int], None])
     body = props["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"][0]
     parallel = props["ParallelismConfiguration"]["MaxParallelExecutionSteps"]
     steps = json.loads(body)["Steps"]
-    gate = next(s for s in steps if s["Type"] == "Condition")
+    gate = next((s for s in steps if s["Type"] == "Condition"), None)
     for step in steps:
         args = step.get("Arguments", {})
         if step["Type"] == "Training":
@@ -706,14 +706,24 @@ def _pipeline_needs(props: dict[str, Any], add: Callable[[str, str, int], None])
             resources = job.get("ResourceConfig") or job["HyperParameterTuningResourceConfig"]
             parallel_jobs = args["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxParallelTrainingJobs"]
             add(resources["InstanceType"], spot, resources["InstanceCount"] * parallel_jobs)
-    # The peak of processing: the steps after the gate run side by side, up to the pipeline's parallelism.
-    after_gate = [
+    processing = [
         s["Arguments"]["ProcessingResources"]["ClusterConfig"]
-        for s in gate["Arguments"]["IfSteps"]
+        for s in steps
         if "ProcessingResources" in s.get("Arguments", {})
     ]
-    assert len({c["InstanceType"] for c in after_gate}) == 1
-    add(after_gate[0]["InstanceType"], "processing job", min(sum(c["InstanceCount"] for c in after_gate), parallel))
+    # The peak of processing: the steps after the gate run side by side, up to the pipeline's parallelism;
+    # without any, one step at a time (a monitor pipeline has no gate: one run at a time, never overlapping).
+    after_gate = [
+        s["Arguments"]["ProcessingResources"]["ClusterConfig"]
+        for s in (gate["Arguments"]["IfSteps"] if gate else [])
+        if "ProcessingResources" in s.get("Arguments", {})
+    ]
+    if after_gate:
+        assert len({c["InstanceType"] for c in after_gate}) == 1
+        add(after_gate[0]["InstanceType"], "processing job", min(sum(c["InstanceCount"] for c in after_gate), parallel))
+    else:
+        assert len({c["InstanceType"] for c in processing}) == 1
+        add(processing[0]["InstanceType"], "processing job", max(c["InstanceCount"] for c in processing))
 
 
 def _endpoint_needs(template: dict[str, Any], add: Callable[[str, str, int], None]) -> None:

@@ -79,7 +79,8 @@ def instance_needs(config: PlatformConfig) -> list[InstanceNeed]:
     """Peak concurrent instances per (type, usage): pipeline, endpoint (with its updates) and monitors."""
     parts: list[tuple[str, Usage, int, str]] = []
     if config.trains_here and config.training is not None:
-        parts += _pipeline(config.training)
+        platform = config.monitoring is None or config.monitoring.engine == "platform"
+        parts += _pipeline(config.training, model_monitor_baselines=not platform)
     if config.serving is not None and config.serving.mode != "serverless":
         parts += _endpoint(config.serving)
     parts += _monitors(config)
@@ -93,7 +94,7 @@ def instance_needs(config: PlatformConfig) -> list[InstanceNeed]:
     ]
 
 
-def _pipeline(training: TrainingConfig) -> list[tuple[str, Usage, int, str]]:
+def _pipeline(training: TrainingConfig, *, model_monitor_baselines: bool) -> list[tuple[str, Usage, int, str]]:
     """One execution at a time (the retraining function refuses to start a second one)."""
     usage = Usage.SPOT_TRAINING if training.spot.enabled else Usage.TRAINING
     count = training.instance_count
@@ -102,9 +103,11 @@ def _pipeline(training: TrainingConfig) -> list[tuple[str, Usage, int, str]]:
         train = (training.instance_type, usage, parallel * count, f"tuning: {parallel} jobs x {count}")
     else:
         train = (training.instance_type, usage, count, f"training: {count}")
-    # After the quality gate the baselines (and the Neuron compile step) run side by side.
-    after_gate = 2 + (training.bias_baseline is not None) + training.serves_on_inferentia
-    processing = min(after_gate, PIPELINE_PARALLEL_STEPS)
+    # After the quality gate the Model Monitor engine's baselines (and the Neuron compile step) run side by
+    # side; the platform engine's baselines come from preprocess and evaluate, which run one after the other.
+    baselines = 2 + (training.bias_baseline is not None) if model_monitor_baselines else 0
+    after_gate = baselines + training.serves_on_inferentia
+    processing = max(1, min(after_gate, PIPELINE_PARALLEL_STEPS))
     return [
         train,
         (training.processing_instance_type, Usage.PROCESSING, processing, f"pipeline: {processing} steps at once"),
@@ -128,7 +131,7 @@ def _endpoint(serving: ServingConfig) -> list[tuple[str, Usage, int, str]]:
 
 
 def _monitors(config: PlatformConfig) -> list[tuple[str, Usage, int, str]]:
-    """Every schedule fires on the hour, so all monitors may run at once (daily ones at midnight)."""
+    """Model Monitor: every schedule fires on the hour, so all monitors may run at once; the platform: one run."""
     monitoring = config.monitoring
     if monitoring is None or config.serving is None or config.serving.mode == "serverless":
         return []
@@ -143,7 +146,10 @@ def _monitors(config: PlatformConfig) -> list[tuple[str, Usage, int, str]]:
         if section is not None
     ]
     parts: list[tuple[str, Usage, int, str]] = []
-    if kinds:
+    if kinds and monitoring.engine == "platform":
+        # One analysis job judges every monitor of a run, and the starter never lets runs overlap.
+        parts.append((monitoring.instance_type, Usage.PROCESSING, 1, "monitor run: 1 (runs never overlap)"))
+    elif kinds:
         parts.append((monitoring.instance_type, Usage.PROCESSING, len(kinds), f"{len(kinds)} monitors"))
     if monitoring.explainability is not None and config.serving.variants:
         shadow = monitoring.explainability.instance_type or config.serving.variants[0].instance_type

@@ -117,6 +117,12 @@ def _outputs(step: dict[str, Any], file: str, declared: Declared) -> list[str]:
     for directory in declared.writes:
         option = declared.written_with.get(directory)
         path = f"/opt/ml/{directory}"
+        absent = declared.written_without.get(directory)
+        if absent is not None and absent in given:
+            if directory in collected:
+                reason = f"{file} writes it only without {absent}, which the step passes"
+                problems.append(line(step["Name"], "AppSpecification.ContainerArguments", path, reason))
+            continue
         if (option is None or option in given) and directory not in collected:
             reason = f"{file} writes it{f' with {option}' if option else ''}, and no output collects it"
             problems.append(line(step["Name"], "ProcessingOutputConfig.Outputs", path, reason))

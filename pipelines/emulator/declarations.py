@@ -1,4 +1,4 @@
-"""A step script's container contract (READS, WRITES, READ_WITH, WRITTEN_WITH, COLUMNS), read from its source."""
+"""A step script's container contract (READS, WRITES, READ_WITH, WRITTEN_WITH[OUT], COLUMNS), read from its source."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-NAMES = ("READS", "WRITES", "READ_WITH", "WRITTEN_WITH", "COLUMNS")
+NAMES = ("READS", "WRITES", "READ_WITH", "WRITTEN_WITH", "WRITTEN_WITHOUT", "COLUMNS")
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class Declared:
     reads: dict[str, tuple[str, ...]]
     writes: dict[str, tuple[str, ...]]
     written_with: dict[str, str] = field(default_factory=dict)
+    written_without: dict[str, str] = field(default_factory=dict)  # written only when the option is absent
     read_with: dict[str, str] = field(default_factory=dict)
     columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -47,6 +48,7 @@ def read(script: Path) -> Declared | None:
         reads={str(k): tuple(v) for k, v in known["READS"].items()},
         writes={str(k): tuple(v) for k, v in known["WRITES"].items()},
         written_with=dict(known.get("WRITTEN_WITH", {})),
+        written_without=dict(known.get("WRITTEN_WITHOUT", {})),
         read_with=dict(known.get("READ_WITH", {})),
         columns={str(k): tuple(v) for k, v in known.get("COLUMNS", {}).items()},
     )

@@ -43,6 +43,8 @@ WRITES = {
 # Read or written only when the pipeline passes the option.
 READ_WITH = {LIBRARY_DIR: "--monitoring-baseline-dir"}
 WRITTEN_WITH = {OUTPUT_DIR + "/clarify": "--bias-facet", MONITORING_DIR: "--monitoring-baseline-dir"}
+# Written only without an option: the Model Monitor baseline, which the platform engine's replaces.
+WRITTEN_WITHOUT = {OUTPUT_DIR + "/baseline": "--monitoring-baseline-dir"}
 # The evaluation step refuses a smaller test split (pipelines/steps/evaluate.py): fail here first.
 MIN_TEST_SHARE = 0.10
 # Text read as missing in numeric CSV columns; the key column treats only an empty field as missing.
@@ -265,16 +267,23 @@ def build_splits(
 
 
 def write_outputs(
-    output_dir: Path, splits: dict[str, pd.DataFrame], key: str, target: str, features: Sequence[str]
+    output_dir: Path,
+    splits: dict[str, pd.DataFrame],
+    key: str,
+    target: str,
+    features: Sequence[str],
+    *,
+    model_monitor_baseline: bool = True,
 ) -> None:
     for name, rows in splits.items():
         (output_dir / name).mkdir(parents=True, exist_ok=True)
         rows.to_csv(output_dir / name / f"{name}.csv", index=False)
     schema = {"key": key, "target": target, "features": list(features)}
     (output_dir / "train" / SCHEMA_FILE).write_text(json.dumps(schema, indent=2) + "\n")
-    # What an endpoint receives: the features alone, as the Model Monitor data-quality baseline.
-    (output_dir / "baseline").mkdir(parents=True, exist_ok=True)
-    splits["train"][list(features)].to_csv(output_dir / "baseline" / "baseline.csv", index=False)
+    if model_monitor_baseline:
+        # What an endpoint receives: the features alone, as the Model Monitor data-quality baseline.
+        (output_dir / "baseline").mkdir(parents=True, exist_ok=True)
+        splits["train"][list(features)].to_csv(output_dir / "baseline" / "baseline.csv", index=False)
 
 
 def use_library(library_dir: Path) -> None:
@@ -333,7 +342,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     # Written only once every check passed, so a failed job leaves no partial splits behind.
-    write_outputs(args.output_dir, splits, args.key, args.target, args.features)
+    # The platform engine's baseline replaces the Model Monitor one (the analyzer's input) when asked for.
+    write_outputs(
+        args.output_dir,
+        splits,
+        args.key,
+        args.target,
+        args.features,
+        model_monitor_baseline=args.monitoring_baseline_dir is None,
+    )
     if args.bias_facet is not None:
         write_clarify_inputs(
             args.output_dir, splits["train"], args.target, args.bias_facet, args.bias_threshold, args.features
