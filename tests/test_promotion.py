@@ -828,6 +828,11 @@ def test_the_same_update_switches_the_monitors_to_the_versions_baselines(aws):
         "ModelQualityConstraints": "none",
         "InstanceType": INSTANCE_TYPE,
     }
+    # The alert topic hears that the version's model-quality monitor is off, once: a duplicate event is quiet.
+    (alert,) = aws.alerts()
+    assert "without these baselines: ModelQualityConstraints" in alert["Message"] and arn in alert["Message"]
+    assert aws.run(package_event(arn, "Approved"))["action"] == "unchanged"
+    assert aws.alerts() == []
 
 
 def test_baseline_parameters_come_from_the_environment():

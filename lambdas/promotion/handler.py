@@ -335,7 +335,7 @@ def promote(
         if change.status != "Approved":
             return _outcome("ignored", f"approval status {change.status!r} is neither Approved nor Rejected", **fields)
         with lock:
-            return _promote_approved(change, cloudformation, sagemaker, s3, ssm, settings, fields)
+            return _promote_approved(change, cloudformation, sagemaker, s3, ssm, sns, settings, fields)
 
 
 class _Lock:
@@ -402,6 +402,7 @@ def _promote_approved(
     sagemaker: Any,
     s3: Any,
     ssm: Any,
+    sns: Any,
     settings: Settings,
     fields: dict[str, Any],
 ) -> dict[str, Any]:
@@ -446,8 +447,24 @@ def _promote_approved(
         if error.response.get("Error", {}).get("Code") == "ValidationError" and NO_UPDATES in str(error):
             return _outcome("unchanged", f"CloudFormation: {NO_UPDATES}", **fields)
         raise
+    _alert_missing_baselines(change, sns, settings, [name for name in sorted(existing) if values.get(name) == UNSET])
     reason = f"stack change started; write {package_state}={current!r} back and update the stack to roll back"
     return _outcome("updated", reason, **fields)
+
+
+def _alert_missing_baselines(change: PackageChange, sns: Any, settings: Settings, missing: list[str]) -> None:
+    """A version registered without a monitor's baseline switches that monitor off: the alert topic hears of it once,
+    when the version is promoted (a duplicate event returns before this point)."""
+    if not missing:
+        return
+    lines = [
+        f"Model package {change.arn} (group {change.group}, version {change.version}) is being promoted "
+        f"without these baselines: {', '.join(missing)}.",
+        "The monitors that judge against them are off while this version serves.",
+        f"Event: {change.event_id}.",
+    ]
+    subject = f"Model package {change.group} version {change.version}: monitors off without baselines"[:100]
+    sns.publish(TopicArn=settings.alert_topic_arn, Subject=subject, Message="\n".join(lines))
 
 
 def _alert_rejection(
