@@ -81,7 +81,8 @@ class DeployRole:
         self.role.add_to_policy(
             iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[ctx.packages])
         )
-        # CloudFormation resolves the promoted state (SSM-typed parameters) with this role.
+        # UpdateStack resolves the SSM-typed parameters with the CALLER's credentials (the promotion role and
+        # the bootstrap's deploy role carry that grant, decision 22); this one covers operations run as this role.
         self.role.add_to_policy(iam.PolicyStatement(actions=["ssm:GetParameters"], resources=[ctx.state.arn]))
 
     def _monitors(self, jobs: MonitorJobs) -> list[iam.Role]:
