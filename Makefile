@@ -21,7 +21,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # 4 s of every synth and every test process (some machines set this variable for their shells).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup python-deps node-deps synth test lint format bench dry-run review diagram preflight clean
+.PHONY: setup python-deps node-deps synth test lint format bench dry-run review snapshot diagram preflight clean
 
 setup: python-deps node-deps
 
@@ -74,8 +74,16 @@ dry-run: setup
 # Exits 1 when a stateful resource would be replaced or removed, unless ALLOW_STATEFUL_REPLACEMENT=1.
 review: setup
 	@test -n "$(BASE)" || { echo "review: set BASE, e.g. make review BASE=origin/main" >&2; exit 2; }
+	@echo "Security surface (tests/access/snapshots) changed since $(BASE):"
+	@git --no-pager diff --stat $(BASE) -- tests/access/snapshots
+	@git --no-pager diff $(BASE) -- tests/access/snapshots
 	$(BIN)/python -m infra.assembly.review --base "$(BASE)" --env "$(ENV)" $(if $(OUT),--out "$(OUT)") \
 		$(if $(filter 1 true yes,$(ALLOW_STATEFUL_REPLACEMENT)),--allow-stateful-replacement)
+
+# The security surface of every environment (who may do what, through which endpoint): rewrite the
+# committed snapshots after reviewing a change; `make review` shows their diff.
+snapshot: setup
+	ACCESS_SNAPSHOT=write $(BIN)/pytest tests/access/test_snapshot.py -q
 
 # Read-only checks of the account(s) ENV deploys to, before the first `cdk deploy` (README: "Before the
 # first deploy"). PROFILE=name, or PROFILE="tooling=a dev=b" per target; REGION= for an agnostic config;
