@@ -232,11 +232,20 @@ def _registered_artifact(raw: Raw, registry: str, deployed: Deployed) -> str:
     return f"{bucket.arn}/pipelines/{pipeline}/{rest}"
 
 
+# Settings a handler derives at run time, not from its environment (the lock's lease from the
+# invocation's remaining time).
+RUNTIME_SETTINGS = frozenset({"lock_lease"})
+
+
 def _applies(record: Recorded, handler: str, function: Resource) -> bool:
     """A recording applies where the deployed function has every setting the test used (explainability...)."""
     mapping = importlib.import_module(f"lambdas.{handler}.handler").ENVIRONMENT
     variables = function.properties["Environment"]["Variables"]
-    used = [name for name, value in record.settings.items() if value not in (None, "", {}, [])]
+    used = [
+        name
+        for name, value in record.settings.items()
+        if value not in (None, "", {}, []) and name not in RUNTIME_SETTINGS
+    ]
     return all(mapping.get(name, name.upper()) in variables for name in used)
 
 
