@@ -213,6 +213,19 @@ class PlatformNetwork(Construct):
                     },
                 )
             )
+            # The monitor jobs' baseline inputs are S3Prefix inputs: SageMaker lists them before reading.
+            endpoint.add_to_policy(
+                iam.PolicyStatement(
+                    sid="ModelSourceBaselineListing",
+                    principals=[iam.AnyPrincipal()],
+                    actions=["s3:ListBucket"],
+                    resources=[f"arn:{cdk.Aws.PARTITION}:s3:::*"],
+                    conditions={
+                        "StringEquals": {"aws:ResourceAccount": source.account, "aws:PrincipalAccount": account},
+                        "StringLike": {"s3:prefix": f"pipelines/{naming.training_pipeline(config)}/*"},
+                    },
+                )
+            )
         return endpoint
 
     def _dynamodb_endpoint(self) -> ec2.GatewayVpcEndpoint:

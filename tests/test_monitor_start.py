@@ -19,12 +19,14 @@ STATE = {
     "data_quality": "/mlp-dev/serving/DataQualityStatistics",
     "model_quality": "/mlp-dev/serving/ModelQualityConstraints",
 }
+KEY = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 SETTINGS = starter.Settings(
     pipeline_name=PIPELINE,
     bucket=BUCKET,
     capture_prefix="data-capture/mlp-dev-endpoint",
     ground_truth_prefix="ground-truth/mlp-dev-endpoint",
     manifest_prefix="monitoring/mlp-dev-endpoint/manifests",
+    kms_key_id=KEY,
     state_parameters=json.dumps(STATE),
 )
 DATA = "s3://mlp-dev-artifacts/pipelines/mlp-dev-training/runs/x/monitoring/data_quality/statistics.json"
@@ -111,8 +113,11 @@ def test_a_window_with_traffic_starts_a_run_on_its_files_and_the_promoted_baseli
     assert parameters["Monitors"] == "data_quality"
     assert (parameters["WindowStart"], parameters["WindowEnd"]) == ("2026-05-09T13:00:00Z", "2026-05-09T14:00:00Z")
     bucket, key = parameters["Manifest"].removeprefix("s3://").split("/", 1)
-    manifest = json.loads(aws["s3"].get_object(Bucket=bucket, Key=key)["Body"].read())
+    stored = aws["s3"].get_object(Bucket=bucket, Key=key)
+    manifest = json.loads(stored["Body"].read())
     assert manifest[0] == {"prefix": f"s3://{BUCKET}/"} and sorted(manifest[1:]) == sorted(inside)
+    # The artifacts bucket's policy refuses an upload that does not name its key (tests/access finds it).
+    assert (stored["ServerSideEncryption"], stored["SSEKMSKeyId"]) == ("aws:kms", KEY)
 
 
 def test_a_labelled_run_waits_an_hour_and_lists_ground_truth(aws):

@@ -178,11 +178,13 @@ GROUND_TRUTH_PREFIX = "ground-truth"
 MONITOR_PREFIX = "monitoring"
 
 
-def consumer_serving_roles(config: PlatformConfig, partition: str) -> list[str]:
-    """ARNs of the roles of training.model_consumers that read this environment's models and baselines."""
+def consumer_serving_roles(
+    config: PlatformConfig, partition: str, kinds: tuple[str, ...] = SERVING_ROLE_KINDS
+) -> list[str]:
+    """ARNs of the roles (of `kinds`) of training.model_consumers that read this environment's models and baselines."""
     consumers = config.training.model_consumers if config.training else []
     return [
         f"arn:{partition}:iam::{c.account}:role/{serving_role(config.project, c.environment, kind)}"
         for c in consumers
-        for kind in SERVING_ROLE_KINDS
+        for kind in kinds
     ]

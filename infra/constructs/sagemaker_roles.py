@@ -54,16 +54,18 @@ def consumer_grant(
     sid: str,
     actions: Sequence[str],
     resources: Sequence[str],
+    kinds: tuple[str, ...] = naming.SERVING_ROLE_KINDS,
     **conditions: Mapping[str, object],
 ) -> iam.PolicyStatement | None:
     """A resource-policy statement for the serving roles of training.model_consumers, or None without any.
 
-    `conditions` are further condition blocks by operator, e.g. `StringEquals={"kms:ViaService": ...}`.
+    `kinds` are the serving role kinds granted (all by default); `conditions` are further condition
+    blocks by operator, e.g. `StringEquals={"kms:ViaService": ...}`.
 
     The roles are named by `aws:PrincipalArn` with their accounts as principals, so the policy is
     valid before the roles exist (the consumers deploy after this environment).
     """
-    roles = naming.consumer_serving_roles(config, partition)
+    roles = naming.consumer_serving_roles(config, partition, kinds)
     if not roles:
         return None
     assert config.training is not None

@@ -44,6 +44,8 @@ ENVIRONMENT = {
     "capture_prefix": "CAPTURE_PREFIX",  # e.g. data-capture/mlp-dev-endpoint
     "ground_truth_prefix": "GROUND_TRUTH_PREFIX",  # e.g. ground-truth/mlp-dev-endpoint
     "manifest_prefix": "MANIFEST_PREFIX",  # e.g. monitoring/mlp-dev-endpoint/manifests
+    # The bucket's KMS key ARN: its policy refuses an upload that does not name it.
+    "kms_key_id": "KMS_KEY_ID",
     # JSON: "model_package" and each monitor -> the SSM parameter of its promoted value (a baseline
     # document's URI), which is "none" when not set.
     "state_parameters": "STATE_PARAMETERS",
@@ -61,6 +63,7 @@ class Settings:
     capture_prefix: str
     ground_truth_prefix: str
     manifest_prefix: str
+    kms_key_id: str
     state_parameters: str
 
     @classmethod
@@ -190,7 +193,14 @@ def start(event: Any, *, s3: Any, sagemaker: Any, ssm: Any, settings: Settings) 
         return _outcome("no_data", "no captured requests in the window", **window)
     manifest = f"{settings.manifest_prefix}/{request.start:%Y%m%dT%H}-{'-'.join(monitors)}.manifest"
     body = json.dumps([{"prefix": f"s3://{settings.bucket}/"}, *capture, *truth]).encode()
-    s3.put_object(Bucket=settings.bucket, Key=manifest, Body=body, ContentType="application/json")
+    s3.put_object(
+        Bucket=settings.bucket,
+        Key=manifest,
+        Body=body,
+        ContentType="application/json",
+        ServerSideEncryption="aws:kms",
+        SSEKMSKeyId=settings.kms_key_id,
+    )
     parameters = {
         "Manifest": f"s3://{settings.bucket}/{manifest}",
         "WindowStart": window["window_start"],

@@ -9,7 +9,7 @@ from aws_cdk import aws_athena as athena
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from infra.catalog import naming
+from infra.catalog import monitors, naming
 from infra.catalog.naming import export_name
 from infra.config import DataLakeConfig, PlatformConfig, ServingConfig
 from infra.constructs import sagemaker_roles
@@ -74,6 +74,18 @@ class DataLakeStack(PlatformStack):
         )
         if consumers is not None:
             self.buckets.artifacts.add_to_resource_policy(consumers)
+        # Their monitor jobs read the baselines as S3Prefix inputs, which SageMaker lists first.
+        listing = sagemaker_roles.consumer_grant(
+            config,
+            self.partition,
+            sid="ServingMonitorsListBaselines",
+            actions=["s3:ListBucket"],
+            resources=[self.buckets.artifacts.bucket_arn],
+            kinds=(monitors.SHARED_ROLE,),
+            StringLike={"s3:prefix": f"pipelines/{naming.training_pipeline(config)}/*"},
+        )
+        if listing is not None:
+            self.buckets.artifacts.add_to_resource_policy(listing)
         self._export_buckets(config)
         self.access = LakeAccess(
             self, "Access", config=config, lake=lake, parts=parts, workgroup=self.workgroup, data_key=data_key

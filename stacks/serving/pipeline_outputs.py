@@ -65,6 +65,28 @@ class PipelineOutputs:
         )
         return models
 
+    def grant_list(self, role: iam.Role) -> str:
+        """Let `role` list keys under the pipeline's prefix (S3Prefix inputs are listed before they are read);
+        returns the bucket ARN (pattern) granted."""
+        prefix = {"s3:prefix": f"pipelines/{naming.training_pipeline(self.config)}/*"}
+        if self.source is None:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:ListBucket"], resources=[self.artifacts.bucket_arn], conditions={"StringLike": prefix}
+                )
+            )
+            return self.artifacts.bucket_arn
+        buckets = f"arn:{self.stack.partition}:s3:::*"
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="SourceModelsListing",
+                actions=["s3:ListBucket"],
+                resources=[buckets],
+                conditions={"StringEquals": {"s3:ResourceAccount": self.source.account}, "StringLike": prefix},
+            )
+        )
+        return buckets
+
     def key_wildcards(self) -> list[str]:
         """The source's artifacts key, by account: its id is generated there (its alias is a condition)."""
         if self.source is None:

@@ -23,7 +23,12 @@ recorder.install()
 
 ROOT = Path(__file__).resolve().parents[2]
 # The moto tests whose handler calls the contracts replay, and the handlers they exercise.
-RECORDED_TESTS = {"promotion": "tests/test_promotion.py", "retraining": "tests/test_retraining.py"}
+RECORDED_TESTS = {
+    "monitor_metrics": "tests/test_monitor_metrics.py",
+    "monitor_start": "tests/test_monitor_start.py",
+    "promotion": "tests/test_promotion.py",
+    "retraining": "tests/test_retraining.py",
+}
 # The judge of what the session recorded runs after the handlers' tests, before the modules that
 # collect background work (tests/conftest.py's _LAST, cfn-lint last).
 JUDGE_OF_THE_SESSION = "tests.access.test_lambda_calls"

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.catalog import naming
+from infra.catalog import monitors, naming
 from infra.config import PlatformConfig
+from tests.access.definitions import registered
 from tests.access.resolver import FAKE_ACCOUNT, FAKE_REGION, PARTITION, Environment, Stack
 from tests.access.world import World, build_world
 
@@ -73,9 +74,11 @@ def promote(env: Environment, config: PlatformConfig, source: Environment | None
     registry_config = _REGISTRY_CONFIGS.get(registry.name, config)
     bucket = registry.export(naming.export_name(registry_config, "artifacts-bucket-name"))
     runs = f"s3://{bucket}/pipelines/{naming.training_pipeline(registry_config)}/runs/execution-7"
-    for name in ("DataQualityStatistics", "DataQualityConstraints", "ModelQualityConstraints", "BiasConfig"):
-        env.parameter_values[name] = f"{runs}/baselines/{name}.json"
-    env.parameter_values["ExplainabilityConstraints"] = f"{runs}/explainability/analysis.json"
+    # What the registry's pipeline registers is what a promotion writes to the state (infra/catalog/monitors.py).
+    version = registered(registry)
+    for kind in monitors.KINDS:
+        for baseline in kind.baselines:
+            env.parameter_values[baseline.parameter] = version.get(baseline.path, f"{runs}/{baseline.parameter}.json")
     env.parameter_values["ExplainabilityConfig"] = f"{runs}/explainability/analysis_config.json"
 
 

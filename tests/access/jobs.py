@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from tests.access.calls import Call, Network
+from tests.access.definitions import EXECUTION_ID, PipelineValues, definition_of, steps_of
 from tests.access.environments import Deployed
+from tests.access.monitor_runs import monitor_run, starter_of
 from tests.access.resolver import PARTITION, Resource
 from tests.access.sagemaker_context import condition_keys
 
-EXECUTION_ID = "execution-7"
 S3_URI = re.compile(r"^s3://([^/]+)/?(.*)$")
 # Ancestors that make an S3 location a job's output (the rest are inputs); checkpoints are both.
 OUTPUT_PARENTS = (
@@ -71,79 +72,50 @@ class Job:
 # --- pipeline definitions ------------------------------------------------------------------------
 
 
-def _steps(steps: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for step in steps:
-        yield step
-        if step["Type"] == "Condition":
-            yield from _steps(step["Arguments"].get("IfSteps", []))
-            yield from _steps(step["Arguments"].get("ElseSteps", []))
+def pipeline_jobs(
+    deployed: Deployed, pipeline: Resource, parameters: Mapping[str, str] | None = None
+) -> tuple[list[Job], list[Call]]:
+    """Every job of one pipeline's execution started with `parameters`, and the calls of the pipeline's own role."""
+    definition = definition_of(pipeline)
+    values = PipelineValues(definition, parameters)
+    pipeline_role = pipeline.properties["RoleArn"]
+    jobs, calls = [], []
+    for step in steps_of(definition["Steps"]):
+        origin = f"{pipeline.name} step {step['Name']}"
+        arguments = values(step["Arguments"])
+        if step["Type"] in CREATE_ACTION:
+            job = _pipeline_job(step, arguments, origin)
+            jobs.append(job)
+            calls += _create_job(deployed, pipeline_role, step, arguments, job)
+        elif step["Type"] == "RegisterModel":
+            group = arguments["ModelPackageGroupName"]
+            env = deployed.environment
+            arn = f"arn:{PARTITION}:sagemaker:{env.region}:{env.account}:model-package/{group}/1"
+            calls.append(Call(pipeline_role, "sagemaker:CreateModelPackage", arn, f"{origin}: registers the version"))
+        elif step["Type"] == "Lambda":
+            why = f"{origin}: the pipeline invokes the step's function"
+            calls.append(Call(pipeline_role, "lambda:InvokeFunction", step["FunctionArn"], why))
+    return jobs, calls
 
 
-class PipelineValues:
-    """Evaluates a definition's run-time expressions as one execution with default parameters would."""
-
-    def __init__(self, definition: dict[str, Any]) -> None:
-        self.parameters = {p["Name"]: p.get("DefaultValue") for p in definition.get("Parameters", [])}
-        self.steps = {s["Name"]: s for s in _steps(definition["Steps"])}
-
-    def __call__(self, value: Any) -> Any:
-        if isinstance(value, list):
-            return [self(v) for v in value]
-        if not isinstance(value, dict):
-            return value
-        if set(value) == {"Get"}:
-            return self.get(value["Get"])
-        if set(value) == {"Std:Join"}:
-            join = value["Std:Join"]
-            return join["On"].join(str(self(v)) for v in join["Values"])
-        return {k: self(v) for k, v in value.items()}
-
-    def get(self, path: str) -> Any:
-        if path.startswith("Parameters."):
-            return self(self.parameters.get(path.split(".", 1)[1]))
-        if path == "Execution.PipelineExecutionId":
-            return EXECUTION_ID
-        if path.startswith("Execution."):
-            return path.split(".", 1)[1]
-        if path.startswith("Steps."):
-            return self._step_property(path)
-        return None
-
-    def _step_property(self, path: str) -> Any:
-        _, name, rest = path.split(".", 2)
-        arguments = self(self.steps[name]["Arguments"])
-        output = re.match(r"ProcessingOutputConfig\.Outputs\['([^']+)'\]\.S3Output\.S3Uri", rest)
-        if output:
-            outputs = arguments["ProcessingOutputConfig"]["Outputs"]
-            return next(o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == output[1])
-        if rest.endswith("S3ModelArtifacts"):
-            training = arguments.get("TrainingJobDefinition", arguments)
-            return f"{training['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{name.lower()}-job/output/model.tar.gz"
-        return None
-
-
-def pipeline_jobs(deployed: Deployed) -> tuple[list[Job], list[Call]]:
-    """Every job of every pipeline definition, and the calls of each pipeline's own role."""
+def monitor_pipeline_jobs(deployed: Deployed) -> tuple[list[Job], list[Call]]:
+    """The jobs and pipeline calls of each platform monitor run, as the deployed starter starts it;
+    the analysis job also reads every object its window manifest lists."""
     jobs, calls = [], []
     for pipeline in deployed.environment.resources("AWS::SageMaker::Pipeline"):
-        body = pipeline.properties["PipelineDefinition"]["PipelineDefinitionBody"]
-        definition = json.loads(body) if isinstance(body, str) else body
-        values = PipelineValues(definition)
-        pipeline_role = pipeline.properties["RoleArn"]
-        for step in _steps(definition["Steps"]):
-            origin = f"{pipeline.name} step {step['Name']}"
-            arguments = values(step["Arguments"])
-            if step["Type"] in CREATE_ACTION:
-                job = _pipeline_job(step, arguments, origin)
-                jobs.append(job)
-                calls += _create_job(deployed, pipeline_role, step, arguments, job)
-            elif step["Type"] == "RegisterModel":
-                group = arguments["ModelPackageGroupName"]
-                env = deployed.environment
-                arn = f"arn:{PARTITION}:sagemaker:{env.region}:{env.account}:model-package/{group}/1"
-                calls.append(
-                    Call(pipeline_role, "sagemaker:CreateModelPackage", arn, f"{origin}: registers the version")
-                )
+        starter = starter_of(deployed, pipeline)
+        if starter is None:
+            continue
+        run = monitor_run(deployed, starter)
+        found, pipeline_calls = pipeline_jobs(deployed, pipeline, run.parameters)
+        for job in found:
+            if any(
+                i.get("S3Input", {}).get("S3DataType") == "ManifestFile"
+                for i in job.request.get("ProcessingInputs", [])
+            ):
+                job.request = {**job.request, "ManifestEntries": run.manifest}
+        jobs += found
+        calls += pipeline_calls
     return jobs, calls
 
 

@@ -115,6 +115,13 @@ def _sns(r: Recorded, account: str) -> list[Raw]:
     return [Raw(f"sns:{r.operation}", r.params["TopicArn"], params=r.params)]
 
 
+def _cloudwatch(r: Recorded, account: str) -> list[Raw]:
+    del account
+    if r.operation == "PutMetricData":  # takes no resource; the namespace is its condition key
+        return [Raw("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": r.params["Namespace"]})]
+    raise KeyError(r.operation)
+
+
 OPERATIONS: dict[str, Callable[[Recorded, str], list[Raw]]] = {
     "s3": _s3,
     "ssm": _ssm,
@@ -122,6 +129,7 @@ OPERATIONS: dict[str, Callable[[Recorded, str], list[Raw]]] = {
     "sagemaker": _sagemaker,
     "dynamodb": _dynamodb,
     "sns": _sns,
+    "cloudwatch": _cloudwatch,
 }
 
 
@@ -146,6 +154,13 @@ def function_for(handler: str, deployed: Deployed) -> Resource | None:
     return None
 
 
+def promotion_function(deployed: Deployed) -> Resource:
+    """The deployed promotion function (the Serving stack's function that updates the stack)."""
+    function = function_for("promotion", deployed)
+    assert function is not None, f"{deployed.name} has no promotion function"
+    return function
+
+
 def substitutions(
     handler: str, settings: dict[str, Any], function: Resource, deployed: Deployed
 ) -> list[tuple[str, str]]:
@@ -157,6 +172,7 @@ def substitutions(
         deployed_value = variables.get(mapping.get(name, name.upper()))
         if deployed_value is None or value in (None, "", {}):
             continue
+        value = _object_of(value)
         if isinstance(value, dict):
             decoded = json.loads(deployed_value) if isinstance(deployed_value, str) else deployed_value
             pairs.update({str(v): str(decoded[k]) for k, v in value.items() if k in decoded and isinstance(v, str)})
@@ -165,6 +181,16 @@ def substitutions(
     env = deployed.environment
     pairs.update({TEST_ACCOUNT: env.account, TEST_REGION: env.region, TEST_PREFIX: deployed.config.prefix})
     return sorted(((k, v) for k, v in pairs.items() if k), key=lambda kv: -len(kv[0]))
+
+
+def _object_of(value: Any) -> Any:
+    """A setting holding a JSON object (a name per key, as STATE_PARAMETERS) as that object; others as they are."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _translate(value: Any, pairs: list[tuple[str, str]]) -> Any:

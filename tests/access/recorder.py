@@ -12,6 +12,8 @@ import copy
 import dataclasses
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +26,12 @@ LAMBDAS = ROOT / "lambdas"
 
 @dataclass
 class Recorded:
-    """One API call of a handler: the service's signing name, the operation, its parameters."""
+    """One API call of a handler: the service's client name, the operation, its parameters."""
 
     function: str  # lambdas/<function>/
-    service: str  # IAM prefix (the client's signing name)
+    service: (
+        str  # the client's name, also the IAM prefix of these services (cloudwatch; its signing name is monitoring)
+    )
     operation: str
     params: dict[str, Any]
     settings: dict[str, Any]
@@ -40,6 +44,7 @@ class Recording:
     calls: list[Recorded] = field(default_factory=list)
     tests: set[str] = field(default_factory=set)  # node ids of the tests that ran while recording
     installed: bool = False
+    paused: bool = False  # while the harness itself runs a handler (tests/access/monitor_runs.py)
 
 
 RECORDING = Recording()
@@ -62,6 +67,8 @@ def _handler_frame() -> tuple[str, dict[str, Any]] | None:
 
 
 def _record(params: dict[str, Any], model: Any, region: str) -> None:
+    if RECORDING.paused:
+        return
     found = _handler_frame()
     if found is None:
         return
@@ -70,7 +77,7 @@ def _record(params: dict[str, Any], model: Any, region: str) -> None:
     RECORDING.calls.append(
         Recorded(
             function=function,
-            service=service.signing_name,
+            service=service.service_name,
             operation=model.name,
             params=copy.deepcopy(params),
             settings=settings,
@@ -101,6 +108,16 @@ def install() -> None:
 
     botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
     RECORDING.installed = True
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """No call is recorded inside: the harness's own runs of a handler are not its tests' calls."""
+    RECORDING.paused = True
+    try:
+        yield
+    finally:
+        RECORDING.paused = False
 
 
 def calls_of(function: str) -> list[Recorded]:

@@ -11,6 +11,7 @@ import pytest
 from tests.access.calls import Call, decide, failures
 from tests.access.cloudformation import cdk_deploy_calls, handler_calls, ssm_parameter_calls, stack_arn
 from tests.access.environments import NAMES, Deployed
+from tests.access.lambda_calls import promotion_function
 from tests.access.resolver import Resource
 
 ENVIRONMENTS = list(NAMES)
@@ -87,7 +88,7 @@ def test_the_promotion_function_may_update_the_serving_stack(env_name, environme
     """The caller's side of a promotion, derived from the template (the recorded calls check it too)."""
     deployed = environments[env_name]
     stack = _serving(deployed)
-    (function,) = [f for f in deployed.environment.resources("AWS::Lambda::Function") if f.stack == stack]
+    function = promotion_function(deployed)
     role = function.properties["Role"]
     service_role = function.properties["Environment"]["Variables"]["DEPLOY_ROLE_ARN"]
     why = "promotion: UpdateStack with the previous template"
@@ -109,8 +110,7 @@ def test_the_promotion_function_may_update_the_serving_stack(env_name, environme
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)
 def test_the_service_role_may_make_every_change_a_promotion_makes(env_name, environments, simulator):
     deployed = environments[env_name]
-    stack = _serving(deployed)
-    (function,) = [f for f in deployed.environment.resources("AWS::Lambda::Function") if f.stack == stack]
+    function = promotion_function(deployed)
     service_role = function.properties["Environment"]["Variables"]["DEPLOY_ROLE_ARN"]
     resources = driven_resources(deployed)
     assert {r.type for r in resources} >= {"AWS::SageMaker::Model", "AWS::SageMaker::Endpoint"}

@@ -10,7 +10,9 @@ from __future__ import annotations
 import pytest
 
 from tests.access.calls import Call, Network, decide, failures
+from tests.access.definitions import training_pipeline
 from tests.access.environments import Deployed
+from tests.access.lambda_calls import promotion_function
 from tests.access.resolver import Resource
 
 SERVING_STAGES = ["stage:staging", "stage:prod"]
@@ -47,12 +49,12 @@ def test_a_serving_stage_reads_the_source_registry_artifacts_and_key(stage, envi
     bucket, key, aliases = _artifacts(source)
     group = _only(source, "AWS::SageMaker::ModelPackageGroup", "-Training")
     package = group.arn.replace(":model-package-group/", ":model-package/") + "/7"
-    pipeline = next(iter(src.resources("AWS::SageMaker::Pipeline"))).name
+    pipeline = training_pipeline(src).name
     runs = f"{bucket.arn}/pipelines/{pipeline}/runs/{EXECUTION}"
     model = _only(deployed, "AWS::SageMaker::Model", "-Serving")
     model_role = model.properties["ExecutionRoleArn"]
     network = Network(tuple(model.properties["VpcConfig"]["Subnets"]))
-    (function,) = [f for f in env.resources("AWS::Lambda::Function") if f.stack.endswith("-Serving")]
+    function = promotion_function(deployed)
     promotion = function.properties["Role"]
     via = {
         "kms:ViaService": f"s3.{env.region}.amazonaws.com",
@@ -69,15 +71,19 @@ def test_a_serving_stage_reads_the_source_registry_artifacts_and_key(stage, envi
             network=network,
         ),
         Call(model_role, "kms:Decrypt", key, "the model's artifacts, decrypted through S3", context=via),
-        Call(
-            promotion,
-            "s3:GetObject",
-            f"{runs}/explainability/monitoring/analysis_config.json",
-            "promotion reads the registered explainability template",
-            network=Network(tuple(function.properties["VpcConfig"]["SubnetIds"])),
-        ),
-        Call(promotion, "kms:Decrypt", key, "the template, decrypted through S3", context=via),
     ]
+    monitoring = deployed.config.monitoring
+    if monitoring is not None and monitoring.explainability is not None:  # the model_monitor engine's
+        calls += [
+            Call(
+                promotion,
+                "s3:GetObject",
+                f"{runs}/explainability/monitoring/analysis_config.json",
+                "promotion reads the registered explainability template",
+                network=Network(tuple(function.properties["VpcConfig"]["SubnetIds"])),
+            ),
+            Call(promotion, "kms:Decrypt", key, "the template, decrypted through S3", context=via),
+        ]
     problems = _check(deployed, calls, simulator)
     assert problems == [], "\n".join(problems)
 

@@ -11,6 +11,7 @@ import pytest
 
 from tests.access.calls import Call, decide, failures
 from tests.access.environments import NAMES, Deployed
+from tests.access.lambda_calls import promotion_function
 from tests.access.resolver import PARTITION, Environment, Resource
 from tests.access.world import AWS_MANAGED, Policy, Principal, World, build_world
 
@@ -136,11 +137,14 @@ _KEYS: dict[str, dict[str, object]] = {}
 
 def _job_request_keys(deployed: Deployed) -> dict[str, object]:
     """The keys of a compliant job request in this environment (from its pipeline's first processing step)."""
+    from tests.access.definitions import training_pipeline
     from tests.access.jobs import pipeline_jobs
     from tests.access.sagemaker_context import condition_keys
 
     if deployed.name not in _KEYS:
-        jobs, _ = pipeline_jobs(deployed)
+        pipeline = training_pipeline(deployed.environment)
+        assert pipeline is not None, f"{deployed.name} has no training pipeline"
+        jobs, _ = pipeline_jobs(deployed, pipeline)
         _KEYS[deployed.name] = condition_keys("CreateProcessingJob", jobs[0].request)
     return dict(_KEYS[deployed.name])
 
@@ -240,8 +244,7 @@ def test_an_upload_without_the_artifacts_key_or_tls_is_denied(env_name, context,
 def test_a_promotion_reaches_only_its_own_stack_and_endpoint(env_name, environments, simulator):
     deployed = environments[env_name]
     env = deployed.environment
-    (function,) = [f for f in env.resources("AWS::Lambda::Function") if f.stack.endswith("-Serving")]
-    promotion = function.properties["Role"]
+    promotion = promotion_function(deployed).properties["Role"]
     deploy = _role(deployed, "-Serving", "DeployRole")
     other = f"arn:{PARTITION}:cloudformation:{env.region}:{env.account}:stack/{deployed.config.prefix}-DataLake/*"
     calls = [

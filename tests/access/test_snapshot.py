@@ -13,6 +13,7 @@ import os
 import pytest
 
 from tests.access.environments import NAMES
+from tests.access.lambda_calls import promotion_function
 from tests.access.snapshot import file_for, render
 
 
@@ -40,7 +41,7 @@ def test_a_widened_permission_changes_the_snapshot(environments):
 
     deployed = environments["dev"]
     before = render(deployed)
-    (function,) = [f for f in deployed.environment.resources("AWS::Lambda::Function") if f.stack.endswith("-Serving")]
+    function = promotion_function(deployed)
     principal = deployed.world.principal(function.properties["Role"])
     policy = principal.policies[0]
     original = policy.document

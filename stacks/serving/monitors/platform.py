@@ -92,10 +92,19 @@ class PlatformMonitor:
             role_name=ctx.outputs.role_name(monitors.SHARED_ROLE),
         )
         baselines = ctx.outputs.grant_read(role)
+        listed = ctx.outputs.grant_list(role)  # the baselines are S3Prefix inputs
         inputs = [naming.CAPTURE_PREFIX, naming.GROUND_TRUTH_PREFIX, naming.MONITOR_PREFIX]
         read = [ctx.artifacts.arn_for_objects(f"{prefix}/{ctx.endpoint_name}/*") for prefix in inputs]
         library = f"arn:{stack.partition}:s3:::{self.library.s3_bucket_name}/{self.library.s3_object_key}"
         role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[*read, library]))
+        # The library is an S3Prefix input: SageMaker lists its key as a prefix before it downloads it.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[f"arn:{stack.partition}:s3:::{self.library.s3_bucket_name}"],
+                conditions={"StringEquals": {"s3:prefix": self.library.s3_object_key}},
+            )
+        )
         reports = ctx.artifacts.arn_for_objects(f"{self.prefix}/reports/*")
         role.add_to_policy(
             iam.PolicyStatement(actions=["s3:PutObject", "s3:AbortMultipartUpload"], resources=[reports])
@@ -111,9 +120,10 @@ class PlatformMonitor:
             role,
             "This endpoint's capture, label and monitoring prefixes and the pipeline's baselines (named per "
             "execution); processing-job log streams are named per job; ECR login and VPC ENI calls take no "
-            "resource ARN; KMS action families come from CDK's key grant.",
+            "resource ARN; KMS action families come from CDK's key grant. Serving another account's registry, "
+            "its artifacts bucket (named there) is listed only under the pipeline's prefix, in that account.",
             actions=["kms:GenerateDataKey*", "kms:ReEncrypt*"],
-            resources=["*", *read, reports, baselines, log_streams, *ctx.outputs.key_wildcards()],
+            resources=["*", *read, reports, baselines, listed, log_streams, *ctx.outputs.key_wildcards()],
         )
         return role
 
@@ -253,6 +263,7 @@ class PlatformMonitor:
                     "CAPTURE_PREFIX": f"{naming.CAPTURE_PREFIX}/{ctx.endpoint_name}",
                     "GROUND_TRUTH_PREFIX": f"{naming.GROUND_TRUTH_PREFIX}/{ctx.endpoint_name}",
                     "MANIFEST_PREFIX": f"{self.prefix}/manifests",
+                    "KMS_KEY_ID": ctx.inputs.artifacts_key.key_arn,
                     "STATE_PARAMETERS": json.dumps(state, sort_keys=True),
                 },
                 120,
