@@ -123,7 +123,15 @@ class PlatformMonitor:
             "resource ARN; KMS action families come from CDK's key grant. Serving another account's registry, "
             "its artifacts bucket (named there) is listed only under the pipeline's prefix, in that account.",
             actions=["kms:GenerateDataKey*", "kms:ReEncrypt*"],
-            resources=["*", *read, reports, baselines, listed, log_streams, *ctx.outputs.key_wildcards()],
+            resources=[
+                "*",
+                *read,
+                reports,
+                baselines,
+                *([listed] if ctx.outputs.source else []),  # the source's buckets; this account's by name
+                log_streams,
+                *ctx.outputs.key_wildcards(),
+            ],
         )
         return role
 
