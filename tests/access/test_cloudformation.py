@@ -122,3 +122,32 @@ def test_the_service_role_may_make_every_change_a_promotion_makes(env_name, envi
     assert unplaced == [], "handler permissions the harness cannot place on a resource"
     problems = _check(deployed, calls, simulator)
     assert problems == [], "\n".join(problems)
+
+
+def test_the_promotion_defect_reintroduced_fails_naming_principal_action_resource_and_policy(environments, simulator):
+    """Issue 17's first finding, put back: the promotion role without ssm:GetParameters. The promotion
+    contract must fail, and its message must say who was refused what, on which parameter, and which
+    policies were consulted (so a reviewer knows what to change)."""
+    import copy
+
+    deployed = environments["dev"]
+    function = promotion_function(deployed)
+    principal = deployed.world.principal(function.properties["Role"])
+    originals = [policy.document for policy in principal.policies]
+    for policy in principal.policies:
+        document = copy.deepcopy(policy.document)
+        for statement in document["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            statement["Action"] = [a for a in actions if a != "ssm:GetParameters"] or ["ssm:GetParameter"]
+        policy.document = document
+    try:
+        with pytest.raises(AssertionError) as failed:
+            test_the_promotion_function_may_update_the_serving_stack("dev", environments, simulator)
+    finally:
+        for policy, original in zip(principal.policies, originals, strict=True):
+            policy.document = original
+    message = str(failed.value)
+    parameter = f"arn:aws:ssm:{deployed.environment.region}:{deployed.environment.account}:parameter/mlp-dev/serving/"
+    assert principal.name in message and "ssm:GetParameters on " + parameter in message
+    assert "ImplicitlyDenied: no identity policy allows it (attached: " in message
+    assert all(policy.name in message for policy in principal.policies), message
