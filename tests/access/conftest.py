@@ -17,6 +17,7 @@ from tests.access.environments import Deployed, from_synthesized
 from tests.access.resolver import FAKE_ACCOUNT, FAKE_REGION
 from tests.access.simulator import Simulator
 from tests.conftest import _LAST
+from tests.helpers import model_monitor_config
 
 # Every botocore client made from here on is watched; the handlers' calls are kept (recorder.py).
 recorder.install()
@@ -66,9 +67,9 @@ class Environments(dict):
             for stage, built in stage_environments(self._tmp).items():
                 self[f"stage:{stage}"] = built
             return self[name]
-        config = load_config(name)
+        config = model_monitor_config() if name == "model_monitor" else load_config(name)
         roles = bootstrap.roles(config.account or FAKE_ACCOUNT, config.region or FAKE_REGION)
-        self[name] = from_synthesized(self._synth(name), config, extra_principals=roles)
+        self[name] = from_synthesized(self._synth(config), config, name=name, extra_principals=roles)
         return self[name]
 
 

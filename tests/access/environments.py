@@ -23,6 +23,7 @@ BOOTSTRAP_VERSION = "30"  # the parameter's value in an account bootstrapped by 
 NAMES = (
     "dev",
     "prod",
+    "model_monitor",  # prod on the model_monitor engine (tests/helpers.py), for accounts with Model Monitor
     "stage:dev",
     "stage:staging",
     "stage:prod",
