@@ -80,7 +80,21 @@ def promote(env: Environment, config: PlatformConfig, source: Environment | None
     for kind in monitors.KINDS:
         for baseline in kind.baselines:
             env.parameter_values[baseline.parameter] = version.get(baseline.path, f"{runs}/{baseline.parameter}.json")
+    # Set before any condition is decided (a schedule waits for it), then named as the promotion names it.
     env.parameter_values["ExplainabilityConfig"] = f"{runs}/explainability/analysis_config.json"
+    env.parameter_values["ExplainabilityConfig"] = _explainability_config(env, version="7")
+
+
+def _explainability_config(env: Environment, version: str) -> str:
+    """Where the promotion function writes a version's analysis config (lambdas/promotion), if it writes one."""
+    for function in env.resources("AWS::Lambda::Function"):
+        setting = function.properties.get("Environment", {}).get("Variables", {}).get("EXPLAINABILITY")
+        if setting:
+            explainability = json.loads(setting)
+            return (
+                f"s3://{explainability['bucket']}/{explainability['prefix'].rstrip('/')}/{version}/analysis_config.json"
+            )
+    return env.parameter_values["ExplainabilityConfig"]
 
 
 # Each environment's config by name, for a stage whose registry is another environment's.
