@@ -13,6 +13,7 @@ from infra.catalog.naming import SERVING_ROLE_KINDS
 from infra.config import CONFIG_DIR, ConfigError
 from infra.config.delivery import is_delivery_file, load_delivery, parse_delivery
 from tests.conftest import cdk_context
+from tests.delivery_app import delivered_app
 from tests.templates import of_type, statement_with_sid
 
 FILE = CONFIG_DIR / "multi-account.yaml"
@@ -20,22 +21,8 @@ FILE = CONFIG_DIR / "multi-account.yaml"
 
 @pytest.fixture(scope="module")
 def delivered(tmp_path_factory) -> dict[str, Any]:
-    """The multi-account app, synthesized once with every nag pack (synth raises on a finding)."""
-    import aws_cdk as cdk
-
-    from stacks.delivery import build_delivery
-
-    delivery, stages = load_delivery(FILE)
-    outdir = tmp_path_factory.mktemp("cdk-delivery")
-    app = cdk.App(outdir=str(outdir), context=cdk_context(), builtin_cloud_formation_validation=False)
-    stack = build_delivery(app, delivery, stages, file_stem="multi-account")
-    assembly = app.synth()
-    return {
-        "stack": stack,
-        "template": assembly.get_stack_artifact(stack.artifact_id).template,
-        "assembly": assembly,
-        "report": json.loads((outdir / "validation-report.json").read_text()),
-    }
+    """The multi-account app, synthesized once per session with every nag pack (tests/delivery_app.py)."""
+    return delivered_app(FILE, tmp_path_factory)
 
 
 def test_the_shipped_file_is_a_delivery_with_three_stages():
