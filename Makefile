@@ -1,6 +1,6 @@
 # Two commands for a newcomer: `make synth` and `make test`. Each sets up what it needs first
-# (pinned Python packages in .venv, pinned CDK CLI and Node.js in node_modules) and skips the
-# set-up when it is already current.
+# (pinned Python packages in .venv, checkov in .venv-checkov, pinned CDK CLI and Node.js in
+# node_modules) and skips the set-up when it is already current.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
