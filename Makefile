@@ -1,6 +1,6 @@
 # Two commands for a newcomer: `make synth` and `make test`. Each sets up what it needs first
-# (pinned Python packages in .venv, pinned CDK CLI and Node.js in node_modules) and skips the
-# set-up when it is already current.
+# (pinned Python packages in .venv, checkov in .venv-checkov, pinned CDK CLI and Node.js in
+# node_modules) and skips the set-up when it is already current.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -9,6 +9,8 @@ UV_VERSION := 0.13.9
 ENV ?= dev
 VENV := .venv
 BIN := $(VENV)/bin
+# checkov pins an older boto3 than the project: a virtual environment of its own, for the tests only.
+CHECKOV_VENV := .venv-checkov
 
 # The pinned Node.js from npm (node_modules/.bin/node) runs both the CDK CLI and jsii.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
@@ -21,9 +23,9 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # 4 s of every synth and every test process (some machines set this variable for their shells).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup python-deps node-deps synth test lint format bench dry-run review snapshot diagram preflight clean
+.PHONY: setup python-deps node-deps checkov-deps synth test lint format bench dry-run review snapshot diagram preflight clean
 
-setup: python-deps node-deps
+setup: python-deps node-deps checkov-deps
 
 # Each install is skipped while its marker holds the checksum of the lock files it installed from
 # (checksums, not timestamps: a checkout or a copy changes timestamps, not what is pinned).
@@ -34,6 +36,16 @@ python-deps:
 		$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); \
 		$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock; \
 		echo "$$sum" > $(VENV)/.installed; \
+	fi
+
+# uv comes from .venv (python-deps installs it). Compiled at install: checkov imports about 4,000
+# modules, which cost some 7 s of every scan when a shell sets PYTHONDONTWRITEBYTECODE.
+checkov-deps: python-deps
+	@sum="$$(sha256sum requirements-checkov.lock)"; \
+	if [ "$$(cat $(CHECKOV_VENV)/.installed 2>/dev/null)" != "$$sum" ]; then \
+		test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV); \
+		$(BIN)/uv pip sync --quiet --compile-bytecode --python $(CHECKOV_VENV)/bin/python requirements-checkov.lock; \
+		echo "$$sum" > $(CHECKOV_VENV)/.installed; \
 	fi
 
 node-deps:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import aws_cdk as cdk
 
-from infra.checks.compliance import enable_checks
+from infra.checks.compliance import enable_checks, skip_provider_checks
 from infra.config import PlatformConfig
 from infra.constructs.placement import Placement
 from pipelines.definition import SHIPPED
@@ -72,6 +72,8 @@ def build_platform(
     _tag(app, config)
     if checks:
         enable_checks(app)
+    else:  # a delivery stage: its templates are written before the app around it registers the checks
+        skip_provider_checks(app)
     return Platform(
         security=security,
         network=network,

@@ -15,7 +15,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from infra.catalog.naming import generated_bucket_prefix
-from infra.checks.compliance import acknowledge, in_hipaa_nist_pci
+from infra.checks.compliance import acknowledge, checkov_skip, in_hipaa_nist_pci
 from infra.checks.guardrails import SageMakerGuardrailPolicy
 from infra.config import BudgetConfig, CloudTrailConfig, KmsConfig, PlatformConfig, SecurityConfig
 from infra.constructs import sagemaker_roles
@@ -168,6 +168,13 @@ class AuditTrail(Construct):
             send_to_cloud_watch_logs=True,
             cloud_watch_log_group=self.log_group,
         )
+        if not trail_config.multi_region:
+            checkov_skip(
+                trail,
+                "A single-region trail by this environment's config (security.cloudtrail.multi_region: false); "
+                "an environment that audits every region sets it true, as prod does.",
+                "CKV_AWS_67",
+            )
         logs_role = trail.node.try_find_child("LogsRole")
         if logs_role is not None:
             acknowledge(

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests import checkov_job
 from tests import templates as lookups
 
 # urllib3 probes IPv6 support with a socket at import time; import it before sockets are blocked.
@@ -120,6 +121,7 @@ def synth(tmp_path_factory):
         if key not in _CACHE:
             _CACHE[key] = synthesize(config, tmp_path_factory.mktemp(f"cdk-{config.environment}"))
             _lint_in_background(_CACHE[key], config.region)
+            checkov_job.start(_CACHE[key].outdir, config)  # in the background too (tests/checkov_job.py)
         return _CACHE[key]
 
     yield get
@@ -169,7 +171,7 @@ def start_mypy() -> subprocess.Popen[str]:
 
 
 # The modules whose tests collect what works in the background run last, in this order.
-_LAST = ("tests.test_types", "tests.test_cfn_lint")
+_LAST = ("tests.test_types", "tests.test_cfn_lint", "tests.test_checkov")
 
 
 def _run_order(item) -> int:

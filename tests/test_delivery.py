@@ -13,6 +13,7 @@ from infra.catalog.naming import SERVING_ROLE_KINDS
 from infra.config import CONFIG_DIR, ConfigError
 from infra.config.delivery import is_delivery_file, load_delivery, parse_delivery
 from tests.conftest import cdk_context
+from tests.delivery_app import delivered_app
 from tests.templates import of_type, statement_with_sid
 
 FILE = CONFIG_DIR / "multi-account.yaml"
@@ -20,10 +21,8 @@ FILE = CONFIG_DIR / "multi-account.yaml"
 
 @pytest.fixture(scope="module")
 def delivered(tmp_path_factory) -> dict[str, Any]:
-    """The multi-account app, synthesized once per session with every nag pack (synth raises on a finding)."""
-    from tests.access.delivery import delivered_app
-
-    return delivered_app(tmp_path_factory)
+    """The multi-account app, synthesized once per session with every nag pack (tests/delivery_app.py)."""
+    return delivered_app(FILE, tmp_path_factory)
 
 
 def test_the_shipped_file_is_a_delivery_with_three_stages():

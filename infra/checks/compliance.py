@@ -40,22 +40,46 @@ def service_principal(service: str, account: str) -> iam.PrincipalBase:
     return iam.ServicePrincipal(service).with_conditions({"StringEquals": {"aws:SourceAccount": account}})
 
 
+PROVIDER_REASON = (
+    "A provider CDK itself adds for a deploy-time custom resource: it calls one AWS API "
+    "while CloudFormation deploys, holds no data and needs no VPC, queue, tracing or "
+    "reserved concurrency."
+)
+# checkov's checks of a function's reserved concurrency, dead-letter queue and VPC.
+PROVIDER_CHECKS = ("CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117")
+
+
+def _providers(scope: IConstruct) -> list[IConstruct]:
+    """CDK's own custom-resource providers under `scope` (emptying the default security group, deleting objects)."""
+    return [
+        construct
+        for construct in scope.node.find_all()
+        if construct.node.id.startswith("Custom::") and construct.node.id.endswith("CustomResourceProvider")
+    ]
+
+
+def skip_provider_checks(scope: IConstruct) -> None:
+    """Skip checkov's concurrency, queue and VPC checks on the functions of CDK's providers under `scope`.
+
+    A delivery stage's templates are written when the pipeline adds the stage, before the app
+    registers its checks: build_platform calls this itself, so the skips are in those templates too.
+    """
+    for provider in _providers(scope):
+        for child in provider.node.find_all():
+            if isinstance(child, cdk.CfnResource) and child.cfn_resource_type == "AWS::Lambda::Function":
+                checkov_skip(child, PROVIDER_REASON, *PROVIDER_CHECKS)
+
+
 def enable_checks(app: cdk.Stage) -> None:
     """Register every pack as a validation plugin on an app or a stage: a finding not acknowledged fails synth.
 
     Call it once every construct exists: it also acknowledges MLP-L1 and MLP-L2 on CDK's own
     custom-resource providers (emptying the default security group, auto-deleting objects of
-    throwaway buckets).
+    throwaway buckets), and skips checkov's checks of the same on them.
     """
-    for construct in app.node.find_all():
-        if construct.node.id.startswith("Custom::") and construct.node.id.endswith("CustomResourceProvider"):
-            acknowledge(
-                construct,
-                "A provider CDK itself adds for a deploy-time custom resource: it calls one AWS API "
-                "while CloudFormation deploys, holds no data and needs no VPC, queue, tracing or "
-                "reserved concurrency.",
-                [f"{ML}::MLP-L1", f"{ML}::MLP-L2"],
-            )
+    for provider in _providers(app):
+        acknowledge(provider, PROVIDER_REASON, [f"{ML}::MLP-L1", f"{ML}::MLP-L2"])
+    skip_provider_checks(app)
     cdk.Validations.of(app).add_plugins(
         cdk_nag.AwsSolutionsChecks(),
         cdk_nag.HIPAASecurityChecks(),
@@ -122,3 +146,38 @@ def acknowledge_wildcards(
     ids = [f"{AWS_SOLUTIONS}::AwsSolutions-IAM5[Action::{action}]" for action in actions]
     ids += [f"{AWS_SOLUTIONS}::AwsSolutions-IAM5[Resource::{nag_text(scope, r)}]" for r in resources]
     acknowledge(scope, reason, ids)
+
+
+def checkov_skip(resource: IConstruct, reason: str, *checks: str) -> None:
+    """Record why checkov's `checks` do not apply to a resource, in the `Metadata.checkov.skip` checkov reads.
+
+    The counterpart of `acknowledge` for checkov (the tests run it over every template,
+    tests/test_checkov.py). `resource` is a CloudFormation resource or a construct whose default
+    child is one. A check skipped again for another reason keeps both reasons.
+    """
+    if not reason.strip():
+        raise ValueError(f"a checkov skip on {resource.node.path} needs its reason")
+    cfn = resource if isinstance(resource, cdk.CfnResource) else resource.node.default_child
+    if not isinstance(cfn, cdk.CfnResource):
+        raise TypeError(f"{resource.node.path} has no CloudFormation resource to carry a checkov skip")
+    skips = {skip["id"]: skip["comment"] for skip in (cfn.get_metadata("checkov") or {}).get("skip", [])}
+    for check in checks:
+        skips[check] = reason if skips.get(check, reason) == reason else f"{skips[check]} {reason}"
+    cfn.add_metadata("checkov", {"skip": [{"id": check, "comment": skips[check]} for check in sorted(skips)]})
+
+
+def checkov_skip_policies(role: IConstruct, reason: str, *checks: str) -> None:
+    """`checkov_skip` on the inline policies of `role`, where checkov finds what a role's statements allow.
+
+    Call it after the statement the skip explains is added (a role's default policy exists from
+    its first statement on).
+    """
+    policies = [
+        child
+        for child in role.node.find_all()
+        if isinstance(child, cdk.CfnResource) and child.cfn_resource_type == "AWS::IAM::Policy"
+    ]
+    if not policies:
+        raise ValueError(f"{role.node.path} has no inline policy to carry a checkov skip")
+    for policy in policies:
+        checkov_skip(policy, reason, *checks)

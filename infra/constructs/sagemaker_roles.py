@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from aws_cdk import aws_iam as iam
 
 from infra.catalog import naming
+from infra.checks.compliance import checkov_skip_policies
 from infra.config import PlatformConfig
 
 # What SageMaker does with a role's credentials to place a job or endpoint in the VPC.
@@ -23,11 +24,26 @@ VPC_NETWORK_ACTIONS = (
 )
 
 
-def resourceless(vpc: bool = True) -> iam.PolicyStatement:
-    """ECR login and, in the VPC, the network interfaces: actions that take no resource ARN."""
-    return iam.PolicyStatement(
-        actions=["ecr:GetAuthorizationToken", *(VPC_NETWORK_ACTIONS if vpc else ())], resources=["*"]
+def grant_resourceless(role: iam.Role, *, vpc: bool = True) -> None:
+    """ECR login and, in the VPC, the network interfaces: actions SageMaker needs on `*`.
+
+    In the VPC, checkov's checks of write and permissions-management actions on `*` are skipped
+    on the role's policy, with the reason.
+    """
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["ecr:GetAuthorizationToken", *(VPC_NETWORK_ACTIONS if vpc else ())], resources=["*"]
+        )
     )
+    if vpc:
+        checkov_skip_policies(
+            role,
+            "SageMaker creates the network interfaces of this role's jobs or endpoint in the VPC, permits "
+            "itself to attach them and deletes them, with this role; they are created per job or instance, "
+            "and SageMaker's documentation grants these actions on *.",
+            "CKV_AWS_109",
+            "CKV_AWS_111",
+        )
 
 
 def log_streams(log_group_arn_pattern: str) -> iam.PolicyStatement:

@@ -18,6 +18,7 @@ from infra.checks.compliance import (
     KMS_GRANT_WILDCARDS,
     acknowledge,
     acknowledge_wildcards,
+    checkov_skip_policies,
     in_hipaa_nist_pci,
     service_principal,
 )
@@ -159,6 +160,13 @@ class GlueJobs(Construct):
         self._inputs.logs_key.grant_encrypt_decrypt(role)
         self._inputs.data_key.grant_encrypt_decrypt(role)
         role.add_to_policy(iam.PolicyStatement(actions=list(ENI_ACTIONS), resources=["*"]))
+        checkov_skip_policies(
+            role,
+            "Glue creates and deletes the network interfaces of each crawler or job run in the VPC with "
+            "this role; they are created per run, and AWS's managed policy for Glue (AWSGlueServiceRole) grants "
+            "these actions on * too.",
+            "CKV_AWS_111",
+        )
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["glue:GetConnection"],

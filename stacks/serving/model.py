@@ -78,7 +78,7 @@ class ServedModel:
         log_streams = ctx.arn("logs", f"log-group:/aws/sagemaker/Endpoints/{ctx.endpoint_name}:*")
         role.add_to_policy(sagemaker_roles.log_streams(log_streams))
         role.add_to_policy(sagemaker_roles.metrics(["/aws/sagemaker/*", "aws/sagemaker/*"]))
-        role.add_to_policy(sagemaker_roles.resourceless(vpc=not ctx.serverless))
+        sagemaker_roles.grant_resourceless(role, vpc=not ctx.serverless)
         ctx.inputs.guardrail.attach_to(role)
         acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
         acknowledge_wildcards(

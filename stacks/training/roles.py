@@ -131,7 +131,7 @@ def _job_role(
     log_streams = ctx.arn("logs", f"log-group:/aws/sagemaker/{logs}:*")
     role.add_to_policy(sagemaker_roles.log_streams(log_streams))
     # Resource-less actions: ECR login, metrics, and the ENIs of a job in the VPC.
-    role.add_to_policy(sagemaker_roles.resourceless())
+    sagemaker_roles.grant_resourceless(role)
     role.add_to_policy(sagemaker_roles.metrics(["/aws/sagemaker/*", "aws/sagemaker/*"]))
     ctx.inputs.guardrail.attach_to(role)
     acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))

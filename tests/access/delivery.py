@@ -1,12 +1,11 @@
-"""The multi-account delivery, synthesized once per session for every test that needs it, and its stages.
+"""The stages of the multi-account delivery as environments of the access contracts.
 
-tests/test_delivery.py and the access contracts share this synthesis (it costs as much as a
-single-account app and its nag packs, several times over).
+The delivery app is the session's one synthesis of it (tests/delivery_app.py), which
+tests/test_delivery.py and the checkov scan share.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,30 +15,13 @@ from tests.access import bootstrap
 from tests.access.environments import Deployed, deployed, stacks_of_assembly
 
 FILE = CONFIG_DIR / "multi-account.yaml"
-_DELIVERED: dict[str, Any] = {}
 
 
 def delivered_app(tmp_path_factory: Any) -> dict[str, Any]:
-    """The multi-account app, synthesized once with every nag pack (synth raises on a finding)."""
-    if not _DELIVERED:
-        import aws_cdk as cdk
+    """The multi-account app, synthesized once per session (tests/delivery_app.py)."""
+    from tests.delivery_app import delivered_app as synthesized
 
-        from stacks.delivery import build_delivery
-        from tests.conftest import cdk_context
-
-        delivery, stages = load_delivery(FILE)
-        outdir = tmp_path_factory.mktemp("cdk-delivery")
-        app = cdk.App(outdir=str(outdir), context=cdk_context(), builtin_cloud_formation_validation=False)
-        stack = build_delivery(app, delivery, stages, file_stem="multi-account")
-        assembly = app.synth()
-        _DELIVERED.update(
-            stack=stack,
-            template=assembly.get_stack_artifact(stack.artifact_id).template,
-            assembly=assembly,
-            report=json.loads((outdir / "validation-report.json").read_text()),
-            outdir=outdir,
-        )
-    return _DELIVERED
+    return synthesized(FILE, tmp_path_factory)
 
 
 def stage_environments(tmp_path_factory: Any) -> dict[str, Deployed]:

@@ -104,7 +104,7 @@ class MonitorJobs:
         log_streams = ctx.arn("logs", "log-group:/aws/sagemaker/ProcessingJobs:*")
         role.add_to_policy(sagemaker_roles.log_streams(log_streams))
         role.add_to_policy(sagemaker_roles.metrics(["aws/sagemaker/Endpoints/*"]))
-        role.add_to_policy(sagemaker_roles.resourceless())
+        sagemaker_roles.grant_resourceless(role)
         acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
         return role, ["*", *read, baselines, log_streams, *ctx.outputs.key_wildcards()]
 

@@ -113,7 +113,7 @@ class PlatformMonitor:
         role.add_to_policy(self._pull())
         log_streams = ctx.arn("logs", "log-group:/aws/sagemaker/ProcessingJobs:*")
         role.add_to_policy(sagemaker_roles.log_streams(log_streams))
-        role.add_to_policy(sagemaker_roles.resourceless())
+        sagemaker_roles.grant_resourceless(role)
         ctx.inputs.guardrail.attach_to(role)
         acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
         acknowledge_wildcards(
