@@ -127,13 +127,18 @@ def _check(result: dict[str, Any]) -> dict[str, str]:
 
 @cache
 def scanned_configs() -> dict[str, PlatformConfig]:
-    """Every environment of config/ (the delivery files are scanned as their apps) and the sandbox, by name."""
+    """Every environment of config/ (the delivery files are scanned as their apps), the sandbox and prod on
+    the model_monitor engine, by name."""
     from infra.config import CONFIG_DIR, load_config
     from infra.config.delivery import is_delivery_file
-    from tests.helpers import sandbox_config
+    from tests.helpers import model_monitor_config, sandbox_config
 
     shipped = sorted(path.stem for path in CONFIG_DIR.glob("*.yaml") if not is_delivery_file(path))
-    return {**{name: load_config(name) for name in shipped}, "sandbox": sandbox_config()}
+    return {
+        **{name: load_config(name) for name in shipped},
+        "sandbox": sandbox_config(),
+        "model_monitor": model_monitor_config(),
+    }
 
 
 @cache

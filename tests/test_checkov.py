@@ -50,7 +50,7 @@ def test_every_finding_is_skipped_with_its_reason_next_to_its_resource(scans, as
 
 
 def test_the_shipped_environments_and_the_delivery_are_scanned():
-    assert {"dev", "prod", "sandbox", "delivery:multi-account"} <= set(ASSEMBLIES)
+    assert {"dev", "prod", "sandbox", "model_monitor", "delivery:multi-account"} <= set(ASSEMBLIES)
 
 
 def test_checkov_reports_a_finding_and_a_skip_without_a_reason(tmp_path):
