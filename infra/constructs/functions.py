@@ -134,7 +134,8 @@ class PythonFunction(Construct):
         acknowledge(role, INLINE_POLICY_REASON, in_hipaa_nist_pci("IAMNoInlinePolicy"))
         acknowledge_wildcards(
             role,
-            "Lambda's VPC network interfaces and X-Ray segments take no resource ARN; the KMS action "
+            "Lambda creates and names the function's VPC network interfaces itself (no id to grant on), and "
+            "X-Ray segments take no resource ARN; the KMS action "
             "families come from CDK's key grant.",
             actions=["kms:GenerateDataKey*", "kms:ReEncrypt*"],
             resources=["*"],

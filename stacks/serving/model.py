@@ -84,8 +84,9 @@ class ServedModel:
         acknowledge_wildcards(
             role,
             "The training pipeline's artifact prefix (model archives are named per execution), this "
-            "endpoint's capture and async-result prefixes and its own log streams; ECR login, metrics "
-            "and VPC ENI calls take no resource ARN; KMS action families come from CDK's key grant.",
+            "endpoint's capture and async-result prefixes and its own log streams; ECR login and "
+            "metrics take no resource ARN, and SageMaker names the instances' VPC network interfaces "
+            "itself; KMS action families come from CDK's key grant.",
             actions=["kms:GenerateDataKey*", "kms:ReEncrypt*"],
             resources=["*", models, *written, log_streams, *ctx.outputs.key_wildcards()],
         )

@@ -138,7 +138,8 @@ def _job_role(
     acknowledge_wildcards(
         role,
         "Only where nothing narrower exists: this pipeline's artifact prefix and its jobs' log "
-        "streams; ECR login, metrics and VPC ENI calls take no resource ARN; KMS action "
+        "streams; ECR login and metrics take no resource ARN, and SageMaker names each job's VPC network "
+        "interfaces itself; KMS action "
         "families come from CDK's key grant.",
         actions=KMS_GRANT_WILDCARDS,
         resources=["*", artifacts_objects, log_streams],

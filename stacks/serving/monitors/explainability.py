@@ -122,7 +122,8 @@ def _role(jobs: MonitorJobs, model_name_prefix: str) -> iam.Role:
         "This endpoint's capture and report prefixes and the pipeline's baselines (named per execution); "
         "Clarify's shadow endpoints and configs are named per run under sm-clarify-, and the served "
         "model per version under its prefix; processing-job log streams are named per job; ECR login, "
-        "metrics and VPC ENI calls take no resource ARN; KMS action families come from CDK's key grant.",
+        "metrics take no resource ARN, and SageMaker names each job's VPC network interfaces itself; KMS "
+        "action families come from CDK's key grant.",
         actions=["kms:GenerateDataKey*", "kms:ReEncrypt*"],
         resources=[*wildcards, *shadows, models],
     )

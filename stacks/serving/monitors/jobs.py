@@ -59,8 +59,9 @@ class MonitorJobs:
         acknowledge_wildcards(
             role,
             "This endpoint's capture, label and report prefixes and the pipeline's baselines (named per "
-            "execution); processing-job log streams are named per job; ECR login, metrics and VPC ENI calls "
-            "take no resource ARN; KMS action families come from CDK's key grant.",
+            "execution); processing-job log streams are named per job; ECR login and metrics take no resource "
+            "ARN, and SageMaker names each job's VPC network interfaces itself; KMS action families come from "
+            "CDK's key grant.",
             actions=["kms:GenerateDataKey*", "kms:ReEncrypt*"],
             resources=wildcards,
         )

@@ -119,9 +119,10 @@ class PlatformMonitor:
         acknowledge_wildcards(
             role,
             "This endpoint's capture, label and monitoring prefixes and the pipeline's baselines (named per "
-            "execution); processing-job log streams are named per job; ECR login and VPC ENI calls take no "
-            "resource ARN; KMS action families come from CDK's key grant. Serving another account's registry, "
-            "its artifacts bucket (named there) is listed only under the pipeline's prefix, in that account.",
+            "execution); processing-job log streams are named per job; ECR login takes no resource ARN, and "
+            "SageMaker names each job's VPC network interfaces itself; KMS action families come from CDK's "
+            "key grant. Serving another account's registry, its artifacts bucket (named there) is listed "
+            "only under the pipeline's prefix, in that account.",
             actions=["kms:GenerateDataKey*", "kms:ReEncrypt*"],
             resources=[
                 "*",
