@@ -279,3 +279,25 @@ def test_a_promotion_reaches_only_its_own_stack_and_endpoint(env_name, environme
     world = deployed.world
     problems = failures(decide(calls, world, deployed.worlds, simulator), world)
     assert problems == [], "\n".join(problems)
+
+
+def test_a_guardrail_detached_from_the_pipeline_role_fails_the_must_deny_contract(environments, simulator):
+    """A reviewer's one-line change (the guardrail no longer attached where jobs are created) cannot pass:
+    the job without subnets is then allowed, and the contract says which role and which policy."""
+    deployed = environments["dev"]
+    principal = deployed.world.principal(_role(deployed, "-Training", "PipelineRole"))
+    attached = list(principal.policies)
+    principal.policies[:] = [p for p in attached if GUARDRAIL not in p.name]
+    assert len(principal.policies) < len(attached), "the pipeline role has the guardrail attached"
+    try:
+        with pytest.raises(AssertionError) as failed:
+            test_the_guardrail_denies_a_job_without_vpc_isolation_or_keys(
+                "dev", "sagemaker:CreateTrainingJob", ("sagemaker:VpcSubnets",), {}, environments, simulator
+            )
+    finally:
+        principal.policies[:] = attached
+    message = str(failed.value)
+    assert (
+        f"{principal.name} ({principal.origin}) should be denied by {GUARDRAIL} sagemaker:CreateTrainingJob" in message
+    )
+    assert "but it is Allowed" in message, message
