@@ -201,31 +201,23 @@ class PlatformNetwork(Construct):
         source = config.serving.model_source if config.serving else None
         if source is not None:
             # Serving another stage's registry: its models, baselines and configs, read from that account's
-            # artifacts bucket under the pipeline's prefix, as the serving roles' own grants allow.
-            endpoint.add_to_policy(
-                iam.PolicyStatement(
-                    sid="ModelSourceArtifacts",
-                    principals=[iam.AnyPrincipal()],
-                    actions=["s3:GetObject"],
-                    resources=[f"arn:{cdk.Aws.PARTITION}:s3:::*/pipelines/{naming.training_pipeline(config)}/*"],
-                    conditions={
-                        "StringEquals": {"aws:ResourceAccount": source.account, "aws:PrincipalAccount": account}
-                    },
+            # artifacts bucket under the pipeline's prefix, as the serving roles' own grants allow; the
+            # monitor jobs' baselines are S3Prefix inputs, which SageMaker lists before it reads them.
+            prefix = f"pipelines/{naming.training_pipeline(config)}/"
+            accounts = {"aws:ResourceAccount": source.account, "aws:PrincipalAccount": account}
+            for sid, action, resource, listed in (
+                ("ModelSourceArtifacts", "s3:GetObject", f"*/{prefix}*", {}),
+                ("ModelSourceBaselineListing", "s3:ListBucket", "*", {"StringLike": {"s3:prefix": f"{prefix}*"}}),
+            ):
+                endpoint.add_to_policy(
+                    iam.PolicyStatement(
+                        sid=sid,
+                        principals=[iam.AnyPrincipal()],
+                        actions=[action],
+                        resources=[f"arn:{cdk.Aws.PARTITION}:s3:::{resource}"],
+                        conditions={"StringEquals": accounts, **listed},
+                    )
                 )
-            )
-            # The monitor jobs' baseline inputs are S3Prefix inputs: SageMaker lists them before reading.
-            endpoint.add_to_policy(
-                iam.PolicyStatement(
-                    sid="ModelSourceBaselineListing",
-                    principals=[iam.AnyPrincipal()],
-                    actions=["s3:ListBucket"],
-                    resources=[f"arn:{cdk.Aws.PARTITION}:s3:::*"],
-                    conditions={
-                        "StringEquals": {"aws:ResourceAccount": source.account, "aws:PrincipalAccount": account},
-                        "StringLike": {"s3:prefix": f"pipelines/{naming.training_pipeline(config)}/*"},
-                    },
-                )
-            )
         return endpoint
 
     def _dynamodb_endpoint(self) -> ec2.GatewayVpcEndpoint:
