@@ -30,6 +30,7 @@ from infra.preflight.account import READ_OPERATIONS, READ_PREFIXES, Account, Wri
 from infra.preflight.context import Target
 from infra.preflight.report import Status, exit_code, render
 from infra.preflight.run import check, preflight
+from tests.helpers import model_monitor_config
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"
@@ -459,7 +460,6 @@ def test_missing_persona_role_and_other_account_findings(prod_config: PlatformCo
     settings = {"DataLakeAdmins": [], "CreateDatabaseDefaultPermissions": [iam_allowed]}
     calls = answered(calls, "get_data_lake_settings", {"DataLakeSettings": settings})
     calls = answered(calls, "list_domains", {"Domains": [{"DomainName": "research", "DomainId": "d-abc"}]})
-    calls = answered(calls, "list_monitoring_schedules", {"MonitoringScheduleSummaries": []})
     section, _ = run_target(prod_config, calls)
     [blocker] = rows_by_status(section, Status.BLOCKER)
     assert (blocker.check, blocker.found) == ("IAM roles named in the config", "missing: DataEngineer")
@@ -468,8 +468,20 @@ def test_missing_persona_role_and_other_account_findings(prod_config: PlatformCo
     assert warned == {
         "Lake Formation settings": "0 administrator(s); new databases and tables default to IAM_ALLOWED_PRINCIPALS",
         "SageMaker Studio domains": "others in the region: research",
-        "SageMaker Model Monitor": "no schedule: the account may be new to it",
     }
+
+
+def test_model_monitor_is_checked_only_where_the_model_monitor_engine_uses_it(prod_config: PlatformConfig) -> None:
+    """prod runs the platform engine: nothing of it needs Model Monitor, so an account new to it is fine.
+    On the model_monitor engine an account without schedules may be new to it (closed to new customers)."""
+    section, _ = run_target(prod_config, healthy(prod_config, PROD_ACCOUNT))
+    assert "SageMaker Model Monitor" not in {row.check for row in section.rows}
+    config = model_monitor_config()
+    calls = answered(healthy(config, PROD_ACCOUNT), "list_monitoring_schedules", {"MonitoringScheduleSummaries": []})
+    section, _ = run_target(config, calls)
+    [row] = [row for row in section.rows if row.check == "SageMaker Model Monitor"]
+    assert (row.status, row.found) == (Status.WARN, "no schedule: the account may be new to it")
+    assert row.needed == "for pipeline baselines and 4 monitor(s)"
 
 
 def test_credentials_of_another_account_block_a_single_environment(prod_config: PlatformConfig) -> None:

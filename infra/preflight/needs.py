@@ -184,18 +184,19 @@ def serverless_concurrency(config: PlatformConfig) -> int:
 
 
 def model_monitor_users(config: PlatformConfig) -> list[str]:
-    """What in this environment runs on Model Monitor (the pipeline's baselines and the monitors)."""
-    users = ["pipeline baselines"] if config.trains_here else []
+    """What in this environment runs on Model Monitor (the pipeline's baselines and the monitors): nothing
+    on the platform engine, whose baselines and monitors run on the scikit-learn image (decision 29)."""
     monitoring = config.monitoring
-    if monitoring is not None:
-        kinds = {
-            "data quality": monitoring.data_quality,
-            "model quality": monitoring.model_quality,
-            "bias": monitoring.bias,
-            "explainability": monitoring.explainability,
-        }
-        users += [f"{kind} monitor" for kind, section in kinds.items() if section is not None]
-    return users
+    if monitoring is None or monitoring.engine == "platform":
+        return []
+    users = ["pipeline baselines"] if config.trains_here else []
+    kinds = {
+        "data quality": monitoring.data_quality,
+        "model quality": monitoring.model_quality,
+        "bias": monitoring.bias,
+        "explainability": monitoring.explainability,
+    }
+    return users + [f"{kind} monitor" for kind, section in kinds.items() if section is not None]
 
 
 def accelerated(needs: Iterable[InstanceNeed]) -> list[InstanceNeed]:
