@@ -12,51 +12,12 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.catalog import naming
+from infra.catalog.endpoints import interface_endpoints
 from infra.checks.compliance import acknowledge, in_hipaa_nist_pci
 from infra.config import NetworkConfig, PlatformConfig, TrainingConfig
 from infra.constructs.log_groups import log_retention
 from infra.constructs.retention import retention
 from stacks.base import PlatformStack
-
-Service = ec2.InterfaceVpcEndpointAwsService
-
-# Every AWS API the platform calls from inside the VPC, and who calls it. Jobs in network
-# isolation reach nothing themselves; SageMaker moves their data through the VPC on their
-# behalf (S3 gateway, KMS, ECR, CloudWatch).
-INTERFACE_ENDPOINTS: tuple[tuple[str, ec2.InterfaceVpcEndpointAwsService, str], ...] = (
-    ("SageMakerApi", Service.SAGEMAKER_API, "retraining and promotion Lambdas, pipeline steps"),
-    ("SageMakerRuntime", Service.SAGEMAKER_RUNTIME, "in-VPC clients invoking endpoints"),
-    ("Sts", Service.STS, "role assumption by jobs, Lambdas and Glue"),
-    ("Logs", Service.CLOUDWATCH_LOGS, "job, Lambda and Glue logs"),
-    ("Monitoring", Service.CLOUDWATCH_MONITORING, "metrics from jobs, Model Monitor and Lambdas"),
-    ("EcrApi", Service.ECR, "container image metadata for SageMaker and Glue"),
-    ("EcrDocker", Service.ECR_DOCKER, "container image layers"),
-    ("Kms", Service.KMS, "envelope encryption by every in-VPC workload"),
-    ("Glue", Service.GLUE, "Glue ETL jobs and crawlers in the VPC, catalog reads"),
-    ("LakeFormation", Service.LAKE_FORMATION, "credential vending for Glue and Athena"),
-    ("Athena", Service.ATHENA, "queries from jobs and notebooks"),
-    ("Events", Service.EVENTBRIDGE, "events published by Lambdas"),
-    ("Ssm", Service.SSM, "parameters read by Lambdas and jobs"),
-    ("Sns", Service.SNS, "alerts published by Lambdas"),
-    ("Sqs", Service.SQS, "dead-letter queues read and redriven from the VPC"),
-    ("CloudFormation", Service.CLOUDFORMATION, "the promotion Lambda updating the serving stack"),
-)
-
-
-# Only with a Studio domain or an MLflow tracking server in the config.
-WORKSPACE_ENDPOINTS: tuple[tuple[str, ec2.InterfaceVpcEndpointAwsService, str], ...] = (
-    ("SageMakerStudio", Service.SAGEMAKER_STUDIO, "Studio web UI reached from inside the VPC"),
-    ("SageMakerNotebook", Service.SAGEMAKER_NOTEBOOK, "Studio apps (JupyterLab, Code Editor) from inside the VPC"),
-    ("SageMakerExperiments", Service.SAGEMAKER_EXPERIMENTS, "MLflow tracking server calls from Studio"),
-)
-
-
-def interface_endpoints(
-    training: TrainingConfig | None,
-) -> tuple[tuple[str, ec2.InterfaceVpcEndpointAwsService, str], ...]:
-    """The interface endpoints this environment needs: the workspace's too with a Studio domain or MLflow."""
-    workspace = training is not None and (training.studio is not None or training.mlflow is not None)
-    return INTERFACE_ENDPOINTS + (WORKSPACE_ENDPOINTS if workspace else ())
 
 
 class PlatformNetwork(Construct):
@@ -240,10 +201,11 @@ class PlatformNetwork(Construct):
     def _interface_endpoints(self, training: TrainingConfig | None) -> dict[str, ec2.InterfaceVpcEndpoint]:
         """An interface endpoint per AWS API the environment calls, usable by this account's principals only."""
         endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
-        for name, service, _why in interface_endpoints(training):
+        for wanted in interface_endpoints(training):
+            name = wanted.construct_id
             endpoint = self.vpc.add_interface_endpoint(
                 name,
-                service=service,
+                service=getattr(ec2.InterfaceVpcEndpointAwsService, wanted.cdk_service),
                 subnets=self.subnets,
                 security_groups=[self.endpoint_sg],
                 open=False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.network import INTERFACE_ENDPOINTS
+from infra.catalog.endpoints import PLATFORM as INTERFACE_ENDPOINTS
 from tests.helpers import sandbox_config
 
 EXPECTED_SERVICES = {

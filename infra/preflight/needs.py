@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
-from infra.catalog import instances
+from infra.catalog import endpoints, instances
 from infra.config import PlatformConfig, ServingConfig, TrainingConfig
 
 
@@ -42,33 +42,6 @@ class InstanceNeed:
 
 # The pipeline runs at most this many steps at once (the Training stack's ParallelismConfiguration).
 PIPELINE_PARALLEL_STEPS = 4
-
-# Interface endpoints of the Network stack, as endpoint service names ({region} filled in).
-INTERFACE_ENDPOINT_SERVICES = tuple(
-    f"com.amazonaws.{{region}}.{name}"
-    for name in (
-        "sagemaker.api",
-        "sagemaker.runtime",
-        "sts",
-        "logs",
-        "monitoring",
-        "ecr.api",
-        "ecr.dkr",
-        "kms",
-        "glue",
-        "lakeformation",
-        "athena",
-        "events",
-        "ssm",
-        "sns",
-        "sqs",
-        "cloudformation",
-    )
-)
-# Only with a Studio domain or an MLflow tracking server.
-WORKSPACE_ENDPOINT_SERVICES = tuple(
-    f"aws.sagemaker.{{region}}.{name}" for name in ("studio", "notebook", "experiments")
-)
 
 # Reserved concurrency of each platform function (lambdas/<name>): none since decision 26 (a DynamoDB
 # lock keeps them one at a time), so a new account's concurrency limit of 10 is enough.
@@ -159,10 +132,7 @@ def _monitors(config: PlatformConfig) -> list[tuple[str, Usage, int, str]]:
 
 def interface_endpoints(config: PlatformConfig, region: str) -> list[str]:
     """The endpoint service names of the interface endpoints in the environment's VPC."""
-    training = config.training
-    workspace = training is not None and (training.studio is not None or training.mlflow is not None)
-    names = INTERFACE_ENDPOINT_SERVICES + (WORKSPACE_ENDPOINT_SERVICES if workspace else ())
-    return [name.format(region=region) for name in names]
+    return [endpoint.service_name(region) for endpoint in endpoints.interface_endpoints(config.training)]
 
 
 def reserved_concurrency(config: PlatformConfig) -> dict[str, int]:
